@@ -1,0 +1,330 @@
+"""The usage ledger's data: what a caller sends, what is stored, and the summaries read back.
+
+Token convention (enforced here): ``tokens_input`` is the whole prompt as OpenAI reports it, cache reads
+and cache writes included; ``tokens_cached`` and ``tokens_cache_write`` are the parts of it billed at their
+own rates; ``tokens_reasoning`` is the part of ``tokens_output`` spent on reasoning.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
+
+# Bounds that keep a single event sane; anything past them is a caller bug, not a real request.
+MAX_TOKENS_PER_EVENT = 10_000_000
+MAX_CREDITS_PER_EVENT = 1_000_000
+MAX_DURATION_MS = 24 * 3600 * 1000
+MAX_ID_CHARS = 128
+MAX_MODEL_CHARS = 200
+MAX_ERROR_MESSAGE_CHARS = 2000
+MAX_METADATA_BYTES = 4096
+
+
+class TaskType(StrEnum):
+    """What the game asked the model to do."""
+
+    STORY_PROGRESSION = "story_progression"
+    COMBAT_NARRATION = "combat_narration"
+    QUEST_SELECTION = "quest_selection"
+    NPC_DIALOGUE = "npc_dialogue"
+    GENERAL = "general"
+
+
+def _strip_nonempty(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def _aware_utc(value: datetime) -> datetime:
+    # A naive timestamp is ambiguous (the replaced service mixed local and UTC dates), so refuse it.
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("must be timezone-aware (e.g. 2026-11-23T10:00:00Z)")
+    return value.astimezone(UTC)
+
+
+def _optional_strip(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+Identifier = Annotated[str, Field(max_length=MAX_ID_CHARS), AfterValidator(_strip_nonempty)]
+OptionalIdentifier = Annotated[str | None, Field(max_length=MAX_ID_CHARS), AfterValidator(_optional_strip)]
+TokenCount = Annotated[StrictInt, Field(ge=0, le=MAX_TOKENS_PER_EVENT)]
+AwareDatetime = Annotated[datetime, AfterValidator(_aware_utc)]
+# Exact money travels as a decimal string in JSON so no client parses it into a float by accident.
+ExactUSD = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")]
+
+
+class UsageEvent(BaseModel):
+    """One AI request as the game backend reports it: the input of ``log_usage``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    request_id: OptionalIdentifier = None
+    user_id: Identifier
+    tenant_id: OptionalIdentifier = None
+    model: Annotated[str, Field(max_length=MAX_MODEL_CHARS), AfterValidator(_strip_nonempty)]
+    provider: Annotated[str | None, Field(max_length=64), AfterValidator(_optional_strip)] = None
+    task_type: TaskType = TaskType.GENERAL
+    tokens_input: TokenCount = 0
+    tokens_output: TokenCount = 0
+    tokens_cached: TokenCount = 0
+    tokens_cache_write: TokenCount = 0
+    tokens_reasoning: TokenCount = 0
+    credits: Annotated[StrictInt, Field(ge=0, le=MAX_CREDITS_PER_EVENT)] = 0
+    session_id: OptionalIdentifier = None
+    character_id: OptionalIdentifier = None
+    request_duration_ms: Annotated[StrictInt | None, Field(ge=0, le=MAX_DURATION_MS)] = None
+    success: StrictBool = True
+    error_message: Annotated[str | None, Field(max_length=MAX_ERROR_MESSAGE_CHARS)] = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    timestamp: AwareDatetime | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_small_json(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            encoded = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"must be a JSON object ({exc})") from exc
+        if len(encoded.encode()) > MAX_METADATA_BYTES:
+            raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes as JSON")
+        return value
+
+    @model_validator(mode="after")
+    def _token_parts_fit(self) -> UsageEvent:
+        if self.tokens_cached + self.tokens_cache_write > self.tokens_input:
+            raise ValueError(
+                "tokens_cached + tokens_cache_write must not exceed tokens_input "
+                "(tokens_input is the whole prompt, cache reads and writes included)"
+            )
+        if self.tokens_reasoning > self.tokens_output:
+            raise ValueError("tokens_reasoning must not exceed tokens_output (it is part of the output)")
+        return self
+
+
+class AIUsageLog(BaseModel):
+    """A stored usage event: the input plus its identity, totals and price."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    log_id: str
+    request_id: str
+    user_id: str
+    tenant_id: str | None = None
+    model: str
+    provider: str | None = None
+    task_type: TaskType
+    tokens_input: int
+    tokens_output: int
+    tokens_cached: int = 0
+    tokens_cache_write: int = 0
+    tokens_reasoning: int = 0
+    tokens_total: int
+    credits: int = 0
+    session_id: str | None = None
+    character_id: str | None = None
+    request_duration_ms: int | None = None
+    success: bool = True
+    error_message: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    timestamp: datetime
+    cost_nano: int = Field(description="Exact cost in nano-USD (1e-9 USD), the stored unit of money")
+    estimated_cost: float = Field(description="USD, float(estimated_cost_exact), for display")
+    estimated_cost_exact: ExactUSD = Field(description="Exact USD as a decimal string")
+    price_model_id: str = Field(description="The price book entry that priced this event")
+    price_is_fallback: bool = Field(description="True when the model was unknown and a default priced it")
+    platform_credits: int = Field(description="int(cost in USD × 100)")
+
+    @property
+    def day(self) -> date:
+        return self.timestamp.date()
+
+
+class Counters(BaseModel):
+    """Additive totals over a set of events: the unit every rollup stores."""
+
+    model_config = ConfigDict(frozen=True)
+
+    requests: int = 0
+    failed_requests: int = 0
+    unpriced_requests: int = 0
+    tokens_input: int = 0
+    tokens_output: int = 0
+    tokens_cached: int = 0
+    tokens_cache_write: int = 0
+    tokens_reasoning: int = 0
+    credits: int = 0
+    cost_nano: int = 0
+    platform_credits: int = 0
+
+    def __add__(self, other: Counters) -> Counters:
+        return Counters(**{name: getattr(self, name) + getattr(other, name) for name in COUNTER_FIELDS})
+
+    @classmethod
+    def of(cls, log: AIUsageLog) -> Counters:
+        return cls(
+            requests=1,
+            failed_requests=0 if log.success else 1,
+            unpriced_requests=1 if log.price_is_fallback else 0,
+            tokens_input=log.tokens_input,
+            tokens_output=log.tokens_output,
+            tokens_cached=log.tokens_cached,
+            tokens_cache_write=log.tokens_cache_write,
+            tokens_reasoning=log.tokens_reasoning,
+            credits=log.credits,
+            cost_nano=log.cost_nano,
+            platform_credits=log.platform_credits,
+        )
+
+    @property
+    def tokens_total(self) -> int:
+        return self.tokens_input + self.tokens_output
+
+
+COUNTER_FIELDS: tuple[str, ...] = tuple(Counters.model_fields)
+
+
+class CostBreakdown(BaseModel):
+    """Requests, tokens and cost of one slice (a task type, a model, a provider)."""
+
+    requests: int
+    tokens: int
+    estimated_cost: float
+    estimated_cost_exact: ExactUSD
+
+
+class DailyUsageSummary(BaseModel):
+    date: date
+    user_id: str
+    total_requests: int
+    total_tokens: int
+    total_input_tokens: int
+    total_output_tokens: int
+    total_cached_tokens: int
+    total_cache_write_tokens: int
+    total_reasoning_tokens: int
+    total_credits: int
+    estimated_cost: float
+    estimated_cost_exact: ExactUSD
+    requests_by_task: dict[str, int]
+    cost_by_task: dict[str, float]
+    cost_by_task_exact: dict[str, ExactUSD]
+    failed_requests: int
+    unpriced_requests: int
+
+
+class MonthlyUsageSummary(BaseModel):
+    year: int
+    month: int
+    user_id: str
+    total_requests: int
+    total_tokens: int
+    total_input_tokens: int
+    total_output_tokens: int
+    total_cached_tokens: int
+    total_credits: int
+    estimated_cost: float
+    estimated_cost_exact: ExactUSD
+    failed_requests: int
+    unpriced_requests: int
+
+
+class GlobalDailyUsage(BaseModel):
+    date: date
+    total_requests: int
+    total_tokens: int
+    estimated_cost: float
+    estimated_cost_exact: ExactUSD
+    failed_requests: int
+    unpriced_requests: int
+    cost_by_model: dict[str, CostBreakdown]
+    cost_by_provider: dict[str, CostBreakdown]
+    cost_by_task: dict[str, CostBreakdown]
+
+
+class UsageTotals(BaseModel):
+    """Totals over a slice with no calendar of its own (a session, a model, a date range)."""
+
+    total_requests: int
+    total_tokens: int
+    total_input_tokens: int
+    total_output_tokens: int
+    total_cached_tokens: int
+    total_credits: int
+    estimated_cost: float
+    estimated_cost_exact: ExactUSD
+    failed_requests: int
+    unpriced_requests: int
+    platform_credits: int
+
+
+class SessionUsage(UsageTotals):
+    session_id: str
+    by_task: dict[str, CostBreakdown]
+
+
+class ModelUsage(UsageTotals):
+    user_id: str
+    model: str
+
+
+class DateRangeUsage(UsageTotals):
+    user_id: str
+    start: date
+    end: date
+    by_day: dict[date, CostBreakdown]
+    by_task: dict[str, CostBreakdown]
+
+
+class UsageSummary(DateRangeUsage):
+    days: int
+
+
+class LogStatus(StrEnum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class LogResult(BaseModel):
+    """What logging one event did: stored it, or found it already stored (a retry)."""
+
+    status: LogStatus
+    log: AIUsageLog | None = None
+    errors: list[FieldError] = Field(default_factory=list)
+
+    @property
+    def duplicate(self) -> bool:
+        return self.status is LogStatus.DUPLICATE
+
+
+class EventPage(BaseModel):
+    """One page of raw events; pass ``next_cursor`` back to get the next one (None: no more)."""
+
+    items: list[AIUsageLog]
+    next_cursor: str | None = None

@@ -1,0 +1,55 @@
+"""Configuration, read once from the environment and passed down; nothing else reads ``os.environ``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every variable is listed in the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="AI_USAGE_", extra="ignore", populate_by_name=True)
+
+    db_path: Path = Field(default=Path(".ai-usage/usage.db"), description="SQLite file of the embedded store")
+    prices_file: Path | None = Field(default=None, description="Price-book override (TOML), merged on top")
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="NORMAL",
+        description="NORMAL survives a process crash; FULL also survives power loss, at a cost per commit",
+    )
+    sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    max_future_skew_seconds: int = Field(default=300, ge=0, description="How far ahead a timestamp may be")
+
+    # HTTP serving (functions-framework / `ai-usage serve`).
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    api_key: SecretStr | None = Field(
+        default=None, description="Bearer key of the game backend (server role)"
+    )
+    admin_key: SecretStr | None = Field(default=None, description="Bearer key of admins")
+    admin_user_ids: list[str] = Field(default_factory=list, description="Appwrite user ids treated as admins")
+
+    # Appwrite backend: set endpoint, project and key to use it instead of SQLite.
+    appwrite_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("APPWRITE_ENDPOINT", "appwrite_endpoint")
+    )
+    appwrite_project_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("APPWRITE_PROJECT_ID", "appwrite_project_id")
+    )
+    appwrite_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("APPWRITE_API_KEY", "appwrite_api_key")
+    )
+    appwrite_database_id: str = Field(
+        default="ai_usage", validation_alias=AliasChoices("APPWRITE_DATABASE_ID", "appwrite_database_id")
+    )
+    appwrite_timeout_seconds: float = Field(default=10.0, gt=0)
+    appwrite_retry_budget_seconds: float = Field(default=8.0, ge=0)
+
+    @property
+    def uses_appwrite(self) -> bool:
+        return bool(self.appwrite_endpoint and self.appwrite_project_id and self.appwrite_api_key)

@@ -1,0 +1,60 @@
+"""The one interface every backend implements; the service depends on nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from models.ai_usage import AIUsageLog, Counters, EventPage
+from services.store.rollups import RollupKind
+
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which raw events to list; every field narrows the result. ``start`` inclusive, ``end`` exclusive."""
+
+    user_id: str | None = None
+    session_id: str | None = None
+    model: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@runtime_checkable
+class UsageStore(Protocol):
+    def record(self, logs: Sequence[AIUsageLog]) -> list[bool]:
+        """Store events and add them to their rollups, all in one transaction.
+
+        Returns one flag per log, in order: True when stored, False when its ``request_id`` was already
+        stored (earlier, or earlier in this same call). Either everything is applied or nothing is, so a
+        retry after any failure is safe. Raises ``StoreError`` when the store cannot answer.
+        """
+        ...
+
+    def get_event(self, request_id: str) -> AIUsageLog | None:
+        """The stored event with this ``request_id``, or None."""
+        ...
+
+    def get_rollups(self, kind: RollupKind, scope: str, bucket: str) -> dict[str, Counters]:
+        """Every rollup row of one (kind, scope, bucket), keyed by dim ("" for a kind without one)."""
+        ...
+
+    def get_rollup_range(
+        self, kind: RollupKind, scope: str, first_bucket: str, last_bucket: str
+    ) -> dict[tuple[str, str], Counters]:
+        """Rollup rows of one kind and scope with ``first_bucket <= bucket <= last_bucket``, by (bucket, dim)."""
+        ...
+
+    def list_events(self, where: EventFilter, limit: int = 100, cursor: str | None = None) -> EventPage:
+        """One page of raw events in insertion order; ``limit`` is 1..MAX_PAGE_SIZE."""
+        ...
+
+    def ping(self) -> None:
+        """Raise ``StoreError`` unless the store can answer right now."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,281 @@
+"""The embedded store: one SQLite file in WAL mode, safe for several threads and processes at once.
+
+Rollups are fed by a trigger in the same transaction as the event insert, so they can never drift from the
+events, and a request id already stored is skipped by the insert itself (``ON CONFLICT DO NOTHING``).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters, EventPage
+from services.errors import StoreError
+from services.store.protocol import MAX_PAGE_SIZE, EventFilter
+from services.store.rollups import RollupKind, day_bucket, month_bucket
+from services.store.sqlite_schema import EVENT_COLUMNS, migrate
+
+_INSERT_EVENT = (
+    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) "
+    "ON CONFLICT (request_id) DO NOTHING"
+)
+_SELECT_EVENT = f"SELECT seq, {', '.join(EVENT_COLUMNS)} FROM events"
+_COUNTERS = ", ".join(COUNTER_FIELDS)
+# SQLite allows 32,766 host parameters; stay far below for IN lists.
+_IN_CHUNK = 500
+_BUSY_RETRIES = 5
+
+
+def _ts_text(ts: datetime) -> str:
+    # Fixed width, always UTC: text order is time order, so range filters work on the column directly.
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def _event_row(log: AIUsageLog) -> tuple[object, ...]:
+    return (
+        log.request_id, log.log_id, log.user_id, log.tenant_id, log.model, log.provider,
+        log.task_type.value, log.tokens_input, log.tokens_output, log.tokens_cached,
+        log.tokens_cache_write, log.tokens_reasoning, log.credits, log.session_id, log.character_id,
+        log.request_duration_ms, int(log.success), log.error_message,
+        json.dumps(log.metadata, separators=(",", ":")), _ts_text(log.timestamp), day_bucket(log),
+        month_bucket(log), log.cost_nano, log.price_model_id, int(log.price_is_fallback),
+        log.platform_credits,
+    )  # fmt: skip
+
+
+def _log_from_row(row: sqlite3.Row) -> AIUsageLog:
+    from decimal import Decimal
+
+    cost_nano = row["cost_nano"]
+    exact = Decimal(cost_nano).scaleb(-9)
+    return AIUsageLog(
+        log_id=row["log_id"],
+        request_id=row["request_id"],
+        user_id=row["user_id"],
+        tenant_id=row["tenant_id"],
+        model=row["model"],
+        provider=row["provider"],
+        task_type=row["task_type"],
+        tokens_input=row["tokens_input"],
+        tokens_output=row["tokens_output"],
+        tokens_cached=row["tokens_cached"],
+        tokens_cache_write=row["tokens_cache_write"],
+        tokens_reasoning=row["tokens_reasoning"],
+        tokens_total=row["tokens_input"] + row["tokens_output"],
+        credits=row["credits"],
+        session_id=row["session_id"],
+        character_id=row["character_id"],
+        request_duration_ms=row["request_duration_ms"],
+        success=bool(row["success"]),
+        error_message=row["error_message"],
+        metadata=json.loads(row["metadata"]),
+        timestamp=datetime.fromisoformat(row["ts"]),
+        cost_nano=cost_nano,
+        estimated_cost=float(exact),
+        estimated_cost_exact=exact,
+        price_model_id=row["price_model_id"],
+        price_is_fallback=bool(row["price_is_fallback"]),
+        platform_credits=row["platform_credits"],
+    )
+
+
+def _counters(row: sqlite3.Row) -> Counters:
+    return Counters(**{name: row[name] for name in COUNTER_FIELDS})
+
+
+class SQLiteUsageStore:
+    """``UsageStore`` on a SQLite file (or ``":memory:"`` for a single-connection throwaway store)."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        busy_timeout_ms: int = 10_000,
+    ) -> None:
+        self.path = str(path)
+        self._synchronous = synchronous
+        self._busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._memory = self.path == ":memory:"
+        self._shared: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
+        self._connections: list[sqlite3.Connection] = []
+        if not self._memory:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.schema_version = self._guard(lambda: migrate(self._conn()))
+
+    # -- connections -------------------------------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        if not self._memory:
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._memory:
+            # An in-memory database exists per connection, so every thread shares one (under the lock).
+            if self._shared is None:
+                self._shared = self._open()
+            return self._shared
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._open()
+        return conn
+
+    def _guard(self, action):  # type: ignore[no-untyped-def]
+        """Run ``action``, retrying while another process holds the write lock; wrap failures."""
+        for attempt in range(_BUSY_RETRIES + 1):
+            try:
+                with self._lock if self._memory else _nullcontext():
+                    return action()
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if busy and attempt < _BUSY_RETRIES:
+                    time.sleep(random.uniform(0.005, 0.05) * (2**attempt))
+                    continue
+                raise StoreError(f"SQLite store at {self.path} could not answer: {exc}") from exc
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"SQLite store at {self.path} failed: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        # IMMEDIATE takes the write lock up front, so the duplicate check and the insert see one state.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- UsageStore ----------------------------------------------------------------------------------
+    def record(self, logs: Sequence[AIUsageLog]) -> list[bool]:
+        if not logs:
+            return []
+        rows = [_event_row(log) for log in logs]
+        if len(rows) == 1:
+            return self._guard(lambda: self._record_one(rows[0]))
+        return self._guard(lambda: self._record_many(logs, rows))
+
+    def _record_one(self, row: tuple[object, ...]) -> list[bool]:
+        with self._write() as conn:
+            return [conn.execute(_INSERT_EVENT, row).rowcount == 1]
+
+    def _record_many(self, logs: Sequence[AIUsageLog], rows: list[tuple[object, ...]]) -> list[bool]:
+        with self._write() as conn:
+            ids = list({log.request_id for log in logs})
+            existing: set[str] = set()
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start : start + _IN_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                existing.update(
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT request_id FROM events WHERE request_id IN ({marks})", chunk
+                    )
+                )
+            stored: list[bool] = []
+            for log in logs:
+                fresh = log.request_id not in existing
+                existing.add(log.request_id)
+                stored.append(fresh)
+            conn.executemany(_INSERT_EVENT, [row for row, fresh in zip(rows, stored, strict=True) if fresh])
+            return stored
+
+    def get_event(self, request_id: str) -> AIUsageLog | None:
+        def read() -> AIUsageLog | None:
+            row = self._conn().execute(f"{_SELECT_EVENT} WHERE request_id = ?", (request_id,)).fetchone()
+            return None if row is None else _log_from_row(row)
+
+        return self._guard(read)
+
+    def get_rollups(self, kind: RollupKind, scope: str, bucket: str) -> dict[str, Counters]:
+        sql = f"SELECT dim, {_COUNTERS} FROM rollups WHERE kind = ? AND scope = ? AND bucket = ?"
+        return self._guard(
+            lambda: {
+                row["dim"]: _counters(row) for row in self._conn().execute(sql, (kind.value, scope, bucket))
+            }
+        )
+
+    def get_rollup_range(
+        self, kind: RollupKind, scope: str, first_bucket: str, last_bucket: str
+    ) -> dict[tuple[str, str], Counters]:
+        sql = (
+            f"SELECT bucket, dim, {_COUNTERS} FROM rollups "
+            "WHERE kind = ? AND scope = ? AND bucket BETWEEN ? AND ?"
+        )
+        params = (kind.value, scope, first_bucket, last_bucket)
+        return self._guard(
+            lambda: {(row["bucket"], row["dim"]): _counters(row) for row in self._conn().execute(sql, params)}
+        )
+
+    def list_events(self, where: EventFilter, limit: int = 100, cursor: str | None = None) -> EventPage:
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+        clauses, params = ["seq > ?"], [_decode_cursor(cursor)]
+        for column, value in (
+            ("user_id", where.user_id),
+            ("session_id", where.session_id),
+            ("model", where.model),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if where.start is not None:
+            clauses.append("ts >= ?")
+            params.append(_ts_text(where.start))
+        if where.end is not None:
+            clauses.append("ts < ?")
+            params.append(_ts_text(where.end))
+        sql = f"{_SELECT_EVENT} WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?"
+        params.append(limit + 1)
+
+        def read() -> EventPage:
+            rows = self._conn().execute(sql, params).fetchall()
+            more = len(rows) > limit
+            rows = rows[:limit]
+            next_cursor = str(rows[-1]["seq"]) if more else None
+            return EventPage(items=[_log_from_row(r) for r in rows], next_cursor=next_cursor)
+
+        return self._guard(read)
+
+    def ping(self) -> None:
+        self._guard(lambda: self._conn().execute("SELECT 1").fetchone())
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+            self._shared = None
+        self._local = threading.local()
+
+
+def _decode_cursor(cursor: str | None) -> int:
+    if cursor is None or cursor == "":
+        return 0
+    if not cursor.isdigit():
+        raise ValueError("cursor is not one this store returned")
+    return int(cursor)
+
+
+@contextmanager
+def _nullcontext() -> Iterator[None]:
+    yield

@@ -1,0 +1,125 @@
+"""From what a caller sends to what is stored: validation with field-named errors, identity and price."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from models.ai_usage import AIUsageLog, FieldError, UsageEvent
+from services.errors import ValidationFailed
+from services.price_book import PriceBook
+from services.pricing import TokenCounts, cost_nano
+from services.summaries import usd
+
+# Appwrite datetimes start at year 1000 and nothing real predates this; older means a unit mistake.
+EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def field_errors(exc: ValidationError) -> list[FieldError]:
+    """Pydantic's errors as (field, message) pairs a caller can act on."""
+    errors = []
+    for error in exc.errors(include_url=False):
+        field = ".".join(str(part) for part in error["loc"]) or "__root__"
+        message = error["msg"]
+        if message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        if error["type"] == "enum":
+            message = f"{message} (allowed: {error['ctx']['expected']})"
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        if field == "__root__" and "tokens_" in message:
+            field = message.split(" ", 1)[0]
+        errors.append(FieldError(field=field, message=message))
+    return errors
+
+
+def parse_event(data: UsageEvent | Mapping[str, Any]) -> UsageEvent:
+    """Validate raw input into a ``UsageEvent``; ``ValidationFailed`` names every bad field."""
+    if isinstance(data, UsageEvent):
+        return data
+    if not isinstance(data, Mapping):
+        raise ValidationFailed([FieldError(field="__root__", message="an event must be a JSON object")])
+    try:
+        return UsageEvent.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ValidationFailed(field_errors(exc)) from None
+
+
+def log_id_for(request_id: str) -> str:
+    """A stable row id for a request id: ≤ 36 characters of [0-9a-f], as Appwrite row ids require."""
+    return hashlib.sha256(request_id.encode()).hexdigest()[:32]
+
+
+class EventPricer:
+    """Builds the stored ``AIUsageLog`` for an event: fills the defaults, checks the clock, prices it."""
+
+    def __init__(self, price_book: PriceBook, clock, max_future_skew: timedelta) -> None:  # type: ignore[no-untyped-def]
+        self.price_book = price_book
+        self.clock = clock
+        self.max_future_skew = max_future_skew
+
+    def build(self, event: UsageEvent) -> AIUsageLog:
+        now = self.clock()
+        timestamp = event.timestamp or now
+        if timestamp > now + self.max_future_skew:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        field="timestamp",
+                        message=f"must not be more than {self.max_future_skew} in the future",
+                    )
+                ]
+            )
+        if timestamp < EARLIEST_TIMESTAMP:
+            raise ValidationFailed([FieldError(field="timestamp", message="must not be before 1970-01-01")])
+        # Milliseconds are what Appwrite keeps; truncating here makes every store return the same value.
+        timestamp = timestamp.replace(microsecond=timestamp.microsecond // 1000 * 1000)
+        match = self.price_book.lookup(event.model, at=timestamp, provider=event.provider)
+        provider = event.provider or self.price_book.infer_provider(event.model)
+        if provider is None and not match.is_fallback:
+            provider = match.entry.provider
+        counts = TokenCounts(
+            tokens_input=event.tokens_input,
+            tokens_output=event.tokens_output,
+            tokens_cached=event.tokens_cached,
+            tokens_cache_write=event.tokens_cache_write,
+            tokens_reasoning=event.tokens_reasoning,
+            credits=event.credits,
+        )
+        nano = cost_nano(match.entry, counts)
+        exact = usd(nano)
+        request_id = event.request_id or uuid.uuid4().hex
+        return AIUsageLog(
+            log_id=log_id_for(request_id),
+            request_id=request_id,
+            user_id=event.user_id,
+            tenant_id=event.tenant_id,
+            model=event.model,
+            provider=provider,
+            task_type=event.task_type,
+            tokens_input=event.tokens_input,
+            tokens_output=event.tokens_output,
+            tokens_cached=event.tokens_cached,
+            tokens_cache_write=event.tokens_cache_write,
+            tokens_reasoning=event.tokens_reasoning,
+            tokens_total=event.tokens_input + event.tokens_output,
+            credits=event.credits,
+            session_id=event.session_id,
+            character_id=event.character_id,
+            request_duration_ms=event.request_duration_ms,
+            success=event.success,
+            error_message=event.error_message,
+            metadata=event.metadata,
+            timestamp=timestamp,
+            cost_nano=nano,
+            estimated_cost=float(exact),
+            estimated_cost_exact=exact,
+            price_model_id=match.entry.model_id,
+            price_is_fallback=match.is_fallback,
+            platform_credits=int(exact * 100),
+        )

@@ -1,0 +1,312 @@
+"""The ledger's front: log AI usage events and answer the summaries the game and its admins ask for.
+
+Existing callers keep their names: ``log_usage``, ``get_daily_usage``, ``get_monthly_cost``,
+``get_total_daily_cost`` and ``get_user_request_count_today``. Every summary reads rollups, never raw events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+import structlog
+
+from models.ai_usage import (
+    AIUsageLog,
+    DailyUsageSummary,
+    DateRangeUsage,
+    EventPage,
+    FieldError,
+    GlobalDailyUsage,
+    LogResult,
+    LogStatus,
+    ModelUsage,
+    MonthlyUsageSummary,
+    SessionUsage,
+    UsageEvent,
+    UsageSummary,
+)
+from services import summaries
+from services.errors import NotFound, ValidationFailed
+from services.price_book import PriceBook
+from services.pricing import TokenCounts, cost_usd, model_cost_info
+from services.settings import Settings
+from services.store import EventFilter, UsageStore, open_store
+from services.store.rollups import RollupKind
+from services.usage_events import EventPricer, parse_event
+
+MAX_BATCH_EVENTS = 1000
+MAX_RANGE_DAYS = 366
+
+log = structlog.get_logger("ai_usage")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RequestCount:
+    """The rate limiter's answer; ``degraded`` is True when the store failed and 0 was returned."""
+
+    user_id: str
+    date: date
+    count: int
+    degraded: bool
+
+
+class UsageTrackingService:
+    """Records usage through a ``UsageStore`` and prices it with a ``PriceBook``.
+
+    ``UsageTrackingService()`` builds everything from ``Settings()`` (the environment), as the service it
+    replaces did; tests and adapters pass ``store``, ``price_book`` and ``clock`` explicitly.
+    """
+
+    def __init__(
+        self,
+        store: UsageStore | None = None,
+        price_book: PriceBook | None = None,
+        *,
+        clock: Clock = utc_now,
+        settings: Settings | None = None,
+    ) -> None:
+        if settings is None:
+            # Read the environment only when something must be built from it; explicit parts need no env.
+            needs_env = store is None or price_book is None
+            settings = Settings() if needs_env else Settings.model_construct()
+        self.settings = settings
+        self.store = store if store is not None else open_store(settings)
+        self.price_book = price_book if price_book is not None else PriceBook.load(settings.prices_file)
+        self.clock = clock
+        self._pricer = EventPricer(
+            self.price_book, clock, timedelta(seconds=settings.max_future_skew_seconds)
+        )
+
+    # -- logging ---------------------------------------------------------------------------------------
+    def log_usage(self, **fields: Any) -> LogResult:
+        """Log one AI request. Keyword arguments are the fields of ``UsageEvent``.
+
+        Returns ``LogResult`` with status ``stored``, or ``duplicate`` (and the stored row) when this
+        ``request_id`` was logged before; raises ``ValidationFailed`` naming each bad field.
+        """
+        return self.log_event(parse_event(fields))
+
+    def log_event(self, event: UsageEvent | Mapping[str, Any]) -> LogResult:
+        usage = self._pricer.build(parse_event(event))
+        stored = self.store.record([usage])[0]
+        return self._outcome(usage, stored)
+
+    def log_usage_batch(self, events: Sequence[UsageEvent | Mapping[str, Any]]) -> list[LogResult]:
+        """Log many events in one store transaction; one result per event, in order.
+
+        Invalid events are rejected with their field errors and the valid ones are stored regardless.
+        """
+        if len(events) > MAX_BATCH_EVENTS:
+            raise _invalid("events", f"at most {MAX_BATCH_EVENTS} events per batch")
+        results: list[LogResult | None] = []
+        valid: list[tuple[int, AIUsageLog]] = []
+        for index, raw in enumerate(events):
+            try:
+                valid.append((index, self._pricer.build(parse_event(raw))))
+                results.append(None)
+            except ValidationFailed as exc:
+                results.append(LogResult(status=LogStatus.REJECTED, errors=exc.fields))
+        flags = self.store.record([usage for _, usage in valid])
+        for (index, usage), stored in zip(valid, flags, strict=True):
+            results[index] = self._outcome(usage, stored)
+        log.info(
+            "usage.batch_logged",
+            events=len(events),
+            stored=sum(flags),
+            duplicates=len(flags) - sum(flags),
+            rejected=len(events) - len(valid),
+        )
+        return [r for r in results if r is not None]
+
+    def _outcome(self, usage: AIUsageLog, stored: bool) -> LogResult:
+        line = log.bind(
+            request_id=usage.request_id,
+            user_id=usage.user_id,
+            model=usage.model,
+            task_type=usage.task_type.value,
+        )
+        if stored:
+            line.info("usage.logged", cost_nano=usage.cost_nano, fallback_price=usage.price_is_fallback)
+            return LogResult(status=LogStatus.STORED, log=usage)
+        line.info("usage.duplicate")
+        existing = self.store.get_event(usage.request_id)
+        return LogResult(status=LogStatus.DUPLICATE, log=existing or usage)
+
+    # -- summaries -------------------------------------------------------------------------------------
+    def today(self) -> date:
+        return self.clock().astimezone(UTC).date()
+
+    def get_daily_usage(self, user_id: str, date: date | None = None) -> DailyUsageSummary:
+        day = date or self.today()
+        bucket = day.isoformat()
+        total = self.store.get_rollups(RollupKind.USER_DAY, user_id, bucket).get("")
+        by_task = self.store.get_rollups(RollupKind.USER_DAY_TASK, user_id, bucket) if total else {}
+        return summaries.daily_summary(user_id, day, total or summaries.Counters(), by_task)
+
+    def get_monthly_cost(
+        self, user_id: str, year: int | None = None, month: int | None = None
+    ) -> MonthlyUsageSummary:
+        today = self.today()
+        year = today.year if year is None else year
+        month = today.month if month is None else month
+        if not isinstance(month, int) or not 1 <= month <= 12:
+            raise _invalid("month", "must be an integer from 1 to 12")
+        if not isinstance(year, int) or not 1970 <= year <= 9999:
+            raise _invalid("year", "must be an integer from 1970 to 9999")
+        rows = self.store.get_rollups(RollupKind.USER_MONTH, user_id, f"{year:04d}-{month:02d}")
+        return summaries.monthly_summary(user_id, year, month, rows.get("", summaries.Counters()))
+
+    def get_global_daily_usage(self, date: date | None = None) -> GlobalDailyUsage:
+        day = date or self.today()
+        bucket = day.isoformat()
+        total = self.store.get_rollups(RollupKind.GLOBAL_DAY, "", bucket).get("", summaries.Counters())
+        return summaries.global_daily(
+            day,
+            total,
+            self.store.get_rollups(RollupKind.GLOBAL_DAY_MODEL, "", bucket),
+            self.store.get_rollups(RollupKind.GLOBAL_DAY_PROVIDER, "", bucket),
+            self.store.get_rollups(RollupKind.GLOBAL_DAY_TASK, "", bucket),
+        )
+
+    def get_total_daily_cost(self, date: date | None = None) -> float:
+        """Everyone's cost on a UTC day, in USD (a float, as the replaced service returned)."""
+        day = date or self.today()
+        total = self.store.get_rollups(RollupKind.GLOBAL_DAY, "", day.isoformat()).get(
+            "", summaries.Counters()
+        )
+        return float(summaries.usd(total.cost_nano))
+
+    def request_count_today(self, user_id: str) -> RequestCount:
+        """The rate limiter's count. Fail-open: if the store cannot answer, 0 and ``degraded=True``."""
+        day = self.today()
+        try:
+            total = self.store.get_rollups(RollupKind.USER_DAY, user_id, day.isoformat()).get("")
+        except Exception as exc:  # the game must not stop because the ledger is down
+            log.warning("rate_limit.count_degraded", user_id=user_id, error=repr(exc))
+            return RequestCount(user_id, day, 0, True)
+        return RequestCount(user_id, day, total.requests if total else 0, False)
+
+    def get_user_request_count_today(self, user_id: str) -> int:
+        return self.request_count_today(user_id).count
+
+    def get_usage_by_date_range(self, user_id: str, start: date, end: date) -> DateRangeUsage:
+        """Usage of ``user_id`` from ``start`` to ``end``, both UTC days and both included."""
+        if end < start:
+            raise _invalid("end", "must not be before start")
+        if (end - start).days + 1 > MAX_RANGE_DAYS:
+            raise _invalid("end", f"a range covers at most {MAX_RANGE_DAYS} days")
+        rows = self.store.get_rollup_range(
+            RollupKind.USER_DAY_TASK, user_id, start.isoformat(), end.isoformat()
+        )
+        by_day: dict[str, summaries.Counters] = {}
+        by_task: dict[str, summaries.Counters] = {}
+        for (bucket, task), counters in rows.items():
+            by_day[bucket] = by_day.get(bucket, summaries.Counters()) + counters
+            by_task[task] = by_task.get(task, summaries.Counters()) + counters
+        total = summaries.total_of(by_day)
+        return DateRangeUsage(
+            user_id=user_id,
+            start=start,
+            end=end,
+            by_day={date.fromisoformat(k): v for k, v in summaries.breakdowns(by_day).items()},
+            by_task=summaries.breakdowns(by_task),
+            **summaries.totals_fields(total),
+        )
+
+    def get_usage_summary(self, user_id: str, days: int = 30) -> UsageSummary:
+        """The last ``days`` UTC days, today included, with a per-task breakdown."""
+        if not isinstance(days, int) or not 1 <= days <= MAX_RANGE_DAYS:
+            raise _invalid("days", f"must be an integer from 1 to {MAX_RANGE_DAYS}")
+        end = self.today()
+        usage = self.get_usage_by_date_range(user_id, end - timedelta(days=days - 1), end)
+        return UsageSummary(days=days, **usage.model_dump())
+
+    def get_usage_by_model(self, user_id: str, model: str) -> ModelUsage:
+        counters = self.store.get_rollups(RollupKind.USER_MODEL, user_id, "").get(model, summaries.Counters())
+        return ModelUsage(user_id=user_id, model=model, **summaries.totals_fields(counters))
+
+    def get_user_total_credits(self, user_id: str) -> int:
+        """Platform credits this user has been charged over all time (the sum of each event's)."""
+        total = self.store.get_rollups(RollupKind.USER_TOTAL, user_id, "").get("", summaries.Counters())
+        return total.platform_credits
+
+    def get_session_usage(self, session_id: str) -> SessionUsage:
+        total = self.store.get_rollups(RollupKind.SESSION, session_id, "").get("")
+        if total is None:
+            raise NotFound(f"no usage recorded for session {session_id!r}")
+        by_task = self.store.get_rollups(RollupKind.SESSION_TASK, session_id, "")
+        return SessionUsage(
+            session_id=session_id, by_task=summaries.breakdowns(by_task), **summaries.totals_fields(total)
+        )
+
+    # -- raw events --------------------------------------------------------------------------------------
+    def get_event(self, request_id: str) -> AIUsageLog | None:
+        return self.store.get_event(request_id)
+
+    def list_events(
+        self, where: EventFilter | None = None, limit: int = 100, cursor: str | None = None
+    ) -> EventPage:
+        return self.store.list_events(where or EventFilter(), limit=limit, cursor=cursor)
+
+    def iter_events(self, where: EventFilter | None = None, page_size: int = 1000) -> Iterator[AIUsageLog]:
+        """Every matching event, page by page, so an export of any size runs in constant memory."""
+        cursor: str | None = None
+        while True:
+            page = self.list_events(where, limit=page_size, cursor=cursor)
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    # -- prices (no store needed) --------------------------------------------------------------------------
+    def estimate_cost_for_model(self, model: str, tokens_input: int, tokens_output: int) -> float:
+        return float(estimate_cost_exact(model, tokens_input, tokens_output, self.price_book, self.clock()))
+
+    def get_model_cost_info(self, model: str) -> dict[str, Any]:
+        return model_cost_info(self.price_book.lookup(model, at=self.clock()).entry)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed([FieldError(field=field, message=message)])
+
+
+@cache
+def default_price_book() -> PriceBook:
+    return PriceBook.load()
+
+
+def estimate_cost_exact(
+    model: str,
+    tokens_input: int,
+    tokens_output: int,
+    price_book: PriceBook | None = None,
+    at: datetime | None = None,
+) -> Decimal:
+    """Exact USD for a request of this size at the price in force at ``at`` (default: now)."""
+    book = price_book or default_price_book()
+    entry = book.lookup(model, at=at or utc_now()).entry
+    return cost_usd(entry, TokenCounts(tokens_input=tokens_input, tokens_output=tokens_output))
+
+
+def estimate_cost_for_model(model: str, tokens_input: int, tokens_output: int) -> float:
+    """USD for a request of this size with the shipped price book; no store needed."""
+    return float(estimate_cost_exact(model, tokens_input, tokens_output))
+
+
+def get_model_cost_info(model: str) -> dict[str, Any]:
+    """``{"input", "output", ...}`` in USD per 1K tokens for a model, with the shipped price book."""
+    return model_cost_info(default_price_book().lookup(model, at=utc_now()).entry)
