@@ -1,0 +1,57 @@
+"""Shared fixtures: the ``store`` fixture runs every contract test against every backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+from services.log_config import configure_logging
+from services.store.protocol import UsageStore
+from services.store.sqlite_store import SQLiteUsageStore
+
+configure_logging("console", "WARNING")
+
+BACKENDS = [
+    pytest.param("sqlite", marks=pytest.mark.sqlite),
+    pytest.param("appwrite", marks=pytest.mark.appwrite),
+]
+
+
+def open_backend(name: str, tmp_path: Path) -> Iterator[UsageStore]:
+    if name == "sqlite":
+        sqlite_store = SQLiteUsageStore(tmp_path / "usage.db")
+        yield sqlite_store
+        sqlite_store.close()
+        return
+    from tests.appwrite_support import make_appwrite_store
+    from tests.tablesdb_double import TablesDBDouble
+
+    double = TablesDBDouble(project_id="test-project", api_key="test-key")
+    double.start()
+    try:
+        appwrite_store = make_appwrite_store(double)
+        yield appwrite_store
+        appwrite_store.close()
+    finally:
+        double.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[UsageStore]:
+    yield from open_backend(request.param, tmp_path)
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SQLiteUsageStore]:
+    store = SQLiteUsageStore(tmp_path / "usage.db")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[list[dict]]:
+    with structlog.testing.capture_logs() as logs:
+        yield logs

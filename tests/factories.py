@@ -1,0 +1,58 @@
+"""Build stored-shape usage logs for store tests without going through pricing."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from models.ai_usage import AIUsageLog, Counters, TaskType
+from services.store.rollups import RollupKey, rollup_keys
+from services.usage_events import log_id_for
+
+_ids = itertools.count(1)
+BASE_TIME = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
+
+
+def make_log(**overrides: Any) -> AIUsageLog:
+    """A valid ``AIUsageLog``; any field may be overridden. Cost fields stay consistent with ``cost_nano``."""
+    request_id = overrides.pop("request_id", None) or f"req-{next(_ids)}"
+    cost_nano = overrides.pop("cost_nano", 1_234_567)
+    exact = Decimal(cost_nano).scaleb(-9)
+    tokens_input = overrides.pop("tokens_input", 1200)
+    tokens_output = overrides.pop("tokens_output", 300)
+    fields: dict[str, Any] = {
+        "log_id": log_id_for(request_id),
+        "request_id": request_id,
+        "user_id": "player-1",
+        "model": "anthropic/claude-3.5-sonnet",
+        "provider": "anthropic",
+        "task_type": TaskType.NPC_DIALOGUE,
+        "tokens_input": tokens_input,
+        "tokens_output": tokens_output,
+        "tokens_total": tokens_input + tokens_output,
+        "timestamp": BASE_TIME,
+        "cost_nano": cost_nano,
+        "estimated_cost": float(exact),
+        "estimated_cost_exact": exact,
+        "price_model_id": "anthropic/claude-3.5-sonnet",
+        "price_is_fallback": False,
+        "platform_credits": int(exact * 100),
+    }
+    fields.update(overrides)
+    return AIUsageLog(**fields)
+
+
+def expected_rollups(logs: Iterable[AIUsageLog]) -> dict[RollupKey, Counters]:
+    """Rollups recomputed from scratch from the distinct events (first occurrence of a request id wins)."""
+    seen: set[str] = set()
+    totals: dict[RollupKey, Counters] = {}
+    for log in logs:
+        if log.request_id in seen:
+            continue
+        seen.add(log.request_id)
+        for key in rollup_keys(log):
+            totals[key] = totals.get(key, Counters()) + Counters.of(log)
+    return totals

@@ -1,0 +1,218 @@
+"""The behaviour every ``UsageStore`` must have. Runs unchanged against each backend (see conftest)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from models.ai_usage import Counters, TaskType
+from services.store.protocol import EventFilter, UsageStore
+from services.store.rollups import RollupKind
+from tests.factories import BASE_TIME, expected_rollups, make_log
+
+
+def assert_rollups_match_events(store: UsageStore, logs) -> None:  # type: ignore[no-untyped-def]
+    expected = expected_rollups(logs)
+    groups: dict[tuple, dict[str, Counters]] = {}
+    for key, counters in expected.items():
+        groups.setdefault((key.kind, key.scope, key.bucket), {})[key.dim] = counters
+    for (kind, scope, bucket), by_dim in groups.items():
+        assert store.get_rollups(kind, scope, bucket) == by_dim, (kind, scope, bucket)
+
+
+def test_record_stores_the_event_and_reads_it_back(store: UsageStore) -> None:
+    log = make_log(metadata={"scene": "tavern", "turn": 3}, session_id="s-1", character_id="c-9", tenant_id="t-1")
+    assert store.record([log]) == [True]
+    assert store.get_event(log.request_id) == log
+
+
+def test_optional_fields_round_trip_as_none(store: UsageStore) -> None:
+    log = make_log(provider=None, request_duration_ms=None, error_message=None, success=False)
+    store.record([log])
+    assert store.get_event(log.request_id) == log
+
+
+def test_unknown_request_id_reads_as_none(store: UsageStore) -> None:
+    assert store.get_event("never-logged") is None
+
+
+def test_same_request_id_twice_is_a_duplicate_and_changes_no_total(store: UsageStore) -> None:
+    log = make_log()
+    store.record([log])
+    before = store.get_rollups(RollupKind.USER_DAY, log.user_id, "2026-11-23")
+    assert store.record([log]) == [False]
+    assert store.record([make_log(request_id=log.request_id, cost_nano=999)]) == [False]
+    assert store.get_rollups(RollupKind.USER_DAY, log.user_id, "2026-11-23") == before
+    assert store.get_rollups(RollupKind.USER_DAY, log.user_id, "2026-11-23")[""].requests == 1
+
+
+def test_batch_flags_duplicates_already_stored_and_repeated_within_the_batch(store: UsageStore) -> None:
+    first = make_log()
+    store.record([first])
+    fresh = make_log()
+    assert store.record([first, fresh, fresh, make_log(request_id=fresh.request_id)]) == [False, True, False, False]
+    assert_rollups_match_events(store, [first, fresh])
+
+
+def test_empty_record_is_a_no_op(store: UsageStore) -> None:
+    assert store.record([]) == []
+
+
+def test_rollups_feed_every_kind_with_the_right_keys(store: UsageStore) -> None:
+    logs = [
+        make_log(user_id="alice", task_type=TaskType.COMBAT_NARRATION, session_id="s1", cost_nano=10),
+        make_log(user_id="alice", task_type=TaskType.NPC_DIALOGUE, session_id="s1", cost_nano=20, success=False),
+        make_log(user_id="bob", model="openai/gpt-4o", provider="openai", cost_nano=40, price_is_fallback=True),
+        make_log(user_id="alice", timestamp=BASE_TIME + timedelta(days=1), cost_nano=80),
+    ]
+    store.record(logs)
+    assert_rollups_match_events(store, logs)
+    alice_day = store.get_rollups(RollupKind.USER_DAY, "alice", "2026-11-23")[""]
+    assert (alice_day.requests, alice_day.cost_nano, alice_day.failed_requests) == (2, 30, 1)
+    assert store.get_rollups(RollupKind.USER_MONTH, "alice", "2026-11")[""].cost_nano == 110
+    assert store.get_rollups(RollupKind.GLOBAL_DAY, "", "2026-11-23")[""].unpriced_requests == 1
+    assert set(store.get_rollups(RollupKind.GLOBAL_DAY_PROVIDER, "", "2026-11-23")) == {"anthropic", "openai"}
+    assert store.get_rollups(RollupKind.SESSION, "s1", "")[""].requests == 2
+
+
+def test_missing_rollup_reads_as_empty(store: UsageStore) -> None:
+    assert store.get_rollups(RollupKind.USER_DAY, "nobody", "2026-11-23") == {}
+
+
+def test_event_without_provider_counts_under_unknown(store: UsageStore) -> None:
+    store.record([make_log(provider=None)])
+    assert set(store.get_rollups(RollupKind.GLOBAL_DAY_PROVIDER, "", "2026-11-23")) == {"unknown"}
+
+
+def test_rollup_range_includes_both_ends_only(store: UsageStore) -> None:
+    logs = [make_log(user_id="u", timestamp=BASE_TIME + timedelta(days=d)) for d in range(-2, 3)]
+    store.record(logs)
+    rows = store.get_rollup_range(RollupKind.USER_DAY_TASK, "u", "2026-11-22", "2026-11-24")
+    assert sorted(bucket for bucket, _ in rows) == ["2026-11-22", "2026-11-23", "2026-11-24"]
+
+
+def test_counters_hold_64_bit_totals(store: UsageStore) -> None:
+    big = 3 * 2**31
+    store.record([make_log(cost_nano=big, tokens_input=9_000_000) for _ in range(3)])
+    day = store.get_rollups(RollupKind.USER_DAY, "player-1", "2026-11-23")[""]
+    assert day.cost_nano == 3 * big
+    assert day.tokens_input == 27_000_000
+
+
+def test_list_events_pages_past_any_page_size_in_insertion_order(store: UsageStore) -> None:
+    logs = [make_log(user_id=f"user-{i % 3}", timestamp=BASE_TIME + timedelta(seconds=i)) for i in range(230)]
+    for start in range(0, len(logs), 100):
+        store.record(logs[start : start + 100])
+    seen, cursor = [], None
+    while True:
+        page = store.list_events(EventFilter(), limit=40, cursor=cursor)
+        assert len(page.items) <= 40
+        seen.extend(page.items)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert [log.request_id for log in seen] == [log.request_id for log in logs]
+
+
+def test_list_events_filters_by_user_session_model_and_time(store: UsageStore) -> None:
+    logs = [
+        make_log(user_id="a", session_id="s1", timestamp=BASE_TIME),
+        make_log(user_id="a", session_id="s2", timestamp=BASE_TIME + timedelta(hours=1), model="openai/gpt-4o"),
+        make_log(user_id="b", session_id="s1", timestamp=BASE_TIME + timedelta(hours=2)),
+    ]
+    store.record(logs)
+
+    def ids(where: EventFilter) -> list[str]:
+        return [log.request_id for log in store.list_events(where, limit=10).items]
+
+    assert ids(EventFilter(user_id="a")) == [logs[0].request_id, logs[1].request_id]
+    assert ids(EventFilter(session_id="s1")) == [logs[0].request_id, logs[2].request_id]
+    assert ids(EventFilter(model="openai/gpt-4o")) == [logs[1].request_id]
+    window = EventFilter(start=BASE_TIME + timedelta(minutes=30), end=BASE_TIME + timedelta(hours=2))
+    assert ids(window) == [logs[1].request_id]
+
+
+def test_timestamps_come_back_timezone_aware_utc(store: UsageStore) -> None:
+    log = make_log(timestamp=datetime(2026, 3, 1, 23, 59, 59, 123000, tzinfo=UTC))
+    store.record([log])
+    stored = store.get_event(log.request_id)
+    assert stored is not None
+    assert stored.timestamp == log.timestamp
+    assert stored.timestamp.utcoffset() == timedelta(0)
+
+
+def test_concurrent_writers_for_the_same_players_keep_totals_exact(store: UsageStore) -> None:
+    per_thread = 25
+    batches = [[make_log(user_id=f"p{i % 2}", cost_nano=7) for i in range(per_thread)] for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def write(batch) -> None:  # type: ignore[no-untyped-def]
+        try:
+            for log in batch:
+                store.record([log])
+                store.record([log])  # a retry of the same request
+        except BaseException as exc:  # pragma: no cover - surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(batch,)) for batch in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert_rollups_match_events(store, [log for batch in batches for log in batch])
+
+
+event_specs = st.lists(
+    st.tuples(
+        st.sampled_from(["u1", "u2", "u3"]),
+        st.sampled_from(list(TaskType)),
+        st.integers(min_value=0, max_value=5 * 10**9),
+        st.integers(min_value=0, max_value=3),
+        st.booleans(),
+        st.integers(min_value=0, max_value=4),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(specs=event_specs, retries=st.lists(st.integers(min_value=0, max_value=11), max_size=6))
+def test_property_totals_equal_the_exact_sum_of_stored_events_under_retries(store: UsageStore, specs, retries) -> None:  # type: ignore[no-untyped-def]
+    run = make_log().request_id  # unique per example, so examples sharing the store do not collide
+    logs = [
+        make_log(
+            request_id=f"{run}-{i}",
+            user_id=user,
+            task_type=task,
+            cost_nano=cost,
+            timestamp=BASE_TIME + timedelta(days=day),
+            success=ok,
+            session_id=f"{run}-s{session}",
+        )
+        for i, (user, task, cost, day, ok, session) in enumerate(specs)
+    ]
+    sent = logs + [logs[i % len(logs)] for i in retries]
+    before = {u: store.get_rollups(RollupKind.USER_TOTAL, u, "").get("", Counters()) for u in ("u1", "u2", "u3")}
+    half = len(sent) // 2
+    store.record(sent[:half])
+    for log in sent[half:]:
+        store.record([log])
+    for user in ("u1", "u2", "u3"):
+        mine = [log for log in logs if log.user_id == user]
+        gained = store.get_rollups(RollupKind.USER_TOTAL, user, "").get("", Counters()).cost_nano
+        assert gained - before[user].cost_nano == sum(log.cost_nano for log in mine)
+    for session in {log.session_id for log in logs}:
+        expected = sum(log.cost_nano for log in logs if log.session_id == session)
+        assert store.get_rollups(RollupKind.SESSION, session, "")[""].cost_nano == expected
+
+
+@pytest.mark.parametrize("limit", [0, 1001])
+def test_list_events_rejects_a_page_size_out_of_range(store: UsageStore, limit: int) -> None:
+    with pytest.raises(ValueError, match="limit"):
+        store.list_events(EventFilter(), limit=limit)
