@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 from models.ai_usage import COUNTER_FIELDS
+from services.errors import StoreError
 from services.store.rollups import OPTIONAL_SCOPES, SHAPES, UNKNOWN_PROVIDER
 
 EVENT_COLUMNS: tuple[str, ...] = (
@@ -51,9 +52,7 @@ def _rollup_trigger_sql() -> str:
     updates = ", ".join(f"{name} = {name} + excluded.{name}" for name in COUNTER_FIELDS)
     statements = []
     for kind, shape in SHAPES.items():
-        scope, bucket, dim = (
-            ("''" if f is None else _FIELD_SQL[f]) for f in (shape.scope, shape.bucket, shape.dim)
-        )
+        scope, bucket, dim = (("''" if f is None else _FIELD_SQL[f]) for f in (shape.scope, shape.bucket, shape.dim))
         # SQLite needs a WHERE in an INSERT…SELECT before an upsert clause; it doubles as the optional-scope skip.
         guard = f"{scope} IS NOT NULL" if shape.scope in OPTIONAL_SCOPES else "1"
         statements.append(
@@ -143,9 +142,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"database schema version {version} is newer than this code ({SCHEMA_VERSION})"
-            )
+            raise StoreError(f"database schema version {version} is newer than this code ({SCHEMA_VERSION})")
         for migration in MIGRATIONS[version:]:
             migration(conn)
         if version < SCHEMA_VERSION:
