@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,5 +54,11 @@ def sqlite_store(tmp_path: Path) -> Iterator[SQLiteUsageStore]:
 
 @pytest.fixture
 def captured_logs() -> Iterator[list[dict]]:
-    with structlog.testing.capture_logs() as logs:
-        yield logs
+    """Every log event at any level, as dicts (the suite otherwise runs with WARNING and above)."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        with structlog.testing.capture_logs() as logs:
+            yield logs
+    finally:
+        structlog.configure(**saved)
