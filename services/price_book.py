@@ -1,0 +1,212 @@
+"""The price book: which price applied to a model at a moment in time.
+
+Prices come from ``services/data/prices.toml`` plus an optional user file with the same format on top.
+Every price is a ``Decimal`` read from a string; nothing here does arithmetic on money (see ``pricing``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from services.model_ids import (
+    ParsedModelId,
+    canonical_provider,
+    infer_provider_from_name,
+    normalise_model_id,
+    parse_model_id,
+)
+from services.price_data import (
+    PRICE_UNITS,
+    LongContextRates,
+    PriceBookError,
+    PriceEntry,
+    PriceUnit,
+    read_price_file,
+)
+
+__all__ = [
+    "PRICE_UNITS", "LongContextRates", "PriceBook", "PriceBookError", "PriceEntry", "PriceMatch", "PriceUnit",
+    "normalise_model_id",
+]
+
+SHIPPED_PRICES = Path(__file__).with_name("data") / "prices.toml"
+GLOBAL_DEFAULT = "*"
+_LOCAL_PROVIDERS = frozenset({"ollama"})
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class PriceMatch:
+    entry: PriceEntry
+    is_fallback: bool
+
+
+def _free_entry(model_id: str, provider: str, source: str) -> PriceEntry:
+    zero = Decimal(0)
+    return PriceEntry(model_id=model_id, provider=provider, unit="free", input_per_1k=zero,
+                      output_per_1k=zero, source=source)
+
+
+def _utc(at: datetime | None) -> datetime:
+    if at is None:
+        return datetime.now(UTC)
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"naive datetime {at.isoformat()} has no timezone; pass an aware (UTC) datetime")
+    return at.astimezone(UTC)
+
+
+def _names(entry: PriceEntry) -> list[ParsedModelId]:
+    return [parse_model_id(name) for name in (entry.model_id, *entry.aliases)]
+
+
+class PriceBook:
+    """Entries indexed by model id, exact name and normalised key; build with :meth:`load` or :meth:`from_entries`."""
+
+    def __init__(self, entries: Iterable[PriceEntry], defaults: Mapping[str, PriceEntry]) -> None:
+        self._history: dict[str, list[PriceEntry]] = {}
+        for entry in entries:
+            versions = self._history.setdefault(entry.model_id, [])
+            if any(v.effective_from == entry.effective_from for v in versions):
+                raise PriceBookError(f"duplicate entry for model {entry.model_id!r} with effective_from "
+                                     f"{entry.effective_from}: field 'effective_from'")
+            versions.append(entry)
+        for model_id, versions in self._history.items():
+            versions.sort(key=lambda v: v.effective_from or _EPOCH)
+            if any(v.contracted for v in versions) and len(versions) > 1:
+                raise PriceBookError(f"model {model_id!r} is contracted, so it may have only one entry; "
+                                     f"found {len(versions)}: field 'effective_from'")
+            if versions[0].contracted and versions[0].effective_from is not None:
+                raise PriceBookError(f"model {model_id!r} is contracted and applies at every timestamp: "
+                                     "field 'effective_from' must be absent")
+        if GLOBAL_DEFAULT not in defaults:
+            raise PriceBookError(f"defaults: the global default {GLOBAL_DEFAULT!r} is missing")
+        self._defaults = {canonical_provider(p) if p != GLOBAL_DEFAULT else p: dataclasses.replace(e, is_default=True)
+                          for p, e in defaults.items()}
+        self._exact: dict[str, set[str]] = {}
+        self._keys: dict[str, set[str]] = {}
+        for model_id, versions in self._history.items():
+            for version in versions:
+                for parsed in _names(version):
+                    self._exact.setdefault(parsed.exact, set()).add(model_id)
+                    self._keys.setdefault(parsed.key, set()).add(model_id)
+        self._check_name_clashes()
+
+    def _check_name_clashes(self) -> None:
+        def provider(model_id: str) -> str:
+            return self._history[model_id][0].provider
+
+        for index, clash_if in ((self._exact, lambda ids: True),
+                                (self._keys, lambda ids: any(self._history[i][0].contracted for i in ids))):
+            for name, ids in index.items():
+                by_provider: dict[str, set[str]] = {}
+                for model_id in ids:
+                    by_provider.setdefault(provider(model_id), set()).add(model_id)
+                for same in by_provider.values():
+                    if len(same) > 1 and clash_if(same):
+                        raise PriceBookError(f"name {name!r} matches several {provider(next(iter(same)))} "
+                                             f"models {sorted(same)} (a contracted model's names are its own): "
+                                             "field 'aliases'")
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[PriceEntry], defaults: Mapping[str, PriceEntry]) -> PriceBook:
+        return cls(entries, defaults)
+
+    @classmethod
+    def load(cls, override_path: Path | None = None) -> PriceBook:
+        """The shipped price file, then the user's file on top (its entries win for the same id + date)."""
+        entries, defaults = read_price_file(SHIPPED_PRICES)
+        merged = {(e.model_id, e.effective_from): e for e in entries}
+        if override_path is not None:
+            extra_entries, extra_defaults = read_price_file(Path(override_path))
+            contracted_now = {e.model_id for e in extra_entries if e.contracted}
+            # A contract in the user's file replaces every shipped price for that model.
+            merged = {k: v for k, v in merged.items() if k[0] not in contracted_now}
+            for index, entry in enumerate(extra_entries):
+                _check_contract(merged, entry, f"{override_path}: models[{index}] ({entry.model_id!r})")
+            merged.update({(e.model_id, e.effective_from): e for e in extra_entries})
+            defaults = {**defaults, **extra_defaults}
+        return cls(merged.values(), defaults)
+
+    def entries(self) -> list[PriceEntry]:
+        return [v for model_id in sorted(self._history) for v in self._history[model_id]]
+
+    def defaults(self) -> dict[str, PriceEntry]:
+        return dict(self._defaults)
+
+    def current_entries(self, at: datetime) -> list[PriceEntry]:
+        when = _utc(at)
+        return [_in_force(self._history[model_id], when) for model_id in sorted(self._history)]
+
+    def find(self, model: str, at: datetime | None = None) -> PriceEntry | None:
+        match = self.lookup(model, at)
+        return None if match.is_fallback else match.entry
+
+    def lookup(self, model: str, at: datetime | None = None, provider: str | None = None) -> PriceMatch:
+        when = _utc(at)
+        parsed = parse_model_id(model)
+        hints = [p for p in (canonical_provider(provider) if provider else None, parsed.provider_hint) if p]
+        if _LOCAL_PROVIDERS.intersection([*hints, *parsed.prefixes]):
+            local = next(p for p in (*hints, *parsed.prefixes) if p in _LOCAL_PROVIDERS)
+            return PriceMatch(_free_entry(f"{local}/{parsed.exact}", local,
+                                          "https://ollama.com (runs models locally: no charge)"), False)
+        model_id = self._match(parsed, hints)
+        if model_id is not None:
+            entry = _in_force(self._history[model_id], when)
+            return PriceMatch(_as_free(entry) if parsed.is_free_variant else entry, False)
+        if parsed.is_free_variant:
+            owner = hints[0] if hints else infer_provider_from_name(model) or "unknown"
+            prefix = "/".join(parsed.prefixes)
+            return PriceMatch(_free_entry(f"{prefix}/{parsed.exact}:free" if prefix else f"{parsed.exact}:free",
+                                          owner, "OpenRouter ':free' variants carry no charge"), False)
+        for candidate in (*hints, infer_provider_from_name(model)):
+            if candidate and candidate in self._defaults:
+                return PriceMatch(self._defaults[candidate], True)
+        return PriceMatch(self._defaults[GLOBAL_DEFAULT], True)
+
+    def infer_provider(self, model: str) -> str | None:
+        parsed = parse_model_id(model)
+        if parsed.provider_hint:
+            return parsed.provider_hint
+        model_id = self._match(parsed, [])
+        if model_id is not None:
+            return self._history[model_id][0].provider
+        return infer_provider_from_name(model)
+
+    def _match(self, parsed: ParsedModelId, hints: list[str]) -> str | None:
+        """The model id for a parsed name: exact spelling first, then the normalised key."""
+        for ids, name in ((self._exact.get(parsed.exact), parsed.exact), (self._keys.get(parsed.key), parsed.key)):
+            if not ids:
+                continue
+            preferred = [i for i in ids if self._history[i][0].provider in hints] or list(ids)
+            # Several models share a key (gpt-4o and its dated snapshot): the one spelled like the key wins.
+            return min(preferred, key=lambda i: (parse_model_id(i).exact != name, i))
+        return None
+
+
+def _in_force(versions: list[PriceEntry], at: datetime) -> PriceEntry:
+    """The latest version with effective_from <= at; before the first dated one, the first (launch) price."""
+    chosen = versions[0]
+    for version in versions:
+        if (version.effective_from or _EPOCH) <= at:
+            chosen = version
+    return chosen
+
+
+def _as_free(entry: PriceEntry) -> PriceEntry:
+    return dataclasses.replace(_free_entry(f"{entry.model_id}:free", entry.provider,
+                                           "OpenRouter ':free' variants carry no charge"),
+                               effective_from=entry.effective_from)
+
+
+def _check_contract(merged: Mapping[tuple[str, datetime | None], PriceEntry], entry: PriceEntry,
+                    where: str) -> None:
+    existing = [e for (model_id, _), e in merged.items() if model_id == entry.model_id]
+    if any(e.contracted for e in existing) and entry.effective_from is not None:
+        raise PriceBookError(f"{where}: field 'effective_from': {entry.model_id!r} has contracted rates that "
+                             "apply at every timestamp; replace the contracted entry (no effective_from) instead")
+

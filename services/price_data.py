@@ -1,0 +1,221 @@
+"""Price entries and the TOML price-file reader that validates them.
+
+A price file has ``[[models]]`` entries and a ``[defaults]`` table keyed by provider plus ``"*"``.
+Prices are strings (``input_per_1k = "0.003"``) so ``Decimal`` reads exactly what was written; a TOML
+float is refused because it has already been rounded to binary.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+PriceUnit = Literal["tokens", "request", "credit", "free"]
+PRICE_UNITS: tuple[str, ...] = get_args(PriceUnit)
+
+_RATE_FIELDS = ("cached_input_per_1k", "cache_write_per_1k", "reasoning_per_1k", "per_request", "per_credit")
+_LONG_FIELDS = ("input_per_1k", "output_per_1k", "cached_input_per_1k", "cache_write_per_1k", "reasoning_per_1k")
+_COMMON_KEYS = frozenset({"provider", "unit", "input_per_1k", "output_per_1k", *_RATE_FIELDS,
+                          "long_context_threshold", "long_context", "source", "source_date"})
+_MODEL_KEYS = _COMMON_KEYS | {"id", "effective_from", "contracted", "aliases"}
+_TOP_KEYS = frozenset({"models", "defaults"})
+
+
+class PriceBookError(ValueError):
+    """A price file or entry set is invalid; the message names the file, the entry and the field."""
+
+
+@dataclass(frozen=True)
+class LongContextRates:
+    """USD per 1K tokens once the prompt exceeds the entry's threshold; None keeps the base rate."""
+
+    input_per_1k: Decimal | None = None
+    output_per_1k: Decimal | None = None
+    cached_input_per_1k: Decimal | None = None
+    cache_write_per_1k: Decimal | None = None
+    reasoning_per_1k: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class PriceEntry:
+    model_id: str  # canonical "provider/name", e.g. "anthropic/claude-3.5-sonnet"
+    provider: str
+    unit: PriceUnit
+    input_per_1k: Decimal  # USD per 1K tokens (0 for free / per-request-only / credit)
+    output_per_1k: Decimal
+    cached_input_per_1k: Decimal | None = None  # cache read; None -> input price
+    cache_write_per_1k: Decimal | None = None  # None -> input price
+    reasoning_per_1k: Decimal | None = None  # None -> output price
+    per_request: Decimal | None = None
+    per_credit: Decimal | None = None
+    long_context_threshold: int | None = None  # prompt tokens above which `long_context` prices the request
+    long_context: LongContextRates | None = None
+    effective_from: datetime | None = None  # UTC; None = since forever
+    contracted: bool = False  # contracted rates apply at every timestamp
+    aliases: tuple[str, ...] = ()
+    source: str = ""
+    source_date: date | None = None
+    is_default: bool = False
+
+
+def read_price_file(path: Path) -> tuple[list[PriceEntry], dict[str, PriceEntry]]:
+    """Parse and validate one price file: its model entries and its defaults keyed by provider."""
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise PriceBookError(f"{path}: price file not found") from exc
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PriceBookError(f"{path}: cannot read price file: {exc}") from exc
+    for key in sorted(set(data) - _TOP_KEYS):
+        raise PriceBookError(f"{path}: unknown top-level key {key!r} (expected [[models]] and [defaults])")
+    models = data.get("models", [])
+    if not isinstance(models, list):
+        raise PriceBookError(f"{path}: field 'models' must be an array of tables ([[models]])")
+    entries = [_model_entry(raw, f"{path}: models[{i}]") for i, raw in enumerate(models)]
+    seen: dict[tuple[str, datetime | None], int] = {}
+    for index, entry in enumerate(entries):
+        key = (entry.model_id, entry.effective_from)
+        if key in seen:
+            raise PriceBookError(f"{path}: models[{index}] ({entry.model_id!r}): field 'effective_from': "
+                                 f"duplicates models[{seen[key]}] (same id and effective_from)")
+        seen[key] = index
+    for index, entry in enumerate(entries):
+        if entry.contracted and entry.effective_from is not None:
+            raise PriceBookError(f"{path}: models[{index}] ({entry.model_id!r}): field 'effective_from' must be "
+                                 "absent: contracted rates apply at every timestamp")
+        if entry.contracted and sum(e.model_id == entry.model_id for e in entries) > 1:
+            raise PriceBookError(f"{path}: models[{index}] ({entry.model_id!r}): field 'contracted': a contracted "
+                                 "model may have only one entry (no dated prices)")
+    raw_defaults = data.get("defaults", {})
+    if not isinstance(raw_defaults, dict):
+        raise PriceBookError(f"{path}: field 'defaults' must be a table keyed by provider")
+    defaults = {}
+    for provider, raw in raw_defaults.items():
+        where = f"{path}: defaults.{provider}"
+        name = provider.strip().casefold()
+        model_id = "*" if name == "*" else f"{name}/*"
+        defaults[name] = _entry(raw, where, _COMMON_KEYS, model_id=model_id,
+                                provider="unknown" if name == "*" else name, is_default=True)
+    return entries, defaults
+
+
+def _model_entry(raw: Any, where: str) -> PriceEntry:
+    if not isinstance(raw, dict):
+        raise PriceBookError(f"{where}: must be a table")
+    model_id = raw.get("id")
+    if not isinstance(model_id, str) or "/" not in model_id.strip("/"):
+        raise PriceBookError(f"{where}: field 'id' must be a 'provider/model' string, got {model_id!r}")
+    model_id = model_id.strip().casefold()
+    where = f"{where} ({model_id!r})"
+    provider = raw.get("provider", model_id.split("/", 1)[0])
+    if not isinstance(provider, str) or not provider.strip():
+        raise PriceBookError(f"{where}: field 'provider' must be a non-empty string")
+    aliases = raw.get("aliases", [])
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
+        raise PriceBookError(f"{where}: field 'aliases' must be a list of non-empty strings")
+    contracted = raw.get("contracted", False)
+    if not isinstance(contracted, bool):
+        raise PriceBookError(f"{where}: field 'contracted' must be true or false")
+    return _entry(raw, where, _MODEL_KEYS, model_id=model_id, provider=provider.strip().casefold(),
+                  aliases=tuple(a.strip() for a in aliases), contracted=contracted,
+                  effective_from=_moment(raw.get("effective_from"), where))
+
+
+def _entry(raw: Any, where: str, allowed: frozenset[str], **fixed: Any) -> PriceEntry:
+    if not isinstance(raw, dict):
+        raise PriceBookError(f"{where}: must be a table")
+    for key in sorted(set(raw) - allowed):
+        raise PriceBookError(f"{where}: unknown field {key!r}")
+    unit = raw.get("unit", "tokens")
+    if unit not in PRICE_UNITS:
+        raise PriceBookError(f"{where}: field 'unit' must be one of {', '.join(PRICE_UNITS)}, got {unit!r}")
+    token_priced = unit == "tokens"
+    rates = {name: _price(raw, name, where, required=token_priced) for name in ("input_per_1k", "output_per_1k")}
+    rates.update({name: _price(raw, name, where) for name in _RATE_FIELDS})
+    for needed, needed_unit in (("per_request", "request"), ("per_credit", "credit")):
+        if unit == needed_unit and rates[needed] is None:
+            raise PriceBookError(f"{where}: field {needed!r} is required when unit = {unit!r}")
+    source = raw.get("source")
+    if not isinstance(source, str) or not source.strip():
+        raise PriceBookError(f"{where}: field 'source' must name the URL or document the prices come from")
+    threshold, long_context = _long_context(raw, where)
+    return PriceEntry(
+        unit=unit,
+        input_per_1k=rates.pop("input_per_1k") or Decimal(0),
+        output_per_1k=rates.pop("output_per_1k") or Decimal(0),
+        **rates,
+        long_context_threshold=threshold,
+        long_context=long_context,
+        source=source.strip(),
+        source_date=_day(raw.get("source_date"), where),
+        **fixed,
+    )
+
+
+def _long_context(raw: dict[str, Any], where: str) -> tuple[int | None, LongContextRates | None]:
+    threshold, table = raw.get("long_context_threshold"), raw.get("long_context")
+    if threshold is None and table is None:
+        return None, None
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold <= 0:
+        raise PriceBookError(f"{where}: field 'long_context_threshold' must be a positive whole number of "
+                             f"prompt tokens when long_context is given, got {threshold!r}")
+    if not isinstance(table, dict) or not table:
+        raise PriceBookError(f"{where}: field 'long_context' must be a table of rates when "
+                             "long_context_threshold is given")
+    for key in sorted(set(table) - set(_LONG_FIELDS)):
+        raise PriceBookError(f"{where}: unknown field 'long_context.{key}'")
+    return threshold, LongContextRates(**{name: _price(table, name, f"{where}: long_context")
+                                          for name in _LONG_FIELDS})
+
+
+def _price(raw: dict[str, Any], name: str, where: str, *, required: bool = False) -> Decimal | None:
+    value = raw.get(name)
+    if value is None:
+        if required:
+            raise PriceBookError(f"{where}: field {name!r} is missing")
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise PriceBookError(f"{where}: field {name!r} must be a decimal string such as \"0.003\", got {value!r}")
+    try:
+        price = Decimal(str(value).strip())
+    except InvalidOperation as exc:
+        raise PriceBookError(f"{where}: field {name!r} is not a decimal number: {value!r}") from exc
+    if not price.is_finite() or price < 0:
+        raise PriceBookError(f"{where}: field {name!r} must be a finite, non-negative price, got {value!r}")
+    return price
+
+
+def _day(value: Any, where: str) -> date:
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise PriceBookError(f"{where}: field 'source_date' is not a YYYY-MM-DD date: {value!r}") from exc
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise PriceBookError(f"{where}: field 'source_date' must be a YYYY-MM-DD date, got {value!r}")
+    return value
+
+
+def _moment(value: Any, where: str) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise PriceBookError(f"{where}: field 'effective_from' is not an ISO date or datetime: "
+                                 f"{value!r}") from exc
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime.combine(value, time(0), tzinfo=UTC)  # a bare date means 00:00 UTC that day
+    if not isinstance(value, datetime):
+        raise PriceBookError(f"{where}: field 'effective_from' must be a date or datetime, got {value!r}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise PriceBookError(f"{where}: field 'effective_from' has no timezone; write it in UTC, e.g. "
+                             "2025-06-10T00:00:00Z")
+    return value.astimezone(UTC)
