@@ -1,0 +1,162 @@
+"""Pure cost computation: one price entry and one event's counts in, exact USD out.
+
+``cost_usd`` never rounds (every step runs in a context that raises rather than round); ``cost_nano``
+rounds once per event, half-even, to the integer nano-dollars that are stored and summed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
+
+from services.price_data import PriceEntry
+
+NANO_PER_USD = 10**9
+# Wide enough for any realistic count x rate; Inexact is trapped so a too-large input raises, never rounds.
+_EXACT = Context(prec=1000, rounding=ROUND_HALF_EVEN, traps=[Inexact, InvalidOperation, DivisionByZero, Overflow])
+_THOUSAND = Decimal(1000)
+
+
+class TokenCountError(ValueError):
+    """Counts that cannot describe a real event; ``field`` names the offending count."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class TokenCounts:
+    tokens_input: int = 0  # whole prompt, including cache reads and cache writes (OpenAI convention)
+    tokens_output: int = 0  # including reasoning
+    tokens_cached: int = 0  # part of tokens_input read from cache
+    tokens_cache_write: int = 0  # part of tokens_input written to cache
+    tokens_reasoning: int = 0  # part of tokens_output
+    credits: int = 0
+    requests: int = 1
+
+    def validate(self) -> None:
+        """Raise :class:`TokenCountError` (a ``ValueError``) naming the first impossible count."""
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TokenCountError(item.name, f"must be a whole number, got {value!r}")
+            if value < 0:
+                raise TokenCountError(item.name, f"must not be negative, got {value}")
+        if self.tokens_cached + self.tokens_cache_write > self.tokens_input:
+            raise TokenCountError("tokens_cached", f"tokens_cached ({self.tokens_cached}) + tokens_cache_write "
+                                  f"({self.tokens_cache_write}) exceed tokens_input ({self.tokens_input})")
+        if self.tokens_reasoning > self.tokens_output:
+            raise TokenCountError("tokens_reasoning", f"tokens_reasoning ({self.tokens_reasoning}) exceeds "
+                                  f"tokens_output ({self.tokens_output})")
+
+
+@dataclass(frozen=True)
+class TokenRates:
+    """USD per 1K tokens for each kind of token, as they apply to one event."""
+
+    input: Decimal
+    output: Decimal
+    cached_input: Decimal
+    cache_write: Decimal
+    reasoning: Decimal
+    long_context: bool
+
+
+def rates_for(entry: PriceEntry, tokens_input: int) -> TokenRates:
+    """The rates that price a request with this prompt size; the long tier applies to the whole request."""
+    long = entry.long_context
+    use_long = (long is not None and entry.long_context_threshold is not None
+                and tokens_input > entry.long_context_threshold)
+
+    def pick(name: str) -> Decimal | None:
+        tier = getattr(long, name) if use_long else None
+        return tier if tier is not None else getattr(entry, name)
+
+    input_rate = pick("input_per_1k") or Decimal(0)
+    output_rate = pick("output_per_1k") or Decimal(0)
+    cached, write, reasoning = pick("cached_input_per_1k"), pick("cache_write_per_1k"), pick("reasoning_per_1k")
+    return TokenRates(
+        input=input_rate,
+        output=output_rate,
+        cached_input=input_rate if cached is None else cached,
+        cache_write=input_rate if write is None else write,
+        reasoning=output_rate if reasoning is None else reasoning,
+        long_context=use_long,
+    )
+
+
+def cost_usd(entry: PriceEntry, counts: TokenCounts) -> Decimal:
+    """Exact, unrounded USD cost of one event."""
+    counts.validate()
+    if entry.unit == "free":
+        return Decimal(0)
+    rates = rates_for(entry, counts.tokens_input)
+    uncached = counts.tokens_input - counts.tokens_cached - counts.tokens_cache_write
+    plain_output = counts.tokens_output - counts.tokens_reasoning
+    with localcontext(_EXACT):
+        per_thousand = (uncached * rates.input + counts.tokens_cached * rates.cached_input
+                        + counts.tokens_cache_write * rates.cache_write + plain_output * rates.output
+                        + counts.tokens_reasoning * rates.reasoning)
+        total = per_thousand / _THOUSAND
+        if entry.per_request is not None:
+            total += entry.per_request * counts.requests
+        if entry.per_credit is not None:
+            total += entry.per_credit * counts.credits
+        return +total
+
+
+def cost_nano(entry: PriceEntry, counts: TokenCounts) -> int:
+    """The event's cost in integer nano-USD: ``cost_usd * 1e9`` rounded half-even, once."""
+    with localcontext(_EXACT):
+        return int((cost_usd(entry, counts) * NANO_PER_USD).to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def nano_to_usd(nano: int) -> Decimal:
+    """Exact USD for an integer nano-USD amount."""
+    return Decimal(nano).scaleb(-9, context=_EXACT)
+
+
+def model_cost_info(entry: PriceEntry) -> dict[str, float | str | bool | None]:
+    """Display view of an entry: ``input``/``output`` USD per 1K plus every other rate it has.
+
+    Floats are for display only (the shape the replaced service returned); never add them up.
+    """
+    info: dict[str, float | str | bool | None] = {
+        "input": float(entry.input_per_1k),
+        "output": float(entry.output_per_1k),
+    }
+    optional = {
+        "cached_input": entry.cached_input_per_1k,
+        "cache_write": entry.cache_write_per_1k,
+        "reasoning": entry.reasoning_per_1k,
+        "per_request": entry.per_request,
+        "per_credit": entry.per_credit,
+    }
+    if entry.long_context is not None:
+        for name in ("input", "output", "cached_input", "cache_write", "reasoning"):
+            field = "cached_input_per_1k" if name == "cached_input" else f"{name}_per_1k"
+            optional[f"long_context_{name}"] = getattr(entry.long_context, field)
+    info.update({name: float(rate) for name, rate in optional.items() if rate is not None})
+    if entry.long_context_threshold is not None:
+        info["long_context_threshold"] = entry.long_context_threshold
+    info.update({
+        "unit": entry.unit,
+        "model_id": entry.model_id,
+        "provider": entry.provider,
+        "source": entry.source,
+        "source_date": entry.source_date.isoformat() if entry.source_date else None,
+        "effective_from": entry.effective_from.isoformat() if entry.effective_from else None,
+        "contracted": entry.contracted,
+        "is_default": entry.is_default,
+    })
+    return info
