@@ -36,7 +36,9 @@ __all__ = [
 
 SHIPPED_PRICES = Path(__file__).with_name("data") / "prices.toml"
 GLOBAL_DEFAULT = "*"
-_LOCAL_PROVIDERS = frozenset({"ollama"})
+_LOCAL_PROVIDERS = frozenset({"ollama"})  # models run on the player's machine: always free
+_LOCAL_SOURCE = "https://ollama.com (runs models locally: no charge)"
+_FREE_VARIANT_SOURCE = "OpenRouter ':free' variants carry no charge"
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
@@ -97,20 +99,18 @@ class PriceBook:
         self._check_name_clashes()
 
     def _check_name_clashes(self) -> None:
-        def provider(model_id: str) -> str:
-            return self._history[model_id][0].provider
-
-        for index, clash_if in ((self._exact, lambda ids: True),
-                                (self._keys, lambda ids: any(self._history[i][0].contracted for i in ids))):
+        """Two models of one provider may not share a spelling, nor a key if either is contracted."""
+        for index, contracted_only in ((self._exact, False), (self._keys, True)):
             for name, ids in index.items():
-                by_provider: dict[str, set[str]] = {}
-                for model_id in ids:
-                    by_provider.setdefault(provider(model_id), set()).add(model_id)
-                for same in by_provider.values():
-                    if len(same) > 1 and clash_if(same):
-                        raise PriceBookError(f"name {name!r} matches several {provider(next(iter(same)))} "
-                                             f"models {sorted(same)} (a contracted model's names are its own): "
-                                             "field 'aliases'")
+                by_provider: dict[str, list[PriceEntry]] = {}
+                for model_id in sorted(ids):
+                    first = self._history[model_id][0]
+                    by_provider.setdefault(first.provider, []).append(first)
+                for provider, owners in by_provider.items():
+                    if len(owners) > 1 and (not contracted_only or any(o.contracted for o in owners)):
+                        raise PriceBookError(f"name {name!r} matches several {provider} models "
+                                             f"{[o.model_id for o in owners]} (a contracted model's names are "
+                                             "its own): field 'aliases'")
 
     @classmethod
     def from_entries(cls, entries: Iterable[PriceEntry], defaults: Mapping[str, PriceEntry]) -> PriceBook:
@@ -150,10 +150,9 @@ class PriceBook:
         when = _utc(at)
         parsed = parse_model_id(model)
         hints = [p for p in (canonical_provider(provider) if provider else None, parsed.provider_hint) if p]
-        if _LOCAL_PROVIDERS.intersection([*hints, *parsed.prefixes]):
-            local = next(p for p in (*hints, *parsed.prefixes) if p in _LOCAL_PROVIDERS)
-            return PriceMatch(_free_entry(f"{local}/{parsed.exact}", local,
-                                          "https://ollama.com (runs models locally: no charge)"), False)
+        local = next((p for p in (*hints, *parsed.prefixes) if p in _LOCAL_PROVIDERS), None)
+        if local is not None:
+            return PriceMatch(_free_entry(f"{local}/{parsed.exact}", local, _LOCAL_SOURCE), False)
         model_id = self._match(parsed, hints)
         if model_id is not None:
             entry = _in_force(self._history[model_id], when)
@@ -162,7 +161,7 @@ class PriceBook:
             owner = hints[0] if hints else infer_provider_from_name(model) or "unknown"
             prefix = "/".join(parsed.prefixes)
             return PriceMatch(_free_entry(f"{prefix}/{parsed.exact}:free" if prefix else f"{parsed.exact}:free",
-                                          owner, "OpenRouter ':free' variants carry no charge"), False)
+                                          owner, _FREE_VARIANT_SOURCE), False)
         for candidate in (*hints, infer_provider_from_name(model)):
             if candidate and candidate in self._defaults:
                 return PriceMatch(self._defaults[candidate], True)
@@ -198,8 +197,7 @@ def _in_force(versions: list[PriceEntry], at: datetime) -> PriceEntry:
 
 
 def _as_free(entry: PriceEntry) -> PriceEntry:
-    return dataclasses.replace(_free_entry(f"{entry.model_id}:free", entry.provider,
-                                           "OpenRouter ':free' variants carry no charge"),
+    return dataclasses.replace(_free_entry(f"{entry.model_id}:free", entry.provider, _FREE_VARIANT_SOURCE),
                                effective_from=entry.effective_from)
 
 
