@@ -1,0 +1,33 @@
+"""The data model behind the HTTP surface, and the request/reply shapes handlers use."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from .schema import Catalog
+from .transactions import TransactionBook
+from .values import Clock
+
+# A handler answers (status, JSON body); a None body is an empty 204.
+Reply = tuple[int, Any]
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    args: dict[str, str]  # path parameters
+    params: dict[str, Any] = field(default_factory=dict)  # JSON body, or flattened GET query
+
+
+class Engine:
+    """Databases, tables, rows and transactions behind one lock (handlers run holding it)."""
+
+    def __init__(self, *, case_insensitive: bool, column_ready_after: float) -> None:
+        self.lock = threading.RLock()
+        self.clock = Clock()
+        self.case_insensitive = case_insensitive
+        self.catalog = Catalog(self.clock, case_insensitive, column_ready_after)
+        self.transactions = TransactionBook(self.catalog, self.clock)
