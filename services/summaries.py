@@ -24,13 +24,6 @@ def usd(nano: int) -> Decimal:
     return Decimal(nano) * NANO
 
 
-def total_of(parts: Mapping[object, Counters]) -> Counters:
-    total = Counters()
-    for counters in parts.values():
-        total = total + counters
-    return total
-
-
 def breakdown(counters: Counters) -> CostBreakdown:
     exact = usd(counters.cost_nano)
     return CostBreakdown(
@@ -63,9 +56,7 @@ def totals_fields(counters: Counters) -> dict[str, object]:
     ).model_dump()
 
 
-def daily_summary(
-    user_id: str, day: date, total: Counters, by_task: Mapping[str, Counters]
-) -> DailyUsageSummary:
+def daily_summary(user_id: str, day: date, total: Counters, by_task: Mapping[str, Counters]) -> DailyUsageSummary:
     exact = usd(total.cost_nano)
     # Every task type is present, zero or not, so callers can index without a KeyError.
     tasks = {task.value: by_task.get(task.value, Counters()) for task in TaskType}

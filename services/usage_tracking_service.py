@@ -36,7 +36,7 @@ from services.price_book import PriceBook
 from services.pricing import TokenCounts, cost_usd, model_cost_info
 from services.settings import Settings
 from services.store import EventFilter, UsageStore, open_store
-from services.store.rollups import RollupKind
+from services.store.rollups import RollupKind, total_of
 from services.usage_events import EventPricer, parse_event
 
 MAX_BATCH_EVENTS = 1000
@@ -84,9 +84,7 @@ class UsageTrackingService:
         self.store = store if store is not None else open_store(settings)
         self.price_book = price_book if price_book is not None else PriceBook.load(settings.prices_file)
         self.clock = clock
-        self._pricer = EventPricer(
-            self.price_book, clock, timedelta(seconds=settings.max_future_skew_seconds)
-        )
+        self._pricer = EventPricer(self.price_book, clock, timedelta(seconds=settings.max_future_skew_seconds))
 
     # -- logging ---------------------------------------------------------------------------------------
     def log_usage(self, **fields: Any) -> LogResult:
@@ -149,14 +147,10 @@ class UsageTrackingService:
 
     def get_daily_usage(self, user_id: str, date: date | None = None) -> DailyUsageSummary:
         day = date or self.today()
-        bucket = day.isoformat()
-        total = self.store.get_rollups(RollupKind.USER_DAY, user_id, bucket).get("")
-        by_task = self.store.get_rollups(RollupKind.USER_DAY_TASK, user_id, bucket) if total else {}
-        return summaries.daily_summary(user_id, day, total or summaries.Counters(), by_task)
+        by_task = self.store.get_rollups(RollupKind.USER_DAY, user_id, day.isoformat())
+        return summaries.daily_summary(user_id, day, total_of(by_task), by_task)
 
-    def get_monthly_cost(
-        self, user_id: str, year: int | None = None, month: int | None = None
-    ) -> MonthlyUsageSummary:
+    def get_monthly_cost(self, user_id: str, year: int | None = None, month: int | None = None) -> MonthlyUsageSummary:
         today = self.today()
         year = today.year if year is None else year
         month = today.month if month is None else month
@@ -170,32 +164,30 @@ class UsageTrackingService:
     def get_global_daily_usage(self, date: date | None = None) -> GlobalDailyUsage:
         day = date or self.today()
         bucket = day.isoformat()
-        total = self.store.get_rollups(RollupKind.GLOBAL_DAY, "", bucket).get("", summaries.Counters())
+        by_task = self.store.get_rollups(RollupKind.GLOBAL_DAY, "", bucket)
         return summaries.global_daily(
             day,
-            total,
+            total_of(by_task),
             self.store.get_rollups(RollupKind.GLOBAL_DAY_MODEL, "", bucket),
             self.store.get_rollups(RollupKind.GLOBAL_DAY_PROVIDER, "", bucket),
-            self.store.get_rollups(RollupKind.GLOBAL_DAY_TASK, "", bucket),
+            by_task,
         )
 
     def get_total_daily_cost(self, date: date | None = None) -> float:
         """Everyone's cost on a UTC day, in USD (a float, as the replaced service returned)."""
         day = date or self.today()
-        total = self.store.get_rollups(RollupKind.GLOBAL_DAY, "", day.isoformat()).get(
-            "", summaries.Counters()
-        )
+        total = total_of(self.store.get_rollups(RollupKind.GLOBAL_DAY, "", day.isoformat()))
         return float(summaries.usd(total.cost_nano))
 
     def request_count_today(self, user_id: str) -> RequestCount:
         """The rate limiter's count. Fail-open: if the store cannot answer, 0 and ``degraded=True``."""
         day = self.today()
         try:
-            total = self.store.get_rollups(RollupKind.USER_DAY, user_id, day.isoformat()).get("")
+            by_task = self.store.get_rollups(RollupKind.USER_DAY, user_id, day.isoformat())
         except Exception as exc:  # the game must not stop because the ledger is down
             log.warning("rate_limit.count_degraded", user_id=user_id, error=repr(exc))
             return RequestCount(user_id, day, 0, True)
-        return RequestCount(user_id, day, total.requests if total else 0, False)
+        return RequestCount(user_id, day, sum(c.requests for c in by_task.values()), False)
 
     def get_user_request_count_today(self, user_id: str) -> int:
         return self.request_count_today(user_id).count
@@ -206,15 +198,13 @@ class UsageTrackingService:
             raise _invalid("end", "must not be before start")
         if (end - start).days + 1 > MAX_RANGE_DAYS:
             raise _invalid("end", f"a range covers at most {MAX_RANGE_DAYS} days")
-        rows = self.store.get_rollup_range(
-            RollupKind.USER_DAY_TASK, user_id, start.isoformat(), end.isoformat()
-        )
+        rows = self.store.get_rollup_range(RollupKind.USER_DAY, user_id, start.isoformat(), end.isoformat())
         by_day: dict[str, summaries.Counters] = {}
         by_task: dict[str, summaries.Counters] = {}
         for (bucket, task), counters in rows.items():
             by_day[bucket] = by_day.get(bucket, summaries.Counters()) + counters
             by_task[task] = by_task.get(task, summaries.Counters()) + counters
-        total = summaries.total_of(by_day)
+        total = total_of(by_day)
         return DateRangeUsage(
             user_id=user_id,
             start=start,
@@ -237,26 +227,26 @@ class UsageTrackingService:
         return ModelUsage(user_id=user_id, model=model, **summaries.totals_fields(counters))
 
     def get_user_total_credits(self, user_id: str) -> int:
-        """Platform credits this user has been charged over all time (the sum of each event's)."""
-        total = self.store.get_rollups(RollupKind.USER_TOTAL, user_id, "").get("", summaries.Counters())
-        return total.platform_credits
+        """Platform credits this user has been charged over all time (the sum of each event's).
+
+        Sums the user's monthly rollups: one row per month of activity, never the raw events.
+        """
+        months = self.store.get_rollup_range(RollupKind.USER_MONTH, user_id, "0000-00", "9999-99")
+        return total_of(months).platform_credits
 
     def get_session_usage(self, session_id: str) -> SessionUsage:
-        total = self.store.get_rollups(RollupKind.SESSION, session_id, "").get("")
-        if total is None:
+        by_task = self.store.get_rollups(RollupKind.SESSION, session_id, "")
+        if not by_task:
             raise NotFound(f"no usage recorded for session {session_id!r}")
-        by_task = self.store.get_rollups(RollupKind.SESSION_TASK, session_id, "")
         return SessionUsage(
-            session_id=session_id, by_task=summaries.breakdowns(by_task), **summaries.totals_fields(total)
+            session_id=session_id, by_task=summaries.breakdowns(by_task), **summaries.totals_fields(total_of(by_task))
         )
 
     # -- raw events --------------------------------------------------------------------------------------
     def get_event(self, request_id: str) -> AIUsageLog | None:
         return self.store.get_event(request_id)
 
-    def list_events(
-        self, where: EventFilter | None = None, limit: int = 100, cursor: str | None = None
-    ) -> EventPage:
+    def list_events(self, where: EventFilter | None = None, limit: int = 100, cursor: str | None = None) -> EventPage:
         return self.store.list_events(where or EventFilter(), limit=limit, cursor=cursor)
 
     def iter_events(self, where: EventFilter | None = None, page_size: int = 1000) -> Iterator[AIUsageLog]:

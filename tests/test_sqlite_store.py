@@ -11,7 +11,7 @@ import pytest
 from services.errors import StoreError
 from services.store import sqlite_schema
 from services.store.protocol import EventFilter
-from services.store.rollups import RollupKind
+from services.store.rollups import RollupKind, total_of
 from services.store.sqlite_store import SQLiteUsageStore
 from tests.factories import make_log
 
@@ -58,9 +58,9 @@ def test_changed_rollup_definitions_rebuild_rollups_from_the_events(tmp_path: Pa
     store.close()
     with sqlite3.connect(path) as conn:  # simulate rollups written by an older definition
         conn.execute("UPDATE rollups SET cost_nano = 0")
-        conn.execute("UPDATE meta SET value = 'old' WHERE key = 'rollup_fingerprint'")
+        conn.execute("UPDATE meta SET value = 'old' WHERE key = 'rollup_shapes'")
     reopened = SQLiteUsageStore(path)
-    assert reopened.get_rollups(RollupKind.USER_DAY, "player-1", "2026-11-23")[""].cost_nano == 12
+    assert total_of(reopened.get_rollups(RollupKind.USER_DAY, "player-1", "2026-11-23")).cost_nano == 12
     assert reopened.list_events(EventFilter(), limit=10).items == logs
     reopened.close()
 
@@ -99,9 +99,9 @@ def test_several_processes_writing_at_once_lose_and_double_nothing(tmp_path: Pat
         assert proc.exitcode == 0
     store = SQLiteUsageStore(path)
     per_worker = count + 5 * len(range(0, count, 10))
-    total = store.get_rollups(RollupKind.GLOBAL_DAY, "", "2026-11-23")[""]
+    total = total_of(store.get_rollups(RollupKind.GLOBAL_DAY, "", "2026-11-23"))
     assert total.requests == workers * per_worker
     assert total.cost_nano == 3 * workers * per_worker
-    users = sum(store.get_rollups(RollupKind.USER_DAY, f"p{u}", "2026-11-23")[""].requests for u in range(3))
+    users = sum(total_of(store.get_rollups(RollupKind.USER_DAY, f"p{u}", "2026-11-23")).requests for u in range(3))
     assert users == workers * per_worker
     store.close()

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from models.ai_usage import Counters, TaskType
 from services.store.protocol import EventFilter, UsageStore
-from services.store.rollups import RollupKind
+from services.store.rollups import RollupKind, counter_values, total_of
 from tests.factories import BASE_TIME, expected_rollups, make_log
 
 
@@ -47,7 +47,7 @@ def test_same_request_id_twice_is_a_duplicate_and_changes_no_total(store: UsageS
     assert store.record([log]) == [False]
     assert store.record([make_log(request_id=log.request_id, cost_nano=999)]) == [False]
     assert store.get_rollups(RollupKind.USER_DAY, log.user_id, "2026-11-23") == before
-    assert store.get_rollups(RollupKind.USER_DAY, log.user_id, "2026-11-23")[""].requests == 1
+    assert total_of(before).requests == 1
 
 
 def test_batch_flags_duplicates_already_stored_and_repeated_within_the_batch(store: UsageStore) -> None:
@@ -71,12 +71,14 @@ def test_rollups_feed_every_kind_with_the_right_keys(store: UsageStore) -> None:
     ]
     store.record(logs)
     assert_rollups_match_events(store, logs)
-    alice_day = store.get_rollups(RollupKind.USER_DAY, "alice", "2026-11-23")[""]
-    assert (alice_day.requests, alice_day.cost_nano, alice_day.failed_requests) == (2, 30, 1)
+    alice_day = store.get_rollups(RollupKind.USER_DAY, "alice", "2026-11-23")
+    assert set(alice_day) == {"combat_narration", "npc_dialogue"}
+    alice_total = total_of(alice_day)
+    assert (alice_total.requests, alice_total.cost_nano, alice_total.failed_requests) == (2, 30, 1)
     assert store.get_rollups(RollupKind.USER_MONTH, "alice", "2026-11")[""].cost_nano == 110
-    assert store.get_rollups(RollupKind.GLOBAL_DAY, "", "2026-11-23")[""].unpriced_requests == 1
+    assert total_of(store.get_rollups(RollupKind.GLOBAL_DAY, "", "2026-11-23")).unpriced_requests == 1
     assert set(store.get_rollups(RollupKind.GLOBAL_DAY_PROVIDER, "", "2026-11-23")) == {"anthropic", "openai"}
-    assert store.get_rollups(RollupKind.SESSION, "s1", "")[""].requests == 2
+    assert total_of(store.get_rollups(RollupKind.SESSION, "s1", "")).requests == 2
 
 
 def test_missing_rollup_reads_as_empty(store: UsageStore) -> None:
@@ -91,14 +93,14 @@ def test_event_without_provider_counts_under_unknown(store: UsageStore) -> None:
 def test_rollup_range_includes_both_ends_only(store: UsageStore) -> None:
     logs = [make_log(user_id="u", timestamp=BASE_TIME + timedelta(days=d)) for d in range(-2, 3)]
     store.record(logs)
-    rows = store.get_rollup_range(RollupKind.USER_DAY_TASK, "u", "2026-11-22", "2026-11-24")
+    rows = store.get_rollup_range(RollupKind.USER_DAY, "u", "2026-11-22", "2026-11-24")
     assert sorted(bucket for bucket, _ in rows) == ["2026-11-22", "2026-11-23", "2026-11-24"]
 
 
 def test_counters_hold_64_bit_totals(store: UsageStore) -> None:
     big = 3 * 2**31
     store.record([make_log(cost_nano=big, tokens_input=9_000_000) for _ in range(3)])
-    day = store.get_rollups(RollupKind.USER_DAY, "player-1", "2026-11-23")[""]
+    day = total_of(store.get_rollups(RollupKind.USER_DAY, "player-1", "2026-11-23"))
     assert day.cost_nano == 3 * big
     assert day.tokens_input == 27_000_000
 
@@ -198,21 +200,30 @@ def test_property_totals_equal_the_exact_sum_of_stored_events_under_retries(stor
         for i, (user, task, cost, day, ok, session) in enumerate(specs)
     ]
     sent = logs + [logs[i % len(logs)] for i in retries]
-    before = {u: store.get_rollups(RollupKind.USER_TOTAL, u, "").get("", Counters()) for u in ("u1", "u2", "u3")}
+
+    def all_time(user: str) -> Counters:
+        return total_of(store.get_rollup_range(RollupKind.USER_MONTH, user, "0000-00", "9999-99"))
+
+    before = {u: all_time(u) for u in ("u1", "u2", "u3")}
     half = len(sent) // 2
     store.record(sent[:half])
     for log in sent[half:]:
         store.record([log])
     for user in ("u1", "u2", "u3"):
         mine = [log for log in logs if log.user_id == user]
-        gained = store.get_rollups(RollupKind.USER_TOTAL, user, "").get("", Counters()).cost_nano
+        gained = all_time(user).cost_nano
         assert gained - before[user].cost_nano == sum(log.cost_nano for log in mine)
     for session in {log.session_id for log in logs}:
         expected = sum(log.cost_nano for log in logs if log.session_id == session)
-        assert store.get_rollups(RollupKind.SESSION, session, "")[""].cost_nano == expected
+        assert total_of(store.get_rollups(RollupKind.SESSION, session, "")).cost_nano == expected
 
 
 @pytest.mark.parametrize("limit", [0, 1001])
 def test_list_events_rejects_a_page_size_out_of_range(store: UsageStore, limit: int) -> None:
     with pytest.raises(ValueError, match="limit"):
         store.list_events(EventFilter(), limit=limit)
+
+
+def test_counter_values_follow_the_counter_fields_order() -> None:
+    log = make_log(success=False, price_is_fallback=True, tokens_cached=5, credits=2)
+    assert counter_values(log) == tuple(Counters.of(log).model_dump().values())

@@ -1,29 +1,28 @@
-"""Which rollups an event feeds: one table that both stores derive their writes from.
+"""Which rollups an event feeds: one table that every store derives its writes from.
 
 A rollup row is keyed by (kind, scope, bucket, dim) and holds ``Counters``. Summaries read a handful of
-these rows, so they cost the same at a thousand or a million events.
+these rows, so they cost the same at a thousand or a million events. Kinds whose dim is the task type also
+give the total of their (kind, scope, bucket) by summing at most five rows; that keeps the number of rows
+written per event low (four per player, three global), which is what logging throughput depends on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from models.ai_usage import AIUsageLog
+from models.ai_usage import AIUsageLog, Counters
 
 
 class RollupKind(StrEnum):
-    USER_DAY = "user_day"
-    USER_DAY_TASK = "user_day_task"
+    USER_DAY = "user_day"  # by task type
     USER_MONTH = "user_month"
-    USER_MODEL = "user_model"
-    USER_TOTAL = "user_total"
-    SESSION = "session"
-    SESSION_TASK = "session_task"
-    GLOBAL_DAY = "global_day"
+    USER_MODEL = "user_model"  # all time, by model
+    SESSION = "session"  # by task type
+    GLOBAL_DAY = "global_day"  # by task type
     GLOBAL_DAY_MODEL = "global_day_model"
     GLOBAL_DAY_PROVIDER = "global_day_provider"
-    GLOBAL_DAY_TASK = "global_day_task"
 
 
 @dataclass(frozen=True)
@@ -34,20 +33,20 @@ class RollupShape:
     bucket: str | None
     dim: str | None
 
+    @property
+    def parts(self) -> tuple[str | None, str | None, str | None]:
+        return (self.scope, self.bucket, self.dim)
+
 
 # Field names refer to ``event_key_fields`` below. "day" is YYYY-MM-DD (UTC), "month" YYYY-MM (UTC).
 SHAPES: dict[RollupKind, RollupShape] = {
-    RollupKind.USER_DAY: RollupShape("user_id", "day", None),
-    RollupKind.USER_DAY_TASK: RollupShape("user_id", "day", "task_type"),
+    RollupKind.USER_DAY: RollupShape("user_id", "day", "task_type"),
     RollupKind.USER_MONTH: RollupShape("user_id", "month", None),
     RollupKind.USER_MODEL: RollupShape("user_id", None, "model"),
-    RollupKind.USER_TOTAL: RollupShape("user_id", None, None),
-    RollupKind.SESSION: RollupShape("session_id", None, None),
-    RollupKind.SESSION_TASK: RollupShape("session_id", None, "task_type"),
-    RollupKind.GLOBAL_DAY: RollupShape(None, "day", None),
+    RollupKind.SESSION: RollupShape("session_id", None, "task_type"),
+    RollupKind.GLOBAL_DAY: RollupShape(None, "day", "task_type"),
     RollupKind.GLOBAL_DAY_MODEL: RollupShape(None, "day", "model"),
     RollupKind.GLOBAL_DAY_PROVIDER: RollupShape(None, "day", "provider"),
-    RollupKind.GLOBAL_DAY_TASK: RollupShape(None, "day", "task_type"),
 }
 
 # Kinds every player's events land in at once; a store with row contention (Appwrite) shards them.
@@ -57,6 +56,9 @@ GLOBAL_KINDS = frozenset(k for k, shape in SHAPES.items() if shape.scope is None
 OPTIONAL_SCOPES = frozenset({"session_id"})
 
 UNKNOWN_PROVIDER = "unknown"
+
+# Changes whenever the shapes do, so a store can tell its rollups were built by another definition.
+SHAPES_FINGERPRINT = repr(sorted((k.value, s.scope, s.bucket, s.dim) for k, s in SHAPES.items()))
 
 
 @dataclass(frozen=True, order=True)
@@ -93,10 +95,50 @@ def rollup_keys(log: AIUsageLog) -> list[RollupKey]:
     fields = event_key_fields(log)
     keys = []
     for kind, shape in SHAPES.items():
-        parts = []
-        for name in (shape.scope, shape.bucket, shape.dim):
-            parts.append("" if name is None else fields[name])
-        if shape.scope in OPTIONAL_SCOPES and not parts[0]:
+        scope, bucket, dim = (
+            "" if name is None else fields[name] or "" for name in (shape.scope, shape.bucket, shape.dim)
+        )
+        if shape.scope in OPTIONAL_SCOPES and not scope:
             continue
-        keys.append(RollupKey(kind, parts[0] or "", parts[1] or "", parts[2] or ""))
+        keys.append(RollupKey(kind, scope, bucket, dim))
     return keys
+
+
+def counter_values(log: AIUsageLog) -> tuple[int, ...]:
+    """``Counters.of(log)`` as a plain tuple in ``COUNTER_FIELDS`` order (the hot path avoids models)."""
+    return (
+        1,
+        0 if log.success else 1,
+        1 if log.price_is_fallback else 0,
+        log.tokens_input,
+        log.tokens_output,
+        log.tokens_cached,
+        log.tokens_cache_write,
+        log.tokens_reasoning,
+        log.credits,
+        log.cost_nano,
+        log.platform_credits,
+    )
+
+
+def rollup_deltas(logs: Iterable[AIUsageLog]) -> dict[RollupKey, list[int]]:
+    """What the given (new, distinct) events add to each rollup row, summed per row."""
+    deltas: dict[RollupKey, list[int]] = {}
+    for log in logs:
+        values = counter_values(log)
+        for key in rollup_keys(log):
+            current = deltas.get(key)
+            if current is None:
+                deltas[key] = list(values)
+            else:
+                for i, value in enumerate(values):
+                    current[i] += value
+    return deltas
+
+
+def total_of(rows: Mapping[object, Counters]) -> Counters:
+    """The sum of several rollup rows (the dims of one key, the shards of a global row, …)."""
+    total = Counters()
+    for counters in rows.values():
+        total = total + counters
+    return total

@@ -1,7 +1,7 @@
 """The embedded store: one SQLite file in WAL mode, safe for several threads and processes at once.
 
-Rollups are fed by a trigger in the same transaction as the event insert, so they can never drift from the
-events, and a request id already stored is skipped by the insert itself (``ON CONFLICT DO NOTHING``).
+Rollups are updated in the same transaction as the event insert, from the events that insert really added
+(a request id already stored is skipped by the insert itself), so they never drift from the events.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Literal
 from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters, EventPage
 from services.errors import StoreError
 from services.store.protocol import MAX_PAGE_SIZE, EventFilter
-from services.store.rollups import RollupKind, day_bucket, month_bucket
+from services.store.rollups import RollupKind, rollup_deltas
 from services.store.sqlite_schema import EVENT_COLUMNS, migrate
 
 _INSERT_EVENT = (
@@ -29,6 +29,12 @@ _INSERT_EVENT = (
 )
 _SELECT_EVENT = f"SELECT seq, {', '.join(EVENT_COLUMNS)} FROM events"
 _COUNTERS = ", ".join(COUNTER_FIELDS)
+_UPSERT_ROLLUP = (
+    f"INSERT INTO rollups (scope, kind, bucket, dim, {_COUNTERS}) "
+    f"VALUES (?, ?, ?, ?, {', '.join('?' * len(COUNTER_FIELDS))}) "
+    "ON CONFLICT (scope, kind, bucket, dim) DO UPDATE SET "
+    + ", ".join(f"{name} = {name} + excluded.{name}" for name in COUNTER_FIELDS)
+)
 # SQLite allows 32,766 host parameters; stay far below for IN lists.
 _IN_CHUNK = 500
 _BUSY_RETRIES = 5
@@ -45,9 +51,8 @@ def _event_row(log: AIUsageLog) -> tuple[object, ...]:
         log.task_type.value, log.tokens_input, log.tokens_output, log.tokens_cached,
         log.tokens_cache_write, log.tokens_reasoning, log.credits, log.session_id, log.character_id,
         log.request_duration_ms, int(log.success), log.error_message,
-        json.dumps(log.metadata, separators=(",", ":")), _ts_text(log.timestamp), day_bucket(log),
-        month_bucket(log), log.cost_nano, log.price_model_id, int(log.price_is_fallback),
-        log.platform_credits,
+        json.dumps(log.metadata, separators=(",", ":")), _ts_text(log.timestamp), log.cost_nano,
+        log.price_model_id, int(log.price_is_fallback), log.platform_credits,
     )  # fmt: skip
 
 
@@ -111,7 +116,7 @@ class SQLiteUsageStore:
         self._connections: list[sqlite3.Connection] = []
         if not self._memory:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.schema_version = self._guard(lambda: migrate(self._conn()))
+        self.schema_version = self._guard(lambda: migrate(self._conn(), _rebuild_rollups))
 
     # -- connections -------------------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
@@ -171,12 +176,15 @@ class SQLiteUsageStore:
             return []
         rows = [_event_row(log) for log in logs]
         if len(rows) == 1:
-            return self._guard(lambda: self._record_one(rows[0]))
+            return self._guard(lambda: self._record_one(logs[0], rows[0]))
         return self._guard(lambda: self._record_many(logs, rows))
 
-    def _record_one(self, row: tuple[object, ...]) -> list[bool]:
+    def _record_one(self, log: AIUsageLog, row: tuple[object, ...]) -> list[bool]:
         with self._write() as conn:
-            return [conn.execute(_INSERT_EVENT, row).rowcount == 1]
+            stored = conn.execute(_INSERT_EVENT, row).rowcount == 1
+            if stored:
+                _add_to_rollups(conn, [log])
+            return [stored]
 
     def _record_many(self, logs: Sequence[AIUsageLog], rows: list[tuple[object, ...]]) -> list[bool]:
         with self._write() as conn:
@@ -186,10 +194,7 @@ class SQLiteUsageStore:
                 chunk = ids[start : start + _IN_CHUNK]
                 marks = ",".join("?" * len(chunk))
                 existing.update(
-                    r[0]
-                    for r in conn.execute(
-                        f"SELECT request_id FROM events WHERE request_id IN ({marks})", chunk
-                    )
+                    r[0] for r in conn.execute(f"SELECT request_id FROM events WHERE request_id IN ({marks})", chunk)
                 )
             stored: list[bool] = []
             for log in logs:
@@ -197,6 +202,7 @@ class SQLiteUsageStore:
                 existing.add(log.request_id)
                 stored.append(fresh)
             conn.executemany(_INSERT_EVENT, [row for row, fresh in zip(rows, stored, strict=True) if fresh])
+            _add_to_rollups(conn, [log for log, fresh in zip(logs, stored, strict=True) if fresh])
             return stored
 
     def get_event(self, request_id: str) -> AIUsageLog | None:
@@ -209,19 +215,14 @@ class SQLiteUsageStore:
     def get_rollups(self, kind: RollupKind, scope: str, bucket: str) -> dict[str, Counters]:
         sql = f"SELECT dim, {_COUNTERS} FROM rollups WHERE kind = ? AND scope = ? AND bucket = ?"
         return self._guard(
-            lambda: {
-                row["dim"]: _counters(row) for row in self._conn().execute(sql, (kind.value, scope, bucket))
-            }
+            lambda: {row["dim"]: _counters(row) for row in self._conn().execute(sql, (kind.value, scope, bucket))}
         )
 
     def get_rollup_range(
         self, kind: RollupKind, scope: str, first_bucket: str, last_bucket: str
     ) -> dict[tuple[str, str], Counters]:
-        sql = (
-            f"SELECT bucket, dim, {_COUNTERS} FROM rollups "
-            "WHERE kind = ? AND scope = ? AND bucket BETWEEN ? AND ?"
-        )
-        params = (kind.value, scope, first_bucket, last_bucket)
+        sql = f"SELECT bucket, dim, {_COUNTERS} FROM rollups WHERE scope = ? AND kind = ? AND bucket BETWEEN ? AND ?"
+        params = (scope, kind.value, first_bucket, last_bucket)
         return self._guard(
             lambda: {(row["bucket"], row["dim"]): _counters(row) for row in self._conn().execute(sql, params)}
         )
@@ -266,6 +267,24 @@ class SQLiteUsageStore:
             self._connections.clear()
             self._shared = None
         self._local = threading.local()
+
+
+def _add_to_rollups(conn: sqlite3.Connection, logs: Sequence[AIUsageLog]) -> None:
+    if logs:
+        rows = [(k.scope, k.kind.value, k.bucket, k.dim, *v) for k, v in rollup_deltas(logs).items()]
+        conn.executemany(_UPSERT_ROLLUP, rows)
+
+
+def _rebuild_rollups(conn: sqlite3.Connection) -> None:
+    """Recompute every rollup from the events, page by page (inside the caller's transaction)."""
+    conn.execute("DELETE FROM rollups")
+    last = 0
+    while True:
+        rows = conn.execute(f"{_SELECT_EVENT} WHERE seq > ? ORDER BY seq LIMIT 5000", (last,)).fetchall()
+        if not rows:
+            return
+        _add_to_rollups(conn, [_log_from_row(row) for row in rows])
+        last = rows[-1]["seq"]
 
 
 def _decode_cursor(cursor: str | None) -> int:
