@@ -1,0 +1,192 @@
+"""Plain-text rendering of the service's results: aligned tables, money rounded for display beside the exact sum.
+
+Pure functions from models to strings; the commands echo what these return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from models.ai_usage import (
+    AIUsageLog,
+    CostBreakdown,
+    DailyUsageSummary,
+    GlobalDailyUsage,
+    LogResult,
+    MonthlyUsageSummary,
+    SessionUsage,
+    UsageSummary,
+    UsageTotals,
+)
+
+DISPLAY_PLACES = Decimal("0.0001")
+
+
+def usd(exact: Decimal) -> str:
+    """Rounded for reading (4 places, half-even); the exact figure is always shown beside it."""
+    return f"${exact.quantize(DISPLAY_PLACES, rounding=ROUND_HALF_EVEN):,}"
+
+
+def exact(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def cost(value: Decimal) -> str:
+    return f"{usd(value)} (exact {exact(value)} USD)"
+
+
+def count(value: int) -> str:
+    return f"{value:,}"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]], align: str = "") -> str:
+    """Columns padded to their widest cell; ``align`` has one ``l``/``r`` per column (default: left)."""
+    body = [list(map(str, row)) for row in rows]
+    widths = [max([len(h), *(len(row[i]) for row in body)]) for i, h in enumerate(headers)]
+    sides = align.ljust(len(headers), "l")
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [c.rjust(w) if s == "r" else c.ljust(w) for c, w, s in zip(cells, widths, sides, strict=True)]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule, *(line(row) for row in body)])
+
+
+def fields(pairs: Iterable[tuple[str, str]]) -> str:
+    """``label   value`` lines with the values aligned."""
+    items = list(pairs)
+    width = max((len(label) for label, _ in items), default=0)
+    return "\n".join(f"{label.ljust(width)}  {value}" for label, value in items)
+
+
+def breakdown_table(heading: str, parts: Mapping[str, CostBreakdown]) -> str:
+    if not parts:
+        return f"{heading}: none"
+    rows = [
+        (str(key), count(p.requests), count(p.tokens), usd(p.estimated_cost_exact), exact(p.estimated_cost_exact))
+        for key, p in parts.items()
+    ]
+    return table((heading, "requests", "tokens", "cost", "exact USD"), rows, "lrrrr")
+
+
+def _requests_line(total: int, failed: int, unpriced: int) -> str:
+    return f"{count(total)} (failed {count(failed)}, priced by a default rate {count(unpriced)})"
+
+
+def daily(summary: DailyUsageSummary) -> str:
+    s = summary
+    head = fields([
+        ("requests", _requests_line(s.total_requests, s.failed_requests, s.unpriced_requests)),
+        ("tokens", f"{count(s.total_tokens)} (input {count(s.total_input_tokens)}, "
+                   f"output {count(s.total_output_tokens)}, cached {count(s.total_cached_tokens)}, "
+                   f"cache write {count(s.total_cache_write_tokens)}, reasoning {count(s.total_reasoning_tokens)})"),
+        ("credits", count(s.total_credits)),
+        ("cost", cost(s.estimated_cost_exact)),
+    ])  # fmt: skip
+    rows = [
+        (task, count(s.requests_by_task[task]), usd(s.cost_by_task_exact[task]), exact(s.cost_by_task_exact[task]))
+        for task in s.requests_by_task
+    ]
+    tasks = table(("task", "requests", "cost", "exact USD"), rows, "lrrr")
+    return f"Daily usage of {s.user_id} on {s.date.isoformat()} (UTC)\n{head}\n\n{tasks}"
+
+
+def monthly(summary: MonthlyUsageSummary) -> str:
+    s = summary
+    head = fields([
+        ("requests", _requests_line(s.total_requests, s.failed_requests, s.unpriced_requests)),
+        ("tokens", f"{count(s.total_tokens)} (input {count(s.total_input_tokens)}, "
+                   f"output {count(s.total_output_tokens)}, cached {count(s.total_cached_tokens)})"),
+        ("credits", count(s.total_credits)),
+        ("cost", cost(s.estimated_cost_exact)),
+    ])  # fmt: skip
+    return f"Monthly usage of {s.user_id} in {s.year:04d}-{s.month:02d} (UTC)\n{head}"
+
+
+def global_daily(usage: GlobalDailyUsage) -> str:
+    g = usage
+    head = fields(
+        [
+            ("requests", _requests_line(g.total_requests, g.failed_requests, g.unpriced_requests)),
+            ("tokens", count(g.total_tokens)),
+            ("cost", cost(g.estimated_cost_exact)),
+        ]
+    )
+    sections = [
+        f"Global usage on {g.date.isoformat()} (UTC), all players\n{head}",
+        breakdown_table("model", g.cost_by_model),
+        breakdown_table("provider", g.cost_by_provider),
+        breakdown_table("task", g.cost_by_task),
+    ]
+    if g.unpriced_requests:
+        sections.append(
+            f"{count(g.unpriced_requests)} request(s) used a model missing from the price book and were priced by "
+            "a default rate; add the model to the price book (AI_USAGE_PRICES_FILE) to price it exactly."
+        )
+    return "\n\n".join(sections)
+
+
+def totals(t: UsageTotals) -> str:
+    return fields([
+        ("requests", _requests_line(t.total_requests, t.failed_requests, t.unpriced_requests)),
+        ("tokens", f"{count(t.total_tokens)} (input {count(t.total_input_tokens)}, "
+                   f"output {count(t.total_output_tokens)}, cached {count(t.total_cached_tokens)})"),
+        ("credits", count(t.total_credits)),
+        ("platform credits", count(t.platform_credits)),
+        ("cost", cost(t.estimated_cost_exact)),
+    ])  # fmt: skip
+
+
+def session(usage: SessionUsage) -> str:
+    return f"Session {usage.session_id}\n{totals(usage)}\n\n{breakdown_table('task', usage.by_task)}"
+
+
+def usage_summary(usage: UsageSummary) -> str:
+    days = {day.isoformat(): part for day, part in usage.by_day.items()}
+    return "\n\n".join(
+        [
+            f"Usage of {usage.user_id}, last {usage.days} day(s): {usage.start.isoformat()} to "
+            f"{usage.end.isoformat()} (UTC)\n{totals(usage)}",
+            breakdown_table("task", usage.by_task),
+            breakdown_table("day", days),
+        ]
+    )
+
+
+def usage_log(log: AIUsageLog) -> str:
+    price = log.price_model_id + (" (default rate: model not in the price book)" if log.price_is_fallback else "")
+    pairs = [
+        ("request_id", log.request_id),
+        ("user_id", log.user_id),
+        ("model", f"{log.model} (provider {log.provider or 'unknown'})"),
+        ("task_type", log.task_type.value),
+        ("timestamp", log.timestamp.isoformat()),
+        ("tokens", f"{count(log.tokens_total)} (input {count(log.tokens_input)}, output {count(log.tokens_output)}, "
+                   f"cached {count(log.tokens_cached)}, cache write {count(log.tokens_cache_write)}, "
+                   f"reasoning {count(log.tokens_reasoning)})"),
+        ("cost", cost(log.estimated_cost_exact)),
+        ("priced by", price),
+        ("platform credits", count(log.platform_credits)),
+    ]  # fmt: skip
+    optional = [
+        ("credits", count(log.credits) if log.credits else None),
+        ("session_id", log.session_id),
+        ("character_id", log.character_id),
+        ("tenant_id", log.tenant_id),
+        ("duration", f"{count(log.request_duration_ms)} ms" if log.request_duration_ms is not None else None),
+        ("success", "no: " + (log.error_message or "(no message)") if not log.success else None),
+    ]
+    pairs.extend((label, value) for label, value in optional if value is not None)
+    return fields(pairs)
+
+
+def log_result(result: LogResult) -> str:
+    if result.log is None:
+        return f"{result.status.value}"
+    if result.duplicate:
+        first = f"duplicate: request {result.log.request_id} was already logged; nothing new stored, no total changed"
+    else:
+        first = f"stored: request {result.log.request_id}"
+    return f"{first}\n{usage_log(result.log)}"
