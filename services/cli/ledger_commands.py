@@ -1,5 +1,132 @@
-"""Placeholder until this area lands; replaced by its own module."""
+"""Ledger commands: log an event and read the summaries back. Each one reads the settings, opens the
+service, makes one call and prints a table or ``--json``; prices, export and demo live beside this module.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
 
 import click
 
-commands: list[click.Command] = []
+from services.cli import tables
+from services.cli.common import (
+    EXIT_INVALID,
+    ISO_DAY,
+    CommandFailed,
+    emit,
+    json_option,
+    load_settings,
+    open_service,
+    translate_errors,
+)
+from services.cli.demo_command import demo
+from services.cli.export_command import export
+from services.cli.price_commands import prices
+
+# Options of `log` that map one-to-one onto UsageEvent fields; None means "not given", so defaults apply.
+_EVENT_OPTIONS = (
+    "request_id", "user_id", "tenant_id", "model", "provider", "task_type", "tokens_input", "tokens_output",
+    "tokens_cached", "tokens_cache_write", "tokens_reasoning", "credits", "session_id", "character_id",
+    "request_duration_ms", "error_message", "timestamp",
+)  # fmt: skip
+
+
+@click.command("log")
+@click.option("--user-id", required=True, help="The player (or account) the request was made for.")
+@click.option("--model", required=True, help="Model id as the provider reports it, e.g. anthropic/claude-3.5-sonnet.")
+@click.option("--task-type", help="story_progression, combat_narration, quest_selection, npc_dialogue or general.")
+@click.option("--tokens-input", type=int, help="Whole prompt, cache reads and writes included.")
+@click.option("--tokens-output", type=int, help="Whole completion, reasoning included.")
+@click.option("--tokens-cached", type=int, help="Part of the prompt read from cache.")
+@click.option("--tokens-cache-write", type=int, help="Part of the prompt written to cache.")
+@click.option("--tokens-reasoning", type=int, help="Part of the output spent on reasoning.")
+@click.option("--credits", type=int, help="Credits used, for credit-priced providers (Firecrawl).")
+@click.option("--request-id", help="Idempotency key; logging it again reports a duplicate. Generated if absent.")
+@click.option("--session-id")
+@click.option("--character-id")
+@click.option("--tenant-id")
+@click.option("--provider", help="Inferred from the model id when absent.")
+@click.option("--duration-ms", "request_duration_ms", type=int, help="How long the request took.")
+@click.option("--failed", is_flag=True, help="The request failed (it is still counted and priced).")
+@click.option("--error-message")
+@click.option("--metadata", help='A small JSON object, e.g. \'{"quest": "q-17"}\'.')
+@click.option("--timestamp", help="ISO-8601 with a timezone, e.g. 2026-11-23T10:00:00Z (default: now).")
+@json_option
+@translate_errors
+def log_command(failed: bool, metadata: str | None, as_json: bool, **options: Any) -> None:
+    """Log one AI request and print whether it was stored or was a duplicate."""
+    event = {name: options[name] for name in _EVENT_OPTIONS if options.get(name) is not None}
+    if failed:
+        event["success"] = False
+    if metadata is not None:
+        try:
+            event["metadata"] = json.loads(metadata)
+        except json.JSONDecodeError as exc:
+            raise CommandFailed("invalid input", [f"metadata: must be a JSON object ({exc})"], EXIT_INVALID) from None
+    with open_service(load_settings()) as service:
+        result = service.log_usage(**event)
+    emit(result, tables.log_result, as_json)
+
+
+@click.command("daily")
+@click.argument("user_id")
+@click.option("--date", "day", type=ISO_DAY, help="UTC day (default: today, UTC).")
+@json_option
+@translate_errors
+def daily(user_id: str, day: date | None, as_json: bool) -> None:
+    """One player's usage on a UTC day, by task type."""
+    with open_service(load_settings()) as service:
+        summary = service.get_daily_usage(user_id, day)
+    emit(summary, tables.daily, as_json)
+
+
+@click.command("monthly")
+@click.argument("user_id")
+@click.option("--year", type=int, help="Default: this year (UTC).")
+@click.option("--month", type=int, help="1-12. Default: this month (UTC).")
+@json_option
+@translate_errors
+def monthly(user_id: str, year: int | None, month: int | None, as_json: bool) -> None:
+    """One player's usage and cost in a calendar month (UTC)."""
+    with open_service(load_settings()) as service:
+        summary = service.get_monthly_cost(user_id, year, month)
+    emit(summary, tables.monthly, as_json)
+
+
+@click.command("global")
+@click.option("--date", "day", type=ISO_DAY, help="UTC day (default: today, UTC).")
+@json_option
+@translate_errors
+def global_daily(day: date | None, as_json: bool) -> None:
+    """Everyone's usage on a UTC day: cost by model, provider and task type, and unpriced requests."""
+    with open_service(load_settings()) as service:
+        usage = service.get_global_daily_usage(day)
+    emit(usage, tables.global_daily, as_json)
+
+
+@click.command("summary")
+@click.argument("user_id")
+@click.option("--days", type=int, default=30, show_default=True, help="How many UTC days, today included.")
+@json_option
+@translate_errors
+def summary(user_id: str, days: int, as_json: bool) -> None:
+    """One player's usage over the last N days, by task type and by day."""
+    with open_service(load_settings()) as service:
+        usage = service.get_usage_summary(user_id, days)
+    emit(usage, tables.usage_summary, as_json)
+
+
+@click.command("session")
+@click.argument("session_id")
+@json_option
+@translate_errors
+def session(session_id: str, as_json: bool) -> None:
+    """What one play session cost, by task type."""
+    with open_service(load_settings()) as service:
+        usage = service.get_session_usage(session_id)
+    emit(usage, tables.session, as_json)
+
+
+commands: list[click.Command] = [log_command, daily, monthly, global_daily, summary, session, prices, export, demo]

@@ -1,0 +1,157 @@
+"""``ai-usage prices``: the price book as the service sees it (shipped file plus AI_USAGE_PRICES_FILE).
+
+Prices need no store, so these commands load only the price book named by the settings.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import click
+
+from services.cli import tables
+from services.cli.common import (
+    ISO_MOMENT,
+    configure_cli_logging,
+    echo_json,
+    json_option,
+    load_settings,
+    translate_errors,
+)
+from services.price_book import PriceBook, PriceEntry
+
+# (label, attribute) of the rates beside input/output; a rate the entry lacks is not shown.
+_OTHER_RATES = (
+    ("cached", "cached_input_per_1k"),
+    ("cache write", "cache_write_per_1k"),
+    ("reasoning", "reasoning_per_1k"),
+    ("per request", "per_request"),
+    ("per credit", "per_credit"),
+)
+
+
+def _rate(value: Decimal | None) -> str:
+    return "-" if value is None else format(value, "f")
+
+
+def _other_rates(entry: PriceEntry) -> str:
+    parts = [
+        f"{label} {format(getattr(entry, attr), 'f')}"
+        for label, attr in _OTHER_RATES
+        if getattr(entry, attr) is not None
+    ]
+    if entry.long_context is not None and entry.long_context_threshold is not None:
+        long = entry.long_context
+        rates = f"in {_rate(long.input_per_1k)} out {_rate(long.output_per_1k)}"
+        parts.append(f">{entry.long_context_threshold:,} prompt tokens: {rates}")
+    return ", ".join(parts)
+
+
+def entry_json(entry: PriceEntry) -> dict[str, Any]:
+    """Every field of the entry; prices as exact decimal strings (USD per 1K tokens, per request, per credit)."""
+    long = entry.long_context
+    return {
+        "model_id": entry.model_id,
+        "provider": entry.provider,
+        "unit": entry.unit,
+        "input_per_1k": _rate(entry.input_per_1k),
+        "output_per_1k": _rate(entry.output_per_1k),
+        **{attr: None if getattr(entry, attr) is None else _rate(getattr(entry, attr)) for _, attr in _OTHER_RATES},
+        "long_context_threshold": entry.long_context_threshold,
+        "long_context": None if long is None else {k: None if v is None else _rate(v) for k, v in vars(long).items()},
+        "effective_from": entry.effective_from.isoformat() if entry.effective_from else None,
+        "contracted": entry.contracted,
+        "aliases": list(entry.aliases),
+        "source": entry.source,
+        "source_date": entry.source_date.isoformat() if entry.source_date else None,
+        "is_default": entry.is_default,
+    }
+
+
+def _row(entry: PriceEntry) -> tuple[str, ...]:
+    note = " (contracted)" if entry.contracted else ""
+    return (
+        entry.model_id + note,
+        entry.provider,
+        entry.unit,
+        *((_rate(entry.input_per_1k), _rate(entry.output_per_1k)) if entry.unit in ("tokens", "free") else ("-", "-")),
+        _other_rates(entry),
+        entry.source_date.isoformat() if entry.source_date else "-",
+    )
+
+
+_HEADERS = ("model", "provider", "unit", "input/1K", "output/1K", "other rates (USD)", "source date")
+
+
+def _load_book() -> PriceBook:
+    settings = load_settings()
+    configure_cli_logging(settings)
+    return PriceBook.load(settings.prices_file)
+
+
+@click.group("prices")
+def prices() -> None:
+    """List and look up the prices in force (USD per 1K tokens unless the unit says otherwise)."""
+
+
+@prices.command("list")
+@click.option("--at", "at", type=ISO_MOMENT, help="Prices in force at this moment (default: now).")
+@json_option
+@translate_errors
+def list_prices(at: datetime | None, as_json: bool) -> None:
+    """One row per model with the price in force, then the defaults that price unknown models."""
+    when = at or datetime.now(UTC)
+    book = _load_book()
+    entries = book.current_entries(when)
+    defaults = book.defaults()
+    if as_json:
+        echo_json(
+            {
+                "at": when.isoformat(),
+                "models": [entry_json(e) for e in entries],
+                "defaults": {provider: entry_json(e) for provider, e in sorted(defaults.items())},
+            }
+        )
+        return
+    click.echo(f"Prices in force at {when.isoformat()} (USD per 1K tokens; per request / per credit as stated)\n")
+    click.echo(tables.table(_HEADERS, [_row(e) for e in entries], "lllrrll"))
+    click.echo("\nDefaults for models not in the price book (flagged as unpriced on every event they price):\n")
+    click.echo(tables.table(_HEADERS, [_row(defaults[p]) for p in sorted(defaults)], "lllrrll"))
+
+
+@prices.command("show")
+@click.argument("model")
+@click.option("--at", "at", type=ISO_MOMENT, help="Price in force at this moment (default: now).")
+@click.option("--provider", help="Provider hint, as log_usage takes it.")
+@json_option
+@translate_errors
+def show_price(model: str, at: datetime | None, provider: str | None, as_json: bool) -> None:
+    """The price entry a model id matches (aliases and spellings are normalised) and whether it is a fallback."""
+    when = at or datetime.now(UTC)
+    match = _load_book().lookup(model, at=when, provider=provider)
+    if as_json:
+        echo_json(
+            {"query": model, "at": when.isoformat(), "is_fallback": match.is_fallback, "entry": entry_json(match.entry)}
+        )
+        return
+    entry = match.entry
+    matched = (
+        f"{entry.model_id}: a DEFAULT rate, '{model}' is not in the price book" if match.is_fallback else entry.model_id
+    )
+    click.echo(tables.fields([
+        ("query", model),
+        ("matched", matched),
+        ("fallback", "yes" if match.is_fallback else "no"),
+        ("provider", entry.provider),
+        ("unit", entry.unit),
+        ("input/1K", _rate(entry.input_per_1k)),
+        ("output/1K", _rate(entry.output_per_1k)),
+        ("other rates", _other_rates(entry) or "-"),
+        ("contracted", "yes" if entry.contracted else "no"),
+        ("effective from", entry.effective_from.isoformat() if entry.effective_from else "always"),
+        ("aliases", ", ".join(entry.aliases) or "-"),
+        ("source", entry.source),
+        ("source date", entry.source_date.isoformat() if entry.source_date else "-"),
+    ]))  # fmt: skip
