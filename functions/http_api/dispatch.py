@@ -1,0 +1,113 @@
+"""``dispatch(request, app)``: route, limit, authenticate, parse, handle, map errors, log one line.
+
+Order: the route (404/405) first, then the body size (413, known without reading it), then the caller (401/403)
+so nothing from an unauthenticated caller is parsed, then the JSON body (400) and query (422), then the handler.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, ValidationError
+
+from services.errors import PayloadTooLarge, ServiceError, ValidationFailed
+from services.usage_events import field_errors
+
+from .app import ApiApp
+from .auth import authorize, caller_from_authorization
+from .errors import InvalidBody, error_response, internal_error_response
+from .handlers import Call, Reply
+from .openapi import openapi_document
+from .request import ApiRequest
+from .responses import ApiResponse
+from .routes import Route, match
+
+log = structlog.get_logger("ai_usage.http")
+
+CORRELATION_HEADER = "X-Correlation-Id"
+_LOGGED_FIELDS = ("request_id", "user_id", "session_id", "model")
+_MAX_LOGGED_CHARS = 200
+
+
+def dispatch(request: ApiRequest, app: ApiApp, group: str | None = None) -> ApiResponse:
+    """Answer one request with the routes of ``group`` (``None``: every route). Never raises for a request."""
+    started = time.perf_counter()
+    correlation_id = request.correlation_id or uuid.uuid4().hex
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
+    pattern: str | None = None
+    try:
+        route, params = match(request.method, request.path, group)
+        pattern = route.pattern
+        _bind_known(params)
+        response = _handle(route, params, request, app, group)
+    except ServiceError as exc:
+        response = error_response(exc, correlation_id)
+    except Exception:
+        # Logged with its traceback under the correlation id; the caller gets the id and nothing else.
+        log.exception("http.unhandled_error", route=pattern, method=request.method)
+        response = internal_error_response(correlation_id)
+    response.headers[CORRELATION_HEADER] = correlation_id
+    duration_ms = round((time.perf_counter() - started) * 1000, 3)
+    line = log.error if response.status >= 500 else log.info
+    line("http.request", method=request.method, route=pattern or request.path[:_MAX_LOGGED_CHARS],
+         status=response.status, duration_ms=duration_ms)  # fmt: skip
+    return response
+
+
+def _handle(route: Route, params: dict[str, str], request: ApiRequest, app: ApiApp, group: str | None) -> ApiResponse:
+    if request.size > route.body_limit:
+        raise PayloadTooLarge(f"the body is {request.size} bytes; this route takes at most {route.body_limit}")
+    caller = request.caller or caller_from_authorization(request.headers.get("authorization"), app.auth)
+    structlog.contextvars.bind_contextvars(role=caller.role.value)
+    authorize(caller, route.roles, route.owner_param, params)
+    body = _parse_json(request.body) if route.body is not None else None
+    if isinstance(body, dict):
+        _bind_known(body)
+    call = Call(
+        service=app.service,
+        caller=caller,
+        params=params,
+        query=_parse_query(route.query, request.query),
+        body=body,
+        openapi=lambda: openapi_document(group),
+    )
+    result = route.handler(call)
+    if isinstance(result, Reply):
+        return ApiResponse(result.status, result.payload, dict(result.headers))
+    return ApiResponse(route.status, result)
+
+
+def _bind_known(values: Mapping[str, Any]) -> None:
+    known = {name: values[name][:_MAX_LOGGED_CHARS] for name in _LOGGED_FIELDS if isinstance(values.get(name), str)}
+    if known:
+        structlog.contextvars.bind_contextvars(**known)
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _parse_json(body: bytes) -> Any:
+    if not body.strip():
+        raise InvalidBody("required: a JSON body")
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise InvalidBody("the JSON is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise InvalidBody(f"not valid JSON: {exc}") from None
+
+
+def _parse_query(model: type[BaseModel] | None, query: Mapping[str, str]) -> BaseModel | None:
+    if model is None:
+        return None
+    try:
+        return model.model_validate(dict(query))
+    except ValidationError as exc:
+        raise ValidationFailed(field_errors(exc)) from None

@@ -1,0 +1,32 @@
+"""What a handler answers: a status, a JSON body and headers, rendered by each adapter in its own way."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+@dataclass
+class ApiResponse:
+    """``payload`` is a pydantic model or plain JSON data; money inside it is already a number plus a string."""
+
+    status: int
+    payload: BaseModel | dict[str, Any] | list[Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def json_data(self) -> Any:
+        """The body as plain JSON data (dicts, lists, strings, numbers), e.g. for Appwrite's ``res.json``."""
+        if isinstance(self.payload, BaseModel):
+            return self.payload.model_dump(mode="json")
+        return self.payload
+
+    def json_bytes(self) -> bytes:
+        """The body as UTF-8 JSON, e.g. for a WSGI response."""
+        if isinstance(self.payload, BaseModel):
+            return self.payload.model_dump_json().encode()
+        return json.dumps(self.payload, separators=(",", ":"), ensure_ascii=False).encode()

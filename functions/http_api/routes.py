@@ -1,0 +1,147 @@
+"""The route table: one list that drives matching (404/405), permissions, body limits and the OpenAPI document.
+
+Each route names the Appwrite functions (``groups``) that serve it, so every runtime agrees on who serves what:
+``ingest`` (server keys only), ``reports`` (signed-in users, their own data), ``admin`` (admins).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from models.ai_usage import DailyUsageSummary, GlobalDailyUsage, MonthlyUsageSummary, SessionUsage, UsageEvent
+from services.errors import NotFound
+
+from . import handlers
+from .errors import RouteMethodNotAllowed
+from .request import Role
+from .schemas import (
+    BatchRequest,
+    BatchResponse,
+    DayQuery,
+    Health,
+    LoggedUsage,
+    MonthQuery,
+    PriceInfo,
+    PriceList,
+    RequestCountResponse,
+)
+
+KIB = 1024
+MIB = 1024 * KIB
+DEFAULT_BODY_LIMIT = 64 * KIB  # routes that take no body, and unknown paths
+GROUPS = ("ingest", "reports", "admin")
+
+SERVER = frozenset({Role.SERVER})
+SERVER_ADMIN = frozenset({Role.SERVER, Role.ADMIN})
+AUTHENTICATED = frozenset({Role.SERVER, Role.ADMIN, Role.USER})
+ANYONE = frozenset(Role)
+
+_PARAM = re.compile(r"\{(\w+)(:path)?\}")
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: str  # "{name}" is one path segment, "{name:path}" the rest of the path (slashes included)
+    name: str  # the OpenAPI operationId
+    summary: str
+    handler: Callable[[handlers.Call], Any]
+    roles: frozenset[Role]
+    groups: frozenset[str]
+    response: type[BaseModel] | None
+    status: int = 200
+    other_statuses: tuple[int, ...] = ()  # statuses besides ``status`` that answer with ``response``
+    owner_param: str | None = None  # a ``user`` caller may use the route when this path parameter is their id
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None  # documents the body; handlers validate it themselves
+    body_limit: int = DEFAULT_BODY_LIMIT
+    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        parts, last = [], 0
+        for match in _PARAM.finditer(self.pattern):
+            parts.append(re.escape(self.pattern[last : match.start()]))
+            parts.append(f"(?P<{match[1]}>{'.+' if match[2] else '[^/]+'})")
+            last = match.end()
+        parts.append(re.escape(self.pattern[last:]))
+        object.__setattr__(self, "regex", re.compile("".join(parts)))
+
+    @property
+    def path_params(self) -> list[str]:
+        return [match[1] for match in _PARAM.finditer(self.pattern)]
+
+    @property
+    def openapi_path(self) -> str:
+        return _PARAM.sub(lambda m: "{" + m[1] + "}", self.pattern)
+
+
+READERS = frozenset({"reports", "admin"})
+EVERY_GROUP = frozenset(GROUPS)
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/v1/usage", "logUsage", "Log one AI request (idempotent on request_id)",
+          handlers.log_usage, SERVER, frozenset({"ingest"}), LoggedUsage, status=201, other_statuses=(200,),
+          body=UsageEvent, body_limit=1 * MIB),
+    Route("POST", "/v1/usage/batch", "logUsageBatch", "Log up to 1,000 AI requests; one result per event",
+          handlers.log_usage_batch, SERVER, frozenset({"ingest"}), BatchResponse, body=BatchRequest,
+          body_limit=16 * MIB),
+    Route("GET", "/v1/users/{user_id}/usage/daily", "getDailyUsage", "One user's usage on a UTC day",
+          handlers.daily_usage, SERVER_ADMIN, READERS, DailyUsageSummary, owner_param="user_id", query=DayQuery),
+    Route("GET", "/v1/users/{user_id}/cost/monthly", "getMonthlyCost", "One user's cost in a calendar month",
+          handlers.monthly_cost, SERVER_ADMIN, READERS, MonthlyUsageSummary, owner_param="user_id",
+          query=MonthQuery),
+    Route("GET", "/v1/users/{user_id}/requests/today", "getRequestCountToday",
+          "The rate limiter's count of today's requests (fail-open)", handlers.requests_today, SERVER_ADMIN,
+          READERS, RequestCountResponse),
+    Route("GET", "/v1/sessions/{session_id}/usage", "getSessionUsage", "What one play session cost",
+          handlers.session_usage, SERVER_ADMIN, READERS, SessionUsage),
+    Route("GET", "/v1/admin/cost/daily", "getGlobalDailyCost", "Everyone's cost on a UTC day",
+          handlers.global_daily_cost, SERVER_ADMIN, frozenset({"admin"}), GlobalDailyUsage, query=DayQuery),
+    Route("GET", "/v1/prices", "listPrices", "The price book in force now, USD per 1K tokens",
+          handlers.list_prices, AUTHENTICATED, READERS, PriceList),
+    Route("GET", "/v1/prices/{model:path}", "getModelPrice",
+          "The price that applies to a model now (the default price when unknown)", handlers.model_price,
+          AUTHENTICATED, READERS, PriceInfo),
+    Route("GET", "/healthz", "health", "Liveness and store reachability", handlers.health, ANYONE, EVERY_GROUP,
+          Health, other_statuses=(503,)),
+    Route("GET", "/openapi.json", "openapi", "This document", handlers.openapi_document, ANYONE, EVERY_GROUP,
+          None),
+)  # fmt: skip
+
+
+def routes_for(group: str | None) -> tuple[Route, ...]:
+    """The routes one function serves; ``None`` is every route (the all-routes target and ``ai-usage serve``)."""
+    if group is None:
+        return ROUTES
+    if group not in GROUPS:
+        raise ValueError(f"unknown function group {group!r}; expected one of {GROUPS}")
+    return tuple(route for route in ROUTES if group in route.groups)
+
+
+def match(method: str, path: str, group: str | None = None) -> tuple[Route, dict[str, str]]:
+    """The route for a request and its path parameters; ``NotFound`` or ``RouteMethodNotAllowed`` otherwise."""
+    allowed: list[str] = []
+    for route in routes_for(group):
+        found = route.regex.fullmatch(path)
+        if found is None:
+            continue
+        if route.method == method:
+            return route, found.groupdict()
+        allowed.append(route.method)
+    if allowed:
+        raise RouteMethodNotAllowed(method, sorted(set(allowed)))
+    raise NotFound(f"no route for {path}")
+
+
+def body_limit(method: str, path: str, group: str | None = None) -> int:
+    """How many body bytes an adapter should read for this request (the route's limit, or a small default)."""
+    try:
+        route, _ = match(method, path, group)
+    except (NotFound, RouteMethodNotAllowed):
+        return DEFAULT_BODY_LIMIT
+    return route.body_limit
