@@ -27,8 +27,23 @@ STRING_TYPES = {"string", "varchar", *BYTE_LIMITS}
 NUMERIC_TYPES = {"integer", "bigint", "double"}
 # appwrite-facts §1.1: inline column types accepted by create_table [S Validator/Attributes.php].
 INLINE_TYPES = {
-    "string", "varchar", "text", "mediumtext", "longtext", "integer", "bigint", "double", "boolean",
-    "datetime", "point", "linestring", "polygon", "email", "url", "ip", "enum",
+    "string",
+    "varchar",
+    "text",
+    "mediumtext",
+    "longtext",
+    "integer",
+    "bigint",
+    "double",
+    "boolean",
+    "datetime",
+    "point",
+    "linestring",
+    "polygon",
+    "email",
+    "url",
+    "ip",
+    "enum",
 }
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -112,15 +127,13 @@ def _check_string(col: Column, value: Any) -> Any:
         # appwrite-facts §3.4 / §8: text limits count bytes in utopia-php/database 7.2.6.
         if not isinstance(value, str) or len(value.encode()) > col.size:
             raise structure_invalid(
-                f'Attribute "{key}" has invalid type. Value must be a valid string and no longer '
-                f"than {col.size} bytes"
+                f'Attribute "{key}" has invalid type. Value must be a valid string and no longer than {col.size} bytes'
             )
         return value
     # appwrite-facts §3.4: varchar and string limits count characters (mb_strlen).
     if not isinstance(value, str) or len(value) > col.size:
         raise structure_invalid(
-            f'Attribute "{key}" has invalid type. Value must be a valid string and no longer than '
-            f"{col.size} chars"
+            f'Attribute "{key}" has invalid type. Value must be a valid string and no longer than {col.size} chars'
         )
     if col.format == "enum" and value not in col.elements:
         # appwrite-facts §1.1: enum values are a strict, case-sensitive whitelist.

@@ -38,8 +38,10 @@ class Fault:
         self._hits = 0
 
     def __repr__(self) -> str:
-        return (f"Fault(method={self.method!r}, path={self.path!r}, kind={self.kind!r}, times={self.times}, "
-                f"after={self.after}, delay={self.delay})")
+        return (
+            f"Fault(method={self.method!r}, path={self.path!r}, kind={self.kind!r}, times={self.times}, "
+            f"after={self.after}, delay={self.delay})"
+        )
 
     def _matches(self, method: str, path: str, is_commit: bool) -> bool:
         if self.method is not None and self.method.upper() != method.upper():

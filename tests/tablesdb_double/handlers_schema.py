@@ -32,7 +32,7 @@ def simple_page(raw: Any, items: list[Any]) -> list[Any]:
                 "general_query_invalid",
                 f"Invalid query: the TablesDB test double lists schema only with limit/offset, not {text}",
             )
-    return items[offset:offset + limit]
+    return items[offset : offset + limit]
 
 
 def create_database(e: Engine, r: Request) -> Reply:
@@ -62,10 +62,14 @@ def create_table(e: Engine, r: Request) -> Reply:
     table_id = resolve_id(p.get_str(r.params, "tableId"), "tableId", e.clock)
     now_iso = e.clock.now_iso()
     table = Table(
-        id=table_id, database_id=db.id, name=p.get_str(r.params, "name"), created_at=now_iso,
+        id=table_id,
+        database_id=db.id,
+        name=p.get_str(r.params, "name"),
+        created_at=now_iso,
         permissions=p.get_list(r.params, "permissions", []),
         row_security=p.get_bool(r.params, "rowSecurity", False),  # appwrite-facts §1.1: defaults to false
-        enabled=p.get_bool(r.params, "enabled", True), rows=RowSet(e.case_insensitive),
+        enabled=p.get_bool(r.params, "enabled", True),
+        rows=RowSet(e.case_insensitive),
     )
     for spec in p.get_list(r.params, "columns", []):
         kind = spec.get("type") if isinstance(spec, dict) else None
@@ -100,8 +104,22 @@ def delete_table(e: Engine, r: Request) -> Reply:
     return 204, None
 
 
-COLUMN_KINDS = ("varchar", "text", "mediumtext", "longtext", "string", "integer", "bigint", "float",
-                "boolean", "datetime", "enum", "email", "url", "ip")
+COLUMN_KINDS = (
+    "varchar",
+    "text",
+    "mediumtext",
+    "longtext",
+    "string",
+    "integer",
+    "bigint",
+    "float",
+    "boolean",
+    "datetime",
+    "enum",
+    "email",
+    "url",
+    "ip",
+)
 
 
 def create_column(e: Engine, r: Request) -> Reply:

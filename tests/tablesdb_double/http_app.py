@@ -50,9 +50,7 @@ class App:
         key = headers.get("X-Appwrite-Key")
         if not key:
             # appwrite-facts §2.2/§4.4: without a key the caller is a guest lacking the scope → 401.
-            raise AppwriteError(
-                "general_unauthorized_scope", "app.guest (role: guests) missing scopes ([\"rows.read\"])"
-            )
+            raise AppwriteError("general_unauthorized_scope", 'app.guest (role: guests) missing scopes (["rows.read"])')
         if headers.get("X-Appwrite-Project") != self.project_id or key != self.api_key:
             # (inferred) a key that is not this project's key is refused as unauthorized.
             raise AppwriteError(
@@ -61,7 +59,7 @@ class App:
 
     def dispatch(self, method: str, path: str, headers: Any, params: Any) -> Reply:
         try:
-            found = routes.resolve(method, path[len(API_PREFIX):]) if path.startswith(API_PREFIX + "/") else None
+            found = routes.resolve(method, path[len(API_PREFIX) :]) if path.startswith(API_PREFIX + "/") else None
             if found is None:
                 # appwrite-facts §2.1: an unknown route is 404 general_route_not_found.
                 raise AppwriteError(
@@ -120,8 +118,11 @@ class _Handler(BaseHTTPRequestHandler):
             params = json.loads(body)
         except ValueError:
             return AppwriteError("general_argument_invalid", "Request body is not valid JSON")
-        return params if isinstance(params, dict) else AppwriteError(
-            "general_argument_invalid", "Request body must be a JSON object")
+        return (
+            params
+            if isinstance(params, dict)
+            else AppwriteError("general_argument_invalid", "Request body must be a JSON object")
+        )
 
     def _handle(self) -> None:
         app = self.server.app
@@ -201,6 +202,8 @@ class _Server(ThreadingHTTPServer):
 
 def serve(app: App) -> tuple[_Server, threading.Thread]:
     server = _Server(app)
-    thread = threading.Thread(target=server.serve_forever, name="tablesdb-double", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="tablesdb-double", daemon=True
+    )
     thread.start()
     return server, thread

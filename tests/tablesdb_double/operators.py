@@ -9,12 +9,30 @@ from .columns import INT32, Column
 from .errors import AppwriteError, not_implemented, structure_invalid
 
 # appwrite-facts §1.2: every operator method known to the server [P27 operator.py; S parseOperators].
-KNOWN_METHODS = frozenset({
-    "increment", "decrement", "multiply", "divide", "modulo", "power",
-    "arrayAppend", "arrayPrepend", "arrayInsert", "arrayRemove", "arrayUnique", "arrayIntersect",
-    "arrayDiff", "arrayFilter", "stringConcat", "stringReplace", "toggle",
-    "dateAddDays", "dateSubDays", "dateSetNow",
-})
+KNOWN_METHODS = frozenset(
+    {
+        "increment",
+        "decrement",
+        "multiply",
+        "divide",
+        "modulo",
+        "power",
+        "arrayAppend",
+        "arrayPrepend",
+        "arrayInsert",
+        "arrayRemove",
+        "arrayUnique",
+        "arrayIntersect",
+        "arrayDiff",
+        "arrayFilter",
+        "stringConcat",
+        "stringReplace",
+        "toggle",
+        "dateAddDays",
+        "dateSubDays",
+        "dateSetNow",
+    }
+)
 
 
 def parse_operator(value: Any) -> dict[str, Any] | None:

@@ -38,9 +38,7 @@ def get_bool(params: dict[str, Any], name: str, default: Any = _MISSING) -> Any:
     return value
 
 
-def get_int(
-    params: dict[str, Any], name: str, lo: int, hi: int, default: Any = _MISSING
-) -> Any:
+def get_int(params: dict[str, Any], name: str, lo: int, hi: int, default: Any = _MISSING) -> Any:
     value = _raw(params, name, default)
     if value is default:
         return value
@@ -62,9 +60,7 @@ def get_number(params: dict[str, Any], name: str, default: Any = _MISSING) -> An
     return value
 
 
-def get_list(
-    params: dict[str, Any], name: str, default: Any = _MISSING, max_items: int | None = None
-) -> Any:
+def get_list(params: dict[str, Any], name: str, default: Any = _MISSING, max_items: int | None = None) -> Any:
     value = _raw(params, name, default)
     if value is default:
         return value

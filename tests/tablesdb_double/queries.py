@@ -21,17 +21,62 @@ TOTAL_CAP = 5000  # appwrite-facts §3.2 (APP_LIMIT_COUNT)
 PHP_INT_MAX = 9_223_372_036_854_775_807
 
 # appwrite-facts §3.1: methods of server 1.9.6 [U Query.php TYPE_*]; the double implements FILTERS + PAGING.
-SERVER_METHODS = frozenset({
-    "equal", "notEqual", "lessThan", "lessThanEqual", "greaterThan", "greaterThanEqual", "contains",
-    "containsAny", "containsAll", "notContains", "search", "notSearch", "isNull", "isNotNull", "between",
-    "notBetween", "startsWith", "notStartsWith", "endsWith", "notEndsWith", "regex", "exists", "notExists",
-    "elemMatch", "select", "orderAsc", "orderDesc", "orderRandom", "limit", "offset", "cursorAfter",
-    "cursorBefore", "and", "or",
-})
-FILTERS = frozenset({
-    "equal", "notEqual", "lessThan", "lessThanEqual", "greaterThan", "greaterThanEqual", "between",
-    "isNull", "isNotNull", "startsWith", "endsWith", "contains", "and", "or",
-})
+SERVER_METHODS = frozenset(
+    {
+        "equal",
+        "notEqual",
+        "lessThan",
+        "lessThanEqual",
+        "greaterThan",
+        "greaterThanEqual",
+        "contains",
+        "containsAny",
+        "containsAll",
+        "notContains",
+        "search",
+        "notSearch",
+        "isNull",
+        "isNotNull",
+        "between",
+        "notBetween",
+        "startsWith",
+        "notStartsWith",
+        "endsWith",
+        "notEndsWith",
+        "regex",
+        "exists",
+        "notExists",
+        "elemMatch",
+        "select",
+        "orderAsc",
+        "orderDesc",
+        "orderRandom",
+        "limit",
+        "offset",
+        "cursorAfter",
+        "cursorBefore",
+        "and",
+        "or",
+    }
+)
+FILTERS = frozenset(
+    {
+        "equal",
+        "notEqual",
+        "lessThan",
+        "lessThanEqual",
+        "greaterThan",
+        "greaterThanEqual",
+        "between",
+        "isNull",
+        "isNotNull",
+        "startsWith",
+        "endsWith",
+        "contains",
+        "and",
+        "or",
+    }
+)
 PAGING = frozenset({"select", "orderAsc", "orderDesc", "limit", "offset", "cursorAfter", "cursorBefore"})
 _ONE_VALUE = {"notEqual", "lessThan", "lessThanEqual", "greaterThan", "greaterThanEqual", "startsWith", "endsWith"}
 _SYSTEM = {"$id": "id", "$sequence": "sequence", "$createdAt": "datetime", "$updatedAt": "datetime"}
@@ -59,8 +104,11 @@ def parse(raw: Any, table: Table, now: float, *, select_only: bool = False) -> P
     raw = [] if raw is None else raw
     if isinstance(raw, dict) and all(k.isdigit() for k in raw):
         raw = [raw[k] for k in sorted(raw, key=int)]
-    if (not isinstance(raw, list) or len(raw) > MAX_QUERIES
-            or any(not isinstance(q, str) or not 0 < len(q) <= MAX_QUERY_CHARS for q in raw)):
+    if (
+        not isinstance(raw, list)
+        or len(raw) > MAX_QUERIES
+        or any(not isinstance(q, str) or not 0 < len(q) <= MAX_QUERY_CHARS for q in raw)
+    ):
         # appwrite-facts §3.2: >100 queries or a string over 4096 chars → general_argument_invalid.
         raise argument_invalid(
             "queries",
@@ -222,8 +270,11 @@ def matches(row: Row, flt: Filter, ci: bool) -> bool:
     if method == "between":
         return want[0] <= have <= want[1]  # inclusive, like SQL BETWEEN
     return {
-        "notEqual": have != want[0], "lessThan": have < want[0], "lessThanEqual": have <= want[0],
-        "greaterThan": have > want[0], "greaterThanEqual": have >= want[0],
+        "notEqual": have != want[0],
+        "lessThan": have < want[0],
+        "lessThanEqual": have <= want[0],
+        "greaterThan": have > want[0],
+        "greaterThanEqual": have >= want[0],
         "startsWith": isinstance(have, str) and have.startswith(want[0]),
         "endsWith": isinstance(have, str) and have.endswith(want[0]),
     }[method]
@@ -245,7 +296,10 @@ def _comparator(orders: list[tuple[str, bool]], ci: bool) -> Callable[[Row, Row]
 
 
 def run(
-    plan: Plan, rows: list[Row], lookup: Callable[[str], Row | None], ci: bool,
+    plan: Plan,
+    rows: list[Row],
+    lookup: Callable[[str], Row | None],
+    ci: bool,
     default_limit: int | None = DEFAULT_LIMIT,
 ) -> tuple[list[Row], int]:
     """Rows of the page and the uncapped count of rows matching the filters."""
@@ -269,10 +323,10 @@ def run(
                 # appwrite-facts §2.2: an ordering column that is null on the cursor row.
                 raise AppwriteError("database_query_order_null", f'Order attribute "{attribute}" is empty')
         if kind == "cursorAfter":
-            page = [r for r in found if cmp(r, anchor) > 0][plan.offset:]
+            page = [r for r in found if cmp(r, anchor) > 0][plan.offset :]
         else:
-            before = [r for r in found if cmp(r, anchor) < 0][::-1][plan.offset:]
+            before = [r for r in found if cmp(r, anchor) < 0][::-1][plan.offset :]
             return (before[:limit] if limit is not None else before)[::-1], len(found)
     else:
-        page = found[plan.offset:]
+        page = found[plan.offset :]
     return (page[:limit] if limit is not None else page), len(found)

@@ -48,8 +48,11 @@ _ROUTES: list[tuple[str, str, Handler]] = [
     ("PUT", _TABLE + r"/rows/(?P<row>[^/]+)", rows.upsert_row),
     ("PATCH", _TABLE + r"/rows/(?P<row>[^/]+)", rows.update_row),
     ("DELETE", _TABLE + r"/rows/(?P<row>[^/]+)", rows.delete_row),
-    ("PATCH", _TABLE + r"/rows/(?P<row>[^/]+)/(?P<column>[^/]+)/(?P<direction>increment|decrement)",
-     rows.change_column),
+    (
+        "PATCH",
+        _TABLE + r"/rows/(?P<row>[^/]+)/(?P<column>[^/]+)/(?P<direction>increment|decrement)",
+        rows.change_column,
+    ),
 ]
 _COMPILED = [(method, re.compile(pattern), handler) for method, pattern, handler in _ROUTES]
 

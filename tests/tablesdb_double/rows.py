@@ -26,9 +26,13 @@ def to_wire(table: Table, row: Row, columns: list[Column], select: list[str] | N
     """appwrite-facts §1.4: flat row JSON, `$sequence` as a string, unset optional columns as null;
     with `select`, unselected columns are absent but system fields stay [U validateSelections]."""
     out: dict[str, Any] = {
-        "$id": row["$id"], "$sequence": str(row["$sequence"]), "$tableId": table.id,
-        "$databaseId": table.database_id, "$createdAt": row["$createdAt"],
-        "$updatedAt": row["$updatedAt"], "$permissions": list(row["$permissions"]),
+        "$id": row["$id"],
+        "$sequence": str(row["$sequence"]),
+        "$tableId": table.id,
+        "$databaseId": table.database_id,
+        "$createdAt": row["$createdAt"],
+        "$updatedAt": row["$updatedAt"],
+        "$permissions": list(row["$permissions"]),
     }
     for col in columns:
         if select is None or "*" in select or col.key in select:
@@ -154,11 +158,14 @@ class RowWriter:
             raise structure_invalid(f'Attribute "$id" has invalid format. {KEY_RULE}')
         return value
 
-    def _insert(self, row_id: str, values: dict[str, Any], ops: dict[str, Any], meta: dict[str, Any],
-                permissions: Any) -> Row:
+    def _insert(
+        self, row_id: str, values: dict[str, Any], ops: dict[str, Any], meta: dict[str, Any], permissions: Any
+    ) -> Row:
         row: Row = {
-            "$id": row_id, "$sequence": 0,
-            "$createdAt": meta.get("$createdAt") or self.now, "$updatedAt": meta.get("$updatedAt") or self.now,
+            "$id": row_id,
+            "$sequence": 0,
+            "$createdAt": meta.get("$createdAt") or self.now,
+            "$updatedAt": meta.get("$updatedAt") or self.now,
             "$permissions": self._permissions(permissions, []),
         }
         for col in self.visible:
@@ -183,8 +190,9 @@ class RowWriter:
             guard.add(row)
         return row
 
-    def _replace(self, old: Row, values: dict[str, Any], ops: dict[str, Any], meta: dict[str, Any],
-                 permissions: Any) -> Row:
+    def _replace(
+        self, old: Row, values: dict[str, Any], ops: dict[str, Any], meta: dict[str, Any], permissions: Any
+    ) -> Row:
         new = {**old, **values}
         for key, op in ops.items():
             new[key] = apply_operator(self.columns[key], op, old.get(key))
@@ -309,8 +317,9 @@ class RowWriter:
             raise AppwriteError("column_limit_exceeded", f'tablesDB "{column}" has reached the {word} value of {bound}')
         if not lo <= result <= hi:
             # (inferred) the SQL column itself refuses an out-of-range value.
-            raise AppwriteError("column_limit_exceeded", f'tablesDB "{column}" has reached the {word} value of '
-                                f"{hi if sign > 0 else lo}")
+            raise AppwriteError(
+                "column_limit_exceeded", f'tablesDB "{column}" has reached the {word} value of {hi if sign > 0 else lo}'
+            )
         # appwrite-facts §1.2: `col = col + :val` leaves a NULL column NULL.
         stored = {**old, column: None if current is None else result, "$updatedAt": self.now}
         self.rows.put(stored)

@@ -33,9 +33,17 @@ class Index:
     def model(self, now: float) -> dict[str, Any]:
         status = "failed" if self.failed else ("available" if self.available(now) else "processing")
         return {
-            "$id": self.key, "$createdAt": self.created_at, "$updatedAt": self.created_at, "key": self.key,
-            "description": "", "type": self.type, "status": status, "error": self.failed,
-            "columns": list(self.columns), "lengths": list(self.lengths), "orders": list(self.orders),
+            "$id": self.key,
+            "$createdAt": self.created_at,
+            "$updatedAt": self.created_at,
+            "key": self.key,
+            "description": "",
+            "type": self.type,
+            "status": status,
+            "error": self.failed,
+            "columns": list(self.columns),
+            "lengths": list(self.lengths),
+            "orders": list(self.orders),
         }
 
 
@@ -58,12 +66,19 @@ class Table:
     def model(self, now: float, *, with_schema: bool = True) -> dict[str, Any]:
         used = ROW_OVERHEAD + sum(width(c) for c in self.columns.values())
         return {
-            "$id": self.id, "$createdAt": self.created_at, "$updatedAt": self.created_at,
-            "$permissions": list(self.permissions), "databaseId": self.database_id, "name": self.name,
-            "description": "", "enabled": self.enabled, "rowSecurity": self.row_security,
+            "$id": self.id,
+            "$createdAt": self.created_at,
+            "$updatedAt": self.created_at,
+            "$permissions": list(self.permissions),
+            "databaseId": self.database_id,
+            "name": self.name,
+            "description": "",
+            "enabled": self.enabled,
+            "rowSecurity": self.row_security,
             "columns": [column_model(c, now) for c in self.columns.values()] if with_schema else [],
             "indexes": [i.model(now) for i in self.indexes.values()] if with_schema else [],
-            "bytesMax": ROW_WIDTH_MAX, "bytesUsed": used,
+            "bytesMax": ROW_WIDTH_MAX,
+            "bytesUsed": used,
         }
 
 
@@ -77,8 +92,13 @@ class Database:
 
     def model(self) -> dict[str, Any]:
         return {
-            "$id": self.id, "name": self.name, "description": "", "$createdAt": self.created_at,
-            "$updatedAt": self.created_at, "enabled": self.enabled, "type": "tablesdb",
+            "$id": self.id,
+            "name": self.name,
+            "description": "",
+            "$createdAt": self.created_at,
+            "$updatedAt": self.created_at,
+            "enabled": self.enabled,
+            "type": "tablesdb",
         }
 
 

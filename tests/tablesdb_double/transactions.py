@@ -14,8 +14,18 @@ from .schema import Catalog, Table
 from .values import UNIQUE, Clock, format_timestamp, unique_id
 
 # appwrite-facts §1.3: the valid `action` values [S Validator/Operation.php].
-ACTIONS = ("create", "update", "upsert", "delete", "increment", "decrement",
-           "bulkCreate", "bulkUpdate", "bulkUpsert", "bulkDelete")
+ACTIONS = (
+    "create",
+    "update",
+    "upsert",
+    "delete",
+    "increment",
+    "decrement",
+    "bulkCreate",
+    "bulkUpdate",
+    "bulkUpsert",
+    "bulkDelete",
+)
 MAX_OPERATIONS = 100  # appwrite-facts §1.3: plan databasesTransactionSize ?? 100
 TTL_MIN, TTL_MAX, TTL_DEFAULT = 60, 3600, 300  # appwrite-facts §1.3
 _NEEDS_ROW = ("update", "delete", "increment", "decrement")
@@ -55,8 +65,11 @@ class Transaction:
 
     def model(self) -> dict[str, Any]:
         return {
-            "$id": self.id, "$createdAt": self.created_at, "$updatedAt": self.updated_at,
-            "status": self.status, "operations": len(self.operations),
+            "$id": self.id,
+            "$createdAt": self.created_at,
+            "$updatedAt": self.updated_at,
+            "status": self.status,
+            "operations": len(self.operations),
             "expiresAt": format_timestamp(self.expires_at),
         }
 
@@ -141,7 +154,8 @@ class TransactionBook:
         overlay = table.rows.copy()
         for op in tx.operations:
             if (op.database_id, op.table_id) == (table.database_id, table.id) and op.action not in (
-                "increment", "decrement",
+                "increment",
+                "decrement",
             ):
                 # a staged write that would fail at commit is simply not visible
                 with contextlib.suppress(AppwriteError):
@@ -219,8 +233,13 @@ def _check_shape(action: str, data: Any) -> None:
     elif action in ("increment", "decrement"):
         # appwrite-facts §1.3: increment/decrement take data {column, value?, max?|min?}.
         step = data.get("value", 1) if isinstance(data, dict) else None
-        ok = (isinstance(data, dict) and isinstance(data.get("column"), str)
-              and isinstance(step, int | float) and not isinstance(step, bool) and step > 0)
+        ok = (
+            isinstance(data, dict)
+            and isinstance(data.get("column"), str)
+            and isinstance(step, int | float)
+            and not isinstance(step, bool)
+            and step > 0
+        )
     elif action == "bulkUpdate":
         ok = isinstance(data, dict) and isinstance(data.get("data"), dict)
     elif action in ("delete", "bulkDelete"):
