@@ -1,0 +1,273 @@
+"""Throughput and latency of the ledger on the embedded SQLite store; prints figures, asserts nothing.
+
+    .venv/bin/python benchmarks/ledger_bench.py [--events 1000000] [--single 20000] [--batch 100000]
+
+1. ``log_usage`` one event per call (one durable commit each), beside a plain sqlite3 insert-and-commit
+   loop of the same rows into a table with only a primary key (same WAL + synchronous settings).
+2. ``log_usage_batch`` with 1,000 events per call.
+3. Median and p99 latency of the four hot reads with 1,000 events stored and with ``--events`` stored.
+
+Targets (issue 2): >= 5,000 events/s single, >= 50,000 events/s batched, reads < 1 ms median at 1,000,000
+events and within 1.5x of the same read at 1,000 events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from models.ai_usage import AIUsageLog, TaskType
+from services.cli.tables import table
+from services.log_config import configure_logging
+from services.price_book import PriceBook
+from services.settings import Settings
+from services.store import open_store
+from services.usage_tracking_service import UsageTrackingService
+
+BATCH = 1000
+SEED_DAYS = 60
+MODELS = (
+    "anthropic/claude-3.5-sonnet",
+    "anthropic/claude-3.5-haiku",
+    "meta/meta-llama-3-70b-instruct",
+    "openai/gpt-4o-mini",
+    "deepseek-chat",
+    "gemini-2.5-flash",
+)
+TASKS = tuple(t.value for t in TaskType)
+# The fixed moment the service believes is "now": yesterday 12:00 UTC, so every seeded day is complete.
+NOW = (datetime.now(UTC) - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+
+
+def clock() -> datetime:
+    return NOW
+
+
+def event(n: int, users: int, days: int, rng: random.Random, prefix: str) -> dict[str, Any]:
+    """One realistic ``log_usage`` call: a player, a model, a task, tokens, a session and a timestamp."""
+    user = rng.randrange(users)
+    prompt = rng.randint(300, 6000)
+    return {
+        "request_id": f"{prefix}-{n}",
+        "user_id": f"player-{user:06d}",
+        "model": MODELS[n % len(MODELS)],
+        "task_type": TASKS[n % len(TASKS)],
+        "tokens_input": prompt,
+        "tokens_output": rng.randint(20, 900),
+        "tokens_cached": prompt // 3 if n % 4 == 0 else 0,
+        "session_id": f"s-{user}-{n % 7}",
+        "request_duration_ms": rng.randint(200, 9000),
+        "metadata": {"scene": n % 50},
+        "timestamp": NOW - timedelta(seconds=rng.randrange(days * 86400)),
+    }
+
+
+def open_service(path: Path, book: PriceBook) -> UsageTrackingService:
+    # Settings defaults (WAL, synchronous=NORMAL, busy timeout) for a file in the temp dir.
+    settings = Settings(db_path=path)
+    return UsageTrackingService(open_store(settings), book, clock=clock, settings=settings)
+
+
+def timed(action: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+# -- 1. one event per call ------------------------------------------------------------------------------------
+def plain_row(log: AIUsageLog, columns: tuple[str, ...]) -> tuple[Any, ...]:
+    """The values the store writes for this event, column by column, as plain SQLite types."""
+    extra = {
+        "ts": log.timestamp.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"),
+        "day": log.timestamp.date().isoformat(),
+        "month": log.timestamp.strftime("%Y-%m"),
+        "metadata": json.dumps(log.metadata, separators=(",", ":")),
+    }
+    row = []
+    for column in columns:
+        value = extra[column] if column in extra else getattr(log, column, None)
+        row.append(value.value if isinstance(value, TaskType) else int(value) if isinstance(value, bool) else value)
+    return tuple(row)
+
+
+def plain_sqlite_loop(path: Path, rows: list[tuple[Any, ...]], columns: tuple[str, ...], sync: str) -> float:
+    """Insert-and-commit per row into a table with only a primary key: the floor for a durable commit."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {sync}")
+    conn.execute(f"CREATE TABLE events (seq INTEGER PRIMARY KEY, {', '.join(columns)})")
+    sql = f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+    def loop() -> None:
+        for row in rows:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(sql, row)
+            conn.execute("COMMIT")
+
+    elapsed = timed(loop)
+    conn.close()
+    return elapsed
+
+
+def bench_single(workdir: Path, book: PriceBook, count: int) -> dict[str, float]:
+    rng = random.Random(1)
+    calls = [event(n, 500, 1, rng, "single") for n in range(count)]
+    service = open_service(workdir / "single.db", book)
+    results: list[Any] = []
+    elapsed = timed(lambda: results.extend(service.log_usage(**call) for call in calls))
+    service.close()
+    logs = [r.log for r in results]
+    try:
+        from services.store.sqlite_schema import EVENT_COLUMNS as columns
+    except ImportError:  # the store's column list moved: the model's fields are the same row
+        columns = tuple(AIUsageLog.model_fields)
+    rows = [plain_row(log, columns) for log in logs]
+    plain = plain_sqlite_loop(workdir / "plain.db", rows, columns, Settings().sqlite_synchronous)
+    return {"service_per_s": count / elapsed, "plain_per_s": count / plain}
+
+
+# -- 2. batches of 1,000 --------------------------------------------------------------------------------------
+def bench_batch(workdir: Path, book: PriceBook, count: int) -> float:
+    rng = random.Random(2)
+    batches = [
+        [event(n, 5000, 30, rng, "batch") for n in range(s, min(s + BATCH, count))] for s in range(0, count, BATCH)
+    ]
+    service = open_service(workdir / "batch.db", book)
+    elapsed = timed(lambda: [service.log_usage_batch(b) for b in batches])
+    service.close()
+    return count / elapsed
+
+
+# -- 3. read latency at two sizes -----------------------------------------------------------------------------
+def seed(service: UsageTrackingService, count: int, users: int, rng: random.Random) -> Iterator[int]:
+    """Log ``count`` events over ``users`` players and SEED_DAYS days in batches; yields progress."""
+    for start in range(0, count, BATCH):
+        service.log_usage_batch(
+            [event(n, users, SEED_DAYS, rng, "seed") for n in range(start, min(start + BATCH, count))]
+        )
+        yield min(start + BATCH, count)
+
+
+def latencies(call: Callable[[str], Any], users: list[str], calls: int) -> tuple[float, float]:
+    for user in users[:50]:
+        call(user)  # warm the page cache and the statement cache
+    samples = []
+    for i in range(calls):
+        user = users[i % len(users)]
+        start = time.perf_counter_ns()
+        call(user)
+        samples.append((time.perf_counter_ns() - start) / 1000)
+    samples.sort()
+    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+
+
+def bench_reads(path: Path, book: PriceBook, events: int, calls: int) -> tuple[dict[str, tuple[float, float]], float]:
+    users = max(20, min(10_000, events // 100))
+    service = open_service(path, book)
+    rng = random.Random(3)
+    started = time.perf_counter()
+    for done in seed(service, events, users, rng):
+        if events >= 100_000 and done % 100_000 == 0:
+            print(
+                f"  seeded {done:,}/{events:,} events ({done / (time.perf_counter() - started):,.0f}/s)",
+                file=sys.stderr,
+            )
+    seed_rate = events / (time.perf_counter() - started)
+    today: date = NOW.date()
+    players = [f"player-{u:06d}" for u in range(users)]
+    active = [p for p in players if service.get_user_request_count_today(p) > 0][:200] or players[:200]
+    reads: dict[str, Callable[[str], Any]] = {
+        "get_daily_usage": lambda u: service.get_daily_usage(u, today),
+        "get_monthly_cost": lambda u: service.get_monthly_cost(u, today.year, today.month),
+        "get_total_daily_cost": lambda u: service.get_total_daily_cost(today),
+        "get_user_request_count_today": service.get_user_request_count_today,
+    }
+    figures = {name: latencies(call, active, calls) for name, call in reads.items()}
+    service.close()
+    return figures, seed_rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="events stored for the large read test")
+    parser.add_argument("--single", type=int, default=20_000, help="events logged one per call")
+    parser.add_argument("--batch", type=int, default=100_000, help="events logged in batches of 1,000")
+    parser.add_argument("--calls", type=int, default=2_000, help="calls per read measurement")
+    parser.add_argument("--dir", type=Path, help="work directory (default: a temporary one, removed)")
+    args = parser.parse_args()
+    configure_logging("json", "WARNING", force=True)
+    book = PriceBook.load()
+    settings = Settings()
+    with tempfile.TemporaryDirectory(prefix="ledger-bench-", dir=args.dir) as tmp:
+        workdir = Path(tmp)
+        print(
+            f"SQLite {sqlite3.sqlite_version}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+            f"journal WAL, synchronous={settings.sqlite_synchronous}, work dir {workdir}",
+            file=sys.stderr,
+        )
+        single = bench_single(workdir, book, args.single)
+        batch_rate = bench_batch(workdir, book, args.batch)
+        small, _ = bench_reads(workdir / "small.db", book, 1000, args.calls)
+        large, large_seed = bench_reads(workdir / "large.db", book, args.events, args.calls)
+        large_size = sum(f.stat().st_size for f in workdir.glob("large.db*"))
+
+    print(report(args, single, batch_rate, (small, large), large_seed, large_size))
+
+
+def report(
+    args: argparse.Namespace,
+    single: dict[str, float],
+    batch_rate: float,
+    reads: tuple[dict[str, tuple[float, float]], dict[str, tuple[float, float]]],
+    seed_rate: float,
+    store_bytes: int,
+) -> str:
+    def verdict(ok: bool) -> str:
+        return "ok" if ok else "MISSED"
+
+    ratio = single["service_per_s"] / single["plain_per_s"]
+    writes = table(
+        ("write", "events", "rate /s", "target", ""),
+        [
+            ("log_usage, one event and one commit per call", f"{args.single:,}", f"{single['service_per_s']:,.0f}",
+             ">= 5,000", verdict(single["service_per_s"] >= 5000)),
+            ("plain sqlite3 insert + commit, same rows", f"{args.single:,}", f"{single['plain_per_s']:,.0f}", "", ""),
+            ("  log_usage / plain sqlite3", "", f"{ratio:.2f}x", "", ""),
+            ("log_usage_batch, 1,000 events per call", f"{args.batch:,}", f"{batch_rate:,.0f}", ">= 50,000",
+             verdict(batch_rate >= 50_000)),
+            ("seeding the large store (batches of 1,000)", f"{args.events:,}", f"{seed_rate:,.0f}",
+             f"{store_bytes / 1e6:,.0f} MB", ""),
+        ],
+        "lrrrl",
+    )  # fmt: skip
+    small, large = reads
+    rows = []
+    for name in large:
+        (s_med, s_p99), (l_med, l_p99) = small[name], large[name]
+        ratio = l_med / s_med
+        rows.append((name, f"{s_med:,.0f}", f"{s_p99:,.0f}", f"{l_med:,.0f}", f"{l_p99:,.0f}", f"{ratio:.2f}",
+                     verdict(l_med < 1000 and ratio <= 1.5)))  # fmt: skip
+    big = f"{args.events // 1000:,}K"
+    latency = table(
+        ("read (µs per call)", "1K median", "1K p99", f"{big} median", f"{big} p99", "ratio", "< 1 ms, <= 1.5x"),
+        rows,
+        "lrrrrrl",
+    )  # fmt: skip
+    return f"\n{writes}\n\n{latency}  ({args.calls:,} calls each)"
+
+
+if __name__ == "__main__":
+    main()
