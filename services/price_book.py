@@ -30,7 +30,13 @@ from services.price_data import (
 )
 
 __all__ = [
-    "PRICE_UNITS", "LongContextRates", "PriceBook", "PriceBookError", "PriceEntry", "PriceMatch", "PriceUnit",
+    "PRICE_UNITS",
+    "LongContextRates",
+    "PriceBook",
+    "PriceBookError",
+    "PriceEntry",
+    "PriceMatch",
+    "PriceUnit",
     "normalise_model_id",
 ]
 
@@ -40,6 +46,8 @@ _LOCAL_PROVIDERS = frozenset({"ollama"})  # models run on the player's machine: 
 _LOCAL_SOURCE = "https://ollama.com (runs models locally: no charge)"
 _FREE_VARIANT_SOURCE = "OpenRouter ':free' variants carry no charge"
 _EPOCH = datetime.min.replace(tzinfo=UTC)
+# Model names seen in traffic are few; the bound keeps a flood of junk names from growing memory.
+_RESOLVED_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -50,8 +58,9 @@ class PriceMatch:
 
 def _free_entry(model_id: str, provider: str, source: str) -> PriceEntry:
     zero = Decimal(0)
-    return PriceEntry(model_id=model_id, provider=provider, unit="free", input_per_1k=zero,
-                      output_per_1k=zero, source=source)
+    return PriceEntry(
+        model_id=model_id, provider=provider, unit="free", input_per_1k=zero, output_per_1k=zero, source=source
+    )
 
 
 def _utc(at: datetime | None) -> datetime:
@@ -71,24 +80,34 @@ class PriceBook:
 
     def __init__(self, entries: Iterable[PriceEntry], defaults: Mapping[str, PriceEntry]) -> None:
         self._history: dict[str, list[PriceEntry]] = {}
+        self._resolved: dict[tuple[str, str | None], PriceMatch | tuple[list[PriceEntry], bool]] = {}
+        self._providers: dict[str, str | None] = {}
         for entry in entries:
             versions = self._history.setdefault(entry.model_id, [])
             if any(v.effective_from == entry.effective_from for v in versions):
-                raise PriceBookError(f"duplicate entry for model {entry.model_id!r} with effective_from "
-                                     f"{entry.effective_from}: field 'effective_from'")
+                raise PriceBookError(
+                    f"duplicate entry for model {entry.model_id!r} with effective_from "
+                    f"{entry.effective_from}: field 'effective_from'"
+                )
             versions.append(entry)
         for model_id, versions in self._history.items():
             versions.sort(key=lambda v: v.effective_from or _EPOCH)
             if any(v.contracted for v in versions) and len(versions) > 1:
-                raise PriceBookError(f"model {model_id!r} is contracted, so it may have only one entry; "
-                                     f"found {len(versions)}: field 'effective_from'")
+                raise PriceBookError(
+                    f"model {model_id!r} is contracted, so it may have only one entry; "
+                    f"found {len(versions)}: field 'effective_from'"
+                )
             if versions[0].contracted and versions[0].effective_from is not None:
-                raise PriceBookError(f"model {model_id!r} is contracted and applies at every timestamp: "
-                                     "field 'effective_from' must be absent")
+                raise PriceBookError(
+                    f"model {model_id!r} is contracted and applies at every timestamp: "
+                    "field 'effective_from' must be absent"
+                )
         if GLOBAL_DEFAULT not in defaults:
             raise PriceBookError(f"defaults: the global default {GLOBAL_DEFAULT!r} is missing")
-        self._defaults = {canonical_provider(p) if p != GLOBAL_DEFAULT else p: dataclasses.replace(e, is_default=True)
-                          for p, e in defaults.items()}
+        self._defaults = {
+            canonical_provider(p) if p != GLOBAL_DEFAULT else p: dataclasses.replace(e, is_default=True)
+            for p, e in defaults.items()
+        }
         self._exact: dict[str, set[str]] = {}
         self._keys: dict[str, set[str]] = {}
         for model_id, versions in self._history.items():
@@ -108,9 +127,11 @@ class PriceBook:
                     by_provider.setdefault(first.provider, []).append(first)
                 for provider, owners in by_provider.items():
                     if len(owners) > 1 and (not contracted_only or any(o.contracted for o in owners)):
-                        raise PriceBookError(f"name {name!r} matches several {provider} models "
-                                             f"{[o.model_id for o in owners]} (a contracted model's names are "
-                                             "its own): field 'aliases'")
+                        raise PriceBookError(
+                            f"name {name!r} matches several {provider} models "
+                            f"{[o.model_id for o in owners]} (a contracted model's names are "
+                            "its own): field 'aliases'"
+                        )
 
     @classmethod
     def from_entries(cls, entries: Iterable[PriceEntry], defaults: Mapping[str, PriceEntry]) -> PriceBook:
@@ -148,6 +169,20 @@ class PriceBook:
 
     def lookup(self, model: str, at: datetime | None = None, provider: str | None = None) -> PriceMatch:
         when = _utc(at)
+        # Name matching is the costly part and does not depend on time, so it is resolved once per name.
+        resolved = self._resolved.get((model, provider))
+        if resolved is None:
+            resolved = self._resolve(model, provider)
+            if len(self._resolved) < _RESOLVED_CACHE_SIZE:
+                self._resolved[(model, provider)] = resolved
+        if isinstance(resolved, PriceMatch):
+            return resolved
+        history, free_variant = resolved
+        entry = _in_force(history, when)
+        return PriceMatch(_as_free(entry) if free_variant else entry, False)
+
+    def _resolve(self, model: str, provider: str | None) -> PriceMatch | tuple[list[PriceEntry], bool]:
+        """A fixed answer (free or default), or the price history of the matched model."""
         parsed = parse_model_id(model)
         hints = [p for p in (canonical_provider(provider) if provider else None, parsed.provider_hint) if p]
         local = next((p for p in (*hints, *parsed.prefixes) if p in _LOCAL_PROVIDERS), None)
@@ -155,26 +190,28 @@ class PriceBook:
             return PriceMatch(_free_entry(f"{local}/{parsed.exact}", local, _LOCAL_SOURCE), False)
         model_id = self._match(parsed, hints)
         if model_id is not None:
-            entry = _in_force(self._history[model_id], when)
-            return PriceMatch(_as_free(entry) if parsed.is_free_variant else entry, False)
+            return self._history[model_id], parsed.is_free_variant
         if parsed.is_free_variant:
             owner = hints[0] if hints else infer_provider_from_name(model) or "unknown"
             prefix = "/".join(parsed.prefixes)
-            return PriceMatch(_free_entry(f"{prefix}/{parsed.exact}:free" if prefix else f"{parsed.exact}:free",
-                                          owner, _FREE_VARIANT_SOURCE), False)
+            name = f"{prefix}/{parsed.exact}:free" if prefix else f"{parsed.exact}:free"
+            return PriceMatch(_free_entry(name, owner, _FREE_VARIANT_SOURCE), False)
         for candidate in (*hints, infer_provider_from_name(model)):
             if candidate and candidate in self._defaults:
                 return PriceMatch(self._defaults[candidate], True)
         return PriceMatch(self._defaults[GLOBAL_DEFAULT], True)
 
     def infer_provider(self, model: str) -> str | None:
+        if model in self._providers:
+            return self._providers[model]
         parsed = parse_model_id(model)
-        if parsed.provider_hint:
-            return parsed.provider_hint
-        model_id = self._match(parsed, [])
-        if model_id is not None:
-            return self._history[model_id][0].provider
-        return infer_provider_from_name(model)
+        provider = parsed.provider_hint
+        if not provider:
+            model_id = self._match(parsed, [])
+            provider = self._history[model_id][0].provider if model_id is not None else infer_provider_from_name(model)
+        if len(self._providers) < _RESOLVED_CACHE_SIZE:
+            self._providers[model] = provider
+        return provider
 
     def _match(self, parsed: ParsedModelId, hints: list[str]) -> str | None:
         """The model id for a parsed name: exact spelling first, then the normalised key."""
@@ -197,14 +234,15 @@ def _in_force(versions: list[PriceEntry], at: datetime) -> PriceEntry:
 
 
 def _as_free(entry: PriceEntry) -> PriceEntry:
-    return dataclasses.replace(_free_entry(f"{entry.model_id}:free", entry.provider, _FREE_VARIANT_SOURCE),
-                               effective_from=entry.effective_from)
+    return dataclasses.replace(
+        _free_entry(f"{entry.model_id}:free", entry.provider, _FREE_VARIANT_SOURCE), effective_from=entry.effective_from
+    )
 
 
-def _check_contract(merged: Mapping[tuple[str, datetime | None], PriceEntry], entry: PriceEntry,
-                    where: str) -> None:
+def _check_contract(merged: Mapping[tuple[str, datetime | None], PriceEntry], entry: PriceEntry, where: str) -> None:
     existing = [e for (model_id, _), e in merged.items() if model_id == entry.model_id]
     if any(e.contracted for e in existing) and entry.effective_from is not None:
-        raise PriceBookError(f"{where}: field 'effective_from': {entry.model_id!r} has contracted rates that "
-                             "apply at every timestamp; replace the contracted entry (no effective_from) instead")
-
+        raise PriceBookError(
+            f"{where}: field 'effective_from': {entry.model_id!r} has contracted rates that "
+            "apply at every timestamp; replace the contracted entry (no effective_from) instead"
+        )

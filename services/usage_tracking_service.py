@@ -116,8 +116,12 @@ class UsageTrackingService:
             except ValidationFailed as exc:
                 results.append(LogResult(status=LogStatus.REJECTED, errors=exc.fields))
         flags = self.store.record([usage for _, usage in valid])
+        duplicates = [usage.request_id for (_, usage), stored in zip(valid, flags, strict=True) if not stored]
+        # One read for every duplicate, so a retried batch costs what a fresh one does.
+        originals = self.store.get_events(duplicates) if duplicates else {}
         for (index, usage), stored in zip(valid, flags, strict=True):
-            results[index] = self._outcome(usage, stored)
+            status = LogStatus.STORED if stored else LogStatus.DUPLICATE
+            results[index] = LogResult(status=status, log=usage if stored else originals.get(usage.request_id, usage))
         log.info(
             "usage.batch_logged",
             events=len(events),

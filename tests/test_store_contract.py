@@ -40,6 +40,16 @@ def test_unknown_request_id_reads_as_none(store: UsageStore) -> None:
     assert store.get_event("never-logged") is None
 
 
+def test_get_events_returns_the_stored_ones_among_many_ids(store: UsageStore) -> None:
+    logs = [make_log() for _ in range(620)]
+    for start in range(0, len(logs), 100):
+        store.record(logs[start : start + 100])
+    wanted = [log.request_id for log in logs[::2]] + ["never-logged"]
+    found = store.get_events(wanted)
+    assert set(found) == set(wanted) - {"never-logged"}
+    assert found[logs[4].request_id] == logs[4]
+
+
 def test_same_request_id_twice_is_a_duplicate_and_changes_no_total(store: UsageStore) -> None:
     log = make_log()
     store.record([log])

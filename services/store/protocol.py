@@ -39,6 +39,10 @@ class UsageStore(Protocol):
         """The stored event with this ``request_id``, or None."""
         ...
 
+    def get_events(self, request_ids: Sequence[str]) -> dict[str, AIUsageLog]:
+        """The stored events among these request ids, keyed by request id (missing ids are absent)."""
+        ...
+
     def get_rollups(self, kind: RollupKind, scope: str, bucket: str) -> dict[str, Counters]:
         """Every rollup row of one (kind, scope, bucket), keyed by dim ("" for a kind without one)."""
         ...

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from models.ai_usage import AIUsageLog, Counters
 
@@ -33,12 +34,8 @@ class RollupShape:
     bucket: str | None
     dim: str | None
 
-    @property
-    def parts(self) -> tuple[str | None, str | None, str | None]:
-        return (self.scope, self.bucket, self.dim)
 
-
-# Field names refer to ``event_key_fields`` below. "day" is YYYY-MM-DD (UTC), "month" YYYY-MM (UTC).
+# Field names refer to ``_FIELD_ORDER`` below. "day" is YYYY-MM-DD (UTC), "month" YYYY-MM (UTC).
 SHAPES: dict[RollupKind, RollupShape] = {
     RollupKind.USER_DAY: RollupShape("user_id", "day", "task_type"),
     RollupKind.USER_MONTH: RollupShape("user_id", "month", None),
@@ -61,8 +58,8 @@ UNKNOWN_PROVIDER = "unknown"
 SHAPES_FINGERPRINT = repr(sorted((k.value, s.scope, s.bucket, s.dim) for k, s in SHAPES.items()))
 
 
-@dataclass(frozen=True, order=True)
-class RollupKey:
+class RollupKey(NamedTuple):
+    # A tuple, not a dataclass: it is hashed several times per event on the logging hot path.
     kind: RollupKind
     scope: str
     bucket: str
@@ -77,31 +74,24 @@ def month_bucket(log: AIUsageLog) -> str:
     return f"{log.timestamp.year:04d}-{log.timestamp.month:02d}"
 
 
-def event_key_fields(log: AIUsageLog) -> dict[str, str | None]:
-    """The values the shapes above refer to, for one event."""
-    return {
-        "user_id": log.user_id,
-        "session_id": log.session_id,
-        "day": day_bucket(log),
-        "month": month_bucket(log),
-        "model": log.model,
-        "provider": log.provider or UNKNOWN_PROVIDER,
-        "task_type": log.task_type.value,
-    }
+_FIELD_ORDER = ("user_id", "session_id", "day", "month", "model", "provider", "task_type", "")
+# SHAPES compiled to positions in the tuple ``_key_values`` builds (the last position is the empty string).
+_PLAN = tuple(
+    (kind, *(_FIELD_ORDER.index(name or "") for name in (s.scope, s.bucket, s.dim)), s.scope in OPTIONAL_SCOPES)
+    for kind, s in SHAPES.items()
+)
+
+
+def _key_values(log: AIUsageLog) -> tuple[str, ...]:
+    day = log.timestamp.date().isoformat()
+    provider = log.provider or UNKNOWN_PROVIDER
+    return (log.user_id, log.session_id or "", day, day[:7], log.model, provider, log.task_type.value, "")
 
 
 def rollup_keys(log: AIUsageLog) -> list[RollupKey]:
     """Every rollup row this event adds its counters to."""
-    fields = event_key_fields(log)
-    keys = []
-    for kind, shape in SHAPES.items():
-        scope, bucket, dim = (
-            "" if name is None else fields[name] or "" for name in (shape.scope, shape.bucket, shape.dim)
-        )
-        if shape.scope in OPTIONAL_SCOPES and not scope:
-            continue
-        keys.append(RollupKey(kind, scope, bucket, dim))
-    return keys
+    v = _key_values(log)
+    return [RollupKey(kind, v[s], v[b], v[d]) for kind, s, b, d, optional in _PLAN if not (optional and not v[s])]
 
 
 def counter_values(log: AIUsageLog) -> tuple[int, ...]:

@@ -125,6 +125,10 @@ class SQLiteUsageStore:
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
         if not self._memory:
             conn.execute("PRAGMA journal_mode = WAL")
+            # A checkpoint every 1,000 pages (the default) halved single-event logging throughput; every
+            # 10,000 pages (40 MB of WAL) costs a little disk and nothing in durability.
+            conn.execute("PRAGMA wal_autocheckpoint = 10000")
+            conn.execute("PRAGMA journal_size_limit = 67108864")
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
         with self._lock:
@@ -209,6 +213,18 @@ class SQLiteUsageStore:
         def read() -> AIUsageLog | None:
             row = self._conn().execute(f"{_SELECT_EVENT} WHERE request_id = ?", (request_id,)).fetchone()
             return None if row is None else _log_from_row(row)
+
+        return self._guard(read)
+
+    def get_events(self, request_ids: Sequence[str]) -> dict[str, AIUsageLog]:
+        def read() -> dict[str, AIUsageLog]:
+            found: dict[str, AIUsageLog] = {}
+            ids = list(dict.fromkeys(request_ids))
+            for start in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[start : start + _IN_CHUNK]
+                sql = f"{_SELECT_EVENT} WHERE request_id IN ({','.join('?' * len(chunk))})"
+                found.update((row["request_id"], _log_from_row(row)) for row in self._conn().execute(sql, chunk))
+            return found
 
         return self._guard(read)
 
