@@ -76,8 +76,9 @@ def parse_model_id(model: str) -> ParsedModelId:
     if found:
         variant = found.group(1)
         name = name[: found.start()]
-    return ParsedModelId(key=_normalise_name(name), exact=name, prefixes=tuple(p.strip() for p in prefixes),
-                         variant=variant)
+    return ParsedModelId(
+        key=_normalise_name(name), exact=name, prefixes=tuple(p.strip() for p in prefixes), variant=variant
+    )
 
 
 def _normalise_name(name: str) -> str:

@@ -19,8 +19,19 @@ PRICE_UNITS: tuple[str, ...] = get_args(PriceUnit)
 
 _RATE_FIELDS = ("cached_input_per_1k", "cache_write_per_1k", "reasoning_per_1k", "per_request", "per_credit")
 _LONG_FIELDS = ("input_per_1k", "output_per_1k", "cached_input_per_1k", "cache_write_per_1k", "reasoning_per_1k")
-_COMMON_KEYS = frozenset({"provider", "unit", "input_per_1k", "output_per_1k", *_RATE_FIELDS,
-                          "long_context_threshold", "long_context", "source", "source_date"})
+_COMMON_KEYS = frozenset(
+    {
+        "provider",
+        "unit",
+        "input_per_1k",
+        "output_per_1k",
+        *_RATE_FIELDS,
+        "long_context_threshold",
+        "long_context",
+        "source",
+        "source_date",
+    }
+)
 _MODEL_KEYS = _COMMON_KEYS | {"id", "effective_from", "contracted", "aliases"}
 _TOP_KEYS = frozenset({"models", "defaults"})
 
@@ -81,16 +92,22 @@ def read_price_file(path: Path) -> tuple[list[PriceEntry], dict[str, PriceEntry]
     for index, entry in enumerate(entries):
         key = (entry.model_id, entry.effective_from)
         if key in seen:
-            raise PriceBookError(f"{path}: models[{index}] ({entry.model_id!r}): field 'effective_from': "
-                                 f"duplicates models[{seen[key]}] (same id and effective_from)")
+            raise PriceBookError(
+                f"{path}: models[{index}] ({entry.model_id!r}): field 'effective_from': "
+                f"duplicates models[{seen[key]}] (same id and effective_from)"
+            )
         seen[key] = index
     for index, entry in enumerate(entries):
         if entry.contracted and entry.effective_from is not None:
-            raise PriceBookError(f"{path}: models[{index}] ({entry.model_id!r}): field 'effective_from' must be "
-                                 "absent: contracted rates apply at every timestamp")
+            raise PriceBookError(
+                f"{path}: models[{index}] ({entry.model_id!r}): field 'effective_from' must be "
+                "absent: contracted rates apply at every timestamp"
+            )
         if entry.contracted and sum(e.model_id == entry.model_id for e in entries) > 1:
-            raise PriceBookError(f"{path}: models[{index}] ({entry.model_id!r}): field 'contracted': a contracted "
-                                 "model may have only one entry (no dated prices)")
+            raise PriceBookError(
+                f"{path}: models[{index}] ({entry.model_id!r}): field 'contracted': a contracted "
+                "model may have only one entry (no dated prices)"
+            )
     raw_defaults = data.get("defaults", {})
     if not isinstance(raw_defaults, dict):
         raise PriceBookError(f"{path}: field 'defaults' must be a table keyed by provider")
@@ -99,8 +116,9 @@ def read_price_file(path: Path) -> tuple[list[PriceEntry], dict[str, PriceEntry]
         where = f"{path}: defaults.{provider}"
         name = provider.strip().casefold()
         model_id = "*" if name == "*" else f"{name}/*"
-        defaults[name] = _entry(raw, where, _COMMON_KEYS, model_id=model_id,
-                                provider="unknown" if name == "*" else name, is_default=True)
+        defaults[name] = _entry(
+            raw, where, _COMMON_KEYS, model_id=model_id, provider="unknown" if name == "*" else name, is_default=True
+        )
     return entries, defaults
 
 
@@ -121,9 +139,16 @@ def _model_entry(raw: Any, where: str) -> PriceEntry:
     contracted = raw.get("contracted", False)
     if not isinstance(contracted, bool):
         raise PriceBookError(f"{where}: field 'contracted' must be true or false")
-    return _entry(raw, where, _MODEL_KEYS, model_id=model_id, provider=provider.strip().casefold(),
-                  aliases=tuple(a.strip() for a in aliases), contracted=contracted,
-                  effective_from=_moment(raw.get("effective_from"), where))
+    return _entry(
+        raw,
+        where,
+        _MODEL_KEYS,
+        model_id=model_id,
+        provider=provider.strip().casefold(),
+        aliases=tuple(a.strip() for a in aliases),
+        contracted=contracted,
+        effective_from=_moment(raw.get("effective_from"), where),
+    )
 
 
 def _entry(raw: Any, where: str, allowed: frozenset[str], **fixed: Any) -> PriceEntry:
@@ -162,15 +187,17 @@ def _long_context(raw: dict[str, Any], where: str) -> tuple[int | None, LongCont
     if threshold is None and table is None:
         return None, None
     if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold <= 0:
-        raise PriceBookError(f"{where}: field 'long_context_threshold' must be a positive whole number of "
-                             f"prompt tokens when long_context is given, got {threshold!r}")
+        raise PriceBookError(
+            f"{where}: field 'long_context_threshold' must be a positive whole number of "
+            f"prompt tokens when long_context is given, got {threshold!r}"
+        )
     if not isinstance(table, dict) or not table:
-        raise PriceBookError(f"{where}: field 'long_context' must be a table of rates when "
-                             "long_context_threshold is given")
+        raise PriceBookError(
+            f"{where}: field 'long_context' must be a table of rates when long_context_threshold is given"
+        )
     for key in sorted(set(table) - set(_LONG_FIELDS)):
         raise PriceBookError(f"{where}: unknown field 'long_context.{key}'")
-    return threshold, LongContextRates(**{name: _price(table, name, f"{where}: long_context")
-                                          for name in _LONG_FIELDS})
+    return threshold, LongContextRates(**{name: _price(table, name, f"{where}: long_context") for name in _LONG_FIELDS})
 
 
 def _price(raw: dict[str, Any], name: str, where: str, *, required: bool = False) -> Decimal | None:
@@ -180,7 +207,7 @@ def _price(raw: dict[str, Any], name: str, where: str, *, required: bool = False
             raise PriceBookError(f"{where}: field {name!r} is missing")
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise PriceBookError(f"{where}: field {name!r} must be a decimal string such as \"0.003\", got {value!r}")
+        raise PriceBookError(f'{where}: field {name!r} must be a decimal string such as "0.003", got {value!r}')
     try:
         price = Decimal(str(value).strip())
     except InvalidOperation as exc:
@@ -209,13 +236,13 @@ def _moment(value: Any, where: str) -> datetime | None:
         try:
             value = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
         except ValueError as exc:
-            raise PriceBookError(f"{where}: field 'effective_from' is not an ISO date or datetime: "
-                                 f"{value!r}") from exc
+            raise PriceBookError(f"{where}: field 'effective_from' is not an ISO date or datetime: {value!r}") from exc
     if isinstance(value, date) and not isinstance(value, datetime):
         return datetime.combine(value, time(0), tzinfo=UTC)  # a bare date means 00:00 UTC that day
     if not isinstance(value, datetime):
         raise PriceBookError(f"{where}: field 'effective_from' must be a date or datetime, got {value!r}")
     if value.tzinfo is None or value.utcoffset() is None:
-        raise PriceBookError(f"{where}: field 'effective_from' has no timezone; write it in UTC, e.g. "
-                             "2025-06-10T00:00:00Z")
+        raise PriceBookError(
+            f"{where}: field 'effective_from' has no timezone; write it in UTC, e.g. 2025-06-10T00:00:00Z"
+        )
     return value.astimezone(UTC)

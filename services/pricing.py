@@ -53,11 +53,16 @@ class TokenCounts:
             if value < 0:
                 raise TokenCountError(item.name, f"must not be negative, got {value}")
         if self.tokens_cached + self.tokens_cache_write > self.tokens_input:
-            raise TokenCountError("tokens_cached", f"tokens_cached ({self.tokens_cached}) + tokens_cache_write "
-                                  f"({self.tokens_cache_write}) exceed tokens_input ({self.tokens_input})")
+            raise TokenCountError(
+                "tokens_cached",
+                f"tokens_cached ({self.tokens_cached}) + tokens_cache_write "
+                f"({self.tokens_cache_write}) exceed tokens_input ({self.tokens_input})",
+            )
         if self.tokens_reasoning > self.tokens_output:
-            raise TokenCountError("tokens_reasoning", f"tokens_reasoning ({self.tokens_reasoning}) exceeds "
-                                  f"tokens_output ({self.tokens_output})")
+            raise TokenCountError(
+                "tokens_reasoning",
+                f"tokens_reasoning ({self.tokens_reasoning}) exceeds tokens_output ({self.tokens_output})",
+            )
 
 
 @dataclass(frozen=True)
@@ -75,8 +80,9 @@ class TokenRates:
 def rates_for(entry: PriceEntry, tokens_input: int) -> TokenRates:
     """The rates that price a request with this prompt size; the long tier applies to the whole request."""
     long = entry.long_context
-    use_long = (long is not None and entry.long_context_threshold is not None
-                and tokens_input > entry.long_context_threshold)
+    use_long = (
+        long is not None and entry.long_context_threshold is not None and tokens_input > entry.long_context_threshold
+    )
 
     def pick(name: str) -> Decimal | None:
         tier = getattr(long, name) if use_long else None
@@ -104,9 +110,13 @@ def cost_usd(entry: PriceEntry, counts: TokenCounts) -> Decimal:
     uncached = counts.tokens_input - counts.tokens_cached - counts.tokens_cache_write
     plain_output = counts.tokens_output - counts.tokens_reasoning
     with localcontext(_EXACT):
-        per_thousand = (uncached * rates.input + counts.tokens_cached * rates.cached_input
-                        + counts.tokens_cache_write * rates.cache_write + plain_output * rates.output
-                        + counts.tokens_reasoning * rates.reasoning)
+        per_thousand = (
+            uncached * rates.input
+            + counts.tokens_cached * rates.cached_input
+            + counts.tokens_cache_write * rates.cache_write
+            + plain_output * rates.output
+            + counts.tokens_reasoning * rates.reasoning
+        )
         total = per_thousand / _THOUSAND
         if entry.per_request is not None:
             total += entry.per_request * counts.requests
@@ -149,14 +159,16 @@ def model_cost_info(entry: PriceEntry) -> dict[str, float | str | bool | None]:
     info.update({name: float(rate) for name, rate in optional.items() if rate is not None})
     if entry.long_context_threshold is not None:
         info["long_context_threshold"] = entry.long_context_threshold
-    info.update({
-        "unit": entry.unit,
-        "model_id": entry.model_id,
-        "provider": entry.provider,
-        "source": entry.source,
-        "source_date": entry.source_date.isoformat() if entry.source_date else None,
-        "effective_from": entry.effective_from.isoformat() if entry.effective_from else None,
-        "contracted": entry.contracted,
-        "is_default": entry.is_default,
-    })
+    info.update(
+        {
+            "unit": entry.unit,
+            "model_id": entry.model_id,
+            "provider": entry.provider,
+            "source": entry.source,
+            "source_date": entry.source_date.isoformat() if entry.source_date else None,
+            "effective_from": entry.effective_from.isoformat() if entry.effective_from else None,
+            "contracted": entry.contracted,
+            "is_default": entry.is_default,
+        }
+    )
     return info
