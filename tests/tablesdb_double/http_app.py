@@ -99,13 +99,21 @@ def _unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
+    disable_nagle_algorithm = True  # headers and body go out in two writes; Nagle would stall keep-alive
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read request_count instead
         return
 
     def do_GET(self) -> None:
-        self._handle()
+        try:
+            self._handle()
+        except Exception as exc:  # a bug outside dispatch: still answer, never leave the client hanging
+            log.exception("TablesDB double failed before dispatch on %s %s", self.command, self.path)
+            body = AppwriteError("general_unknown", "Server Error").body()
+            body["trace"] = f"{type(exc).__name__}: {exc}"
+            self.close_connection = True
+            self._send(500, body)
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 

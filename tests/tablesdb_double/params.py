@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from .errors import AppwriteError, argument_invalid
@@ -42,8 +43,9 @@ def get_int(params: dict[str, Any], name: str, lo: int, hi: int, default: Any = 
     value = _raw(params, name, default)
     if value is default:
         return value
-    if isinstance(value, str) and value.lstrip("-").isdigit():
-        value = int(value)
+    if isinstance(value, str):  # GET params arrive as strings; the SDK sends floats as "60.0"
+        with contextlib.suppress(ValueError):
+            value = float(value) if "." in value else int(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
