@@ -1,0 +1,95 @@
+"""Retries for Appwrite calls: exponential backoff with full jitter, bounded by a time budget.
+
+What is worth retrying: 429 (rate limit), 408 and 5xx (the server or a proxy failed), code 0 (the SDK's
+network failure: refused, reset, timed out, answer lost) and 409 ``transaction_conflict`` (another writer
+touched a row this transaction updates; the whole write is redone). Everything else is a definite answer
+and is raised at once. When the budget is spent the last failure is raised as ``StoreError`` with a
+``retry_after`` hint, chained to the ``AppwriteException`` that caused it.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from appwrite.exception import AppwriteException
+
+from services.errors import StoreError
+
+T = TypeVar("T")
+
+TRANSACTION_CONFLICT = "transaction_conflict"
+
+
+def is_ambiguous(exc: AppwriteException) -> bool:
+    """The request may or may not have been executed: the answer was lost or the server failed midway."""
+    return exc.code == 0 or exc.code == 408 or (isinstance(exc.code, int) and exc.code >= 500)
+
+
+def is_transient(exc: AppwriteException) -> bool:
+    """Trying again later may succeed."""
+    return is_ambiguous(exc) or exc.code == 429 or exc.type == TRANSACTION_CONFLICT
+
+
+def describe(exc: AppwriteException) -> str:
+    kind = f" {exc.type}" if exc.type else ""
+    code = "network error" if exc.code == 0 else f"HTTP {exc.code}"
+    return f"{code}{kind}: {exc.message}"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long to keep trying and how to space the attempts (delays in seconds)."""
+
+    budget_seconds: float = 8.0
+    base_delay: float = 0.05
+    max_delay: float = 2.0
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    rng: random.Random = field(default_factory=random.Random)
+
+    def start(self, what: str) -> Backoff:
+        return Backoff(self, what)
+
+    def call(self, what: str, action: Callable[[], T]) -> T:
+        """Run ``action``, retrying transient failures; any failure ends as ``StoreError``."""
+        backoff = self.start(what)
+        while True:
+            try:
+                return action()
+            except AppwriteException as exc:
+                backoff.after(exc)
+
+
+class Backoff:
+    """One operation's retry state: attempts so far and the deadline they share."""
+
+    def __init__(self, policy: RetryPolicy, what: str) -> None:
+        self.policy = policy
+        self.what = what
+        self.attempts = 0
+        self.deadline = policy.clock() + policy.budget_seconds
+
+    def after(self, exc: AppwriteException) -> None:
+        """Sleep before the next attempt, or raise ``StoreError`` if ``exc`` is final or time is up."""
+        if not is_transient(exc):
+            raise StoreError(f"Appwrite {self.what} failed: {describe(exc)}") from exc
+        self.wait(exc)
+
+    def wait(self, exc: AppwriteException) -> None:
+        """Sleep before the next attempt of a transient failure, or raise ``StoreError`` when time is up."""
+        policy = self.policy
+        ceiling = min(policy.max_delay, policy.base_delay * 2**self.attempts)
+        delay = policy.rng.uniform(0, ceiling)  # full jitter: writers that collided do not collide again
+        self.attempts += 1
+        if policy.clock() + delay > self.deadline:
+            retry_after = max(1.0, ceiling)
+            raise StoreError(
+                f"Appwrite {self.what} failed after {self.attempts} attempt(s) in "
+                f"{policy.budget_seconds:g}s: {describe(exc)}",
+                retry_after=retry_after,
+            ) from exc
+        policy.sleep(delay)
