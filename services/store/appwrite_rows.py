@@ -1,0 +1,174 @@
+"""How usage events and rollups look as Appwrite rows: ids, column values, and the way back.
+
+Row ids are derived, never random, so a retry writes the same ids: an event's id comes from its
+``request_id`` (Appwrite answers a second create with a conflict instead of storing a copy), a rollup's from
+its (kind, scope, bucket, dim, shard). Global rollups are split over shards by player so the day's global
+row is not one hot row every write of every player waits for; readers add the shards up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from appwrite.operator import Operator
+
+from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters
+from services.store.rollups import GLOBAL_KINDS, counter_values, day_bucket, month_bucket, rollup_keys
+from services.usage_events import log_id_for
+
+INT64_MAX = 2**63 - 1
+# Operator methods of Appwrite 1.8/1.9 (server `Operator::isMethod`; SDK `appwrite/operator.py`).
+OPERATOR_METHODS = frozenset({
+    "increment", "decrement", "multiply", "divide", "modulo", "power", "arrayAppend", "arrayPrepend",
+    "arrayInsert", "arrayRemove", "arrayUnique", "arrayIntersect", "arrayDiff", "arrayFilter", "stringConcat",
+    "stringReplace", "toggle", "dateAddDays", "dateSubDays", "dateSetNow",
+})  # fmt: skip
+_TEXT_FIELDS = (
+    "request_id", "log_id", "user_id", "tenant_id", "model", "provider", "session_id", "character_id",
+    "error_message", "price_model_id",
+)  # fmt: skip
+_INT_FIELDS = (
+    "tokens_input", "tokens_output", "tokens_cached", "tokens_cache_write", "tokens_reasoning", "tokens_total",
+    "credits", "request_duration_ms", "cost_nano", "platform_credits",
+)  # fmt: skip
+
+
+def event_row_id(request_id: str) -> str:
+    return log_id_for(request_id)
+
+
+def rollup_row_id(kind: str, scope: str, bucket: str, dim: str, shard: int) -> str:
+    key = "\x1f".join((kind, scope, bucket, dim, str(shard)))
+    return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+
+
+def shard_of(user_id: str, shards: int) -> int:
+    """A stable shard for a player (``hash()`` is salted per process, so it cannot be used)."""
+    return int.from_bytes(hashlib.blake2b(user_id.encode(), digest_size=8).digest(), "big") % shards
+
+
+def looks_like_operator(value: str) -> bool:
+    """Appwrite reads any string that decodes to a JSON object with a known ``method`` as an operator."""
+    if not value.lstrip().startswith("{"):
+        return False
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return False
+    return isinstance(decoded, dict) and decoded.get("method") in OPERATOR_METHODS
+
+
+def encode_metadata(metadata: Mapping[str, Any]) -> str:
+    # A metadata object that would read as an operator is stored wrapped in a list; the reader unwraps it.
+    if metadata.get("method") in OPERATOR_METHODS:
+        return json.dumps([metadata], separators=(",", ":"))
+    return json.dumps(metadata, separators=(",", ":"))
+
+
+def decode_metadata(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    return value[0] if isinstance(value, list) else value
+
+
+def iso_ms(ts: datetime) -> str:
+    """Appwrite's datetime form: UTC, milliseconds (it keeps no more)."""
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def iso_ms_ceil(ts: datetime) -> str:
+    """The first millisecond at or after ``ts``; stored times are whole milliseconds, so comparing with it is exact."""
+    ts = ts.astimezone(UTC)
+    spare = ts.microsecond % 1000
+    return iso_ms(ts + timedelta(microseconds=1000 - spare) if spare else ts)
+
+
+def event_data(log: AIUsageLog) -> dict[str, Any]:
+    data: dict[str, Any] = {name: getattr(log, name) for name in (*_TEXT_FIELDS, *_INT_FIELDS)}
+    for name in _TEXT_FIELDS:
+        if data[name] is not None and looks_like_operator(data[name]):
+            raise ValueError(f"{name} reads as an Appwrite operator (JSON with an operator 'method'); cannot store it")
+    data.update(
+        task_type=log.task_type.value,
+        success=log.success,
+        price_is_fallback=log.price_is_fallback,
+        metadata=encode_metadata(log.metadata),
+        timestamp=iso_ms(log.timestamp),
+        day=day_bucket(log),
+        month=month_bucket(log),
+    )
+    return data
+
+
+def log_from_data(data: Mapping[str, Any]) -> AIUsageLog:
+    exact = Decimal(data["cost_nano"]).scaleb(-9)
+    fields = {name: data.get(name) for name in (*_TEXT_FIELDS, *_INT_FIELDS) if name != "tokens_total"}
+    return AIUsageLog(
+        **fields,
+        task_type=data["task_type"],
+        tokens_total=data["tokens_input"] + data["tokens_output"],
+        success=bool(data["success"]),
+        price_is_fallback=bool(data["price_is_fallback"]),
+        metadata=decode_metadata(data["metadata"]),
+        timestamp=datetime.fromisoformat(data["timestamp"]).astimezone(UTC),
+        estimated_cost=float(exact),
+        estimated_cost_exact=exact,
+    )
+
+
+def counters_from_data(data: Mapping[str, Any]) -> Counters:
+    return Counters(**{name: data.get(name) or 0 for name in COUNTER_FIELDS})
+
+
+@dataclass
+class RollupDelta:
+    """What one transaction adds to one rollup row."""
+
+    kind: str
+    scope: str
+    bucket: str
+    dim: str
+    shard: int
+    values: list[int] = field(default_factory=lambda: [0] * len(COUNTER_FIELDS))
+
+    def row(self, row_id: str) -> dict[str, Any]:
+        """A ``bulkUpsert`` row: creates the rollup or adds to it (an explicit max lets counters pass 2^31)."""
+        increments = {
+            name: Operator.increment(value, INT64_MAX) for name, value in zip(COUNTER_FIELDS, self.values, strict=True)
+        }
+        return {
+            "$id": row_id, "kind": self.kind, "scope": self.scope, "bucket": self.bucket, "dim": self.dim,
+            "shard": self.shard, **increments,
+        }  # fmt: skip
+
+
+def rollup_deltas(logs: Iterable[AIUsageLog], shards: int) -> dict[str, RollupDelta]:
+    """What a set of events adds to each rollup row, merged per row id."""
+    deltas: dict[str, RollupDelta] = {}
+    for log in logs:
+        add = counter_values(log)
+        shard = shard_of(log.user_id, shards)
+        for key in rollup_keys(log):
+            row_shard = shard if key.kind in GLOBAL_KINDS else 0
+            row_id = rollup_row_id(key.kind.value, key.scope, key.bucket, key.dim, row_shard)
+            delta = deltas.get(row_id)
+            if delta is None:
+                for part in (key.scope, key.dim):
+                    if looks_like_operator(part):
+                        raise ValueError(f"{part!r} reads as an Appwrite operator and cannot be a rollup key")
+                delta = deltas[row_id] = RollupDelta(key.kind.value, key.scope, key.bucket, key.dim, row_shard)
+            delta.values = [a + b for a, b in zip(delta.values, add, strict=True)]
+    return deltas
+
+
+def rollup_row_ids_of(log: AIUsageLog, shards: int) -> set[str]:
+    shard = shard_of(log.user_id, shards)
+    return {
+        rollup_row_id(k.kind.value, k.scope, k.bucket, k.dim, shard if k.kind in GLOBAL_KINDS else 0)
+        for k in rollup_keys(log)
+    }

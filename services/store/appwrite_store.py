@@ -1,0 +1,326 @@
+"""The Appwrite store: the ledger on Appwrite TablesDB, with rollups written in the event's transaction.
+
+Two tables (declared in ``appwrite.json``): ``events``, one row per event with an id derived from its
+``request_id``, and ``rollups``, one row per (kind, scope, bucket, dim, shard) holding 64-bit counters.
+``record`` stages, in one transaction, a ``bulkCreate`` of the events and a ``bulkUpsert`` of every rollup
+row they touch with ``Operator.increment`` values, then commits: three requests whatever the batch size
+(up to 100 operations; a larger batch is split into transactions that each carry their events and their
+rollups). An event already stored makes the commit fail with a conflict; the store then asks which ids
+exist and writes the rest, so a duplicate never adds to a total. Reads are rollup rows, 5,000 to a page.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from appwrite.exception import AppwriteException
+from appwrite.query import Query
+from appwrite.services.tables_db import TablesDB
+
+from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters, EventPage
+from services.errors import ConfigurationError
+from services.settings import Settings
+from services.store.appwrite_client import TimeoutClient
+from services.store.appwrite_retry import TRANSACTION_CONFLICT, Backoff, RetryPolicy, is_ambiguous
+from services.store.appwrite_rows import (
+    counters_from_data,
+    event_data,
+    event_row_id,
+    iso_ms_ceil,
+    log_from_data,
+    rollup_deltas,
+    rollup_row_ids_of,
+)
+from services.store.protocol import MAX_PAGE_SIZE, EventFilter
+from services.store.rollups import RollupKind
+
+EVENTS_TABLE = "events"
+ROLLUPS_TABLE = "rollups"
+PAGE = 5000  # rows per list request: Appwrite Cloud's practical ceiling (appwrite-facts §3.2)
+ROWS_PER_BULK = 100  # appwrite-facts §1.2
+OPS_PER_TRANSACTION = 100  # appwrite-facts §1.3
+# $id values per `equal` query: each costs 35 characters and a query string may hold 4,096 (appwrite-facts §3.2).
+IDS_PER_QUERY = 100
+_ROLLUP_COLUMNS = ["kind", "scope", "bucket", "dim", *COUNTER_FIELDS]
+
+
+class _Conflict(Exception):
+    """The commit was refused: an event id already exists, or a rollup row changed after staging."""
+
+    def __init__(self, cause: AppwriteException) -> None:
+        super().__init__(cause.message)
+        self.cause = cause
+
+
+class AppwriteUsageStore:
+    """``UsageStore`` on Appwrite TablesDB (server 1.8+ / Cloud) through the ``appwrite`` SDK."""
+
+    def __init__(
+        self,
+        tables_db: TablesDB,
+        database_id: str,
+        *,
+        shards: int = 16,
+        retry: RetryPolicy | None = None,
+        transaction_ttl: int = 300,
+    ) -> None:
+        if not 1 <= shards <= 1024:
+            raise ValueError("shards must be between 1 and 1024")
+        self.db = tables_db
+        self.database_id = database_id
+        self.shards = shards
+        self.retry = retry or RetryPolicy()
+        self.transaction_ttl = transaction_ttl
+
+    @classmethod
+    def from_settings(cls, settings: Settings, api_key: str | None = None, **options: Any) -> AppwriteUsageStore:
+        key = api_key or (settings.appwrite_api_key.get_secret_value() if settings.appwrite_api_key else None)
+        if not (settings.appwrite_endpoint and settings.appwrite_project_id and key):
+            raise ConfigurationError("the Appwrite store needs APPWRITE_ENDPOINT, APPWRITE_PROJECT_ID and an API key")
+        client = TimeoutClient(settings.appwrite_timeout_seconds)
+        client.set_endpoint(settings.appwrite_endpoint).set_project(settings.appwrite_project_id).set_key(key)
+        options.setdefault("retry", RetryPolicy(budget_seconds=settings.appwrite_retry_budget_seconds))
+        return cls(TablesDB(client), settings.appwrite_database_id, **options)
+
+    # -- writes ------------------------------------------------------------------------------------
+    def record(self, logs: Sequence[AIUsageLog]) -> list[bool]:
+        first: dict[str, AIUsageLog] = {}
+        repeated: list[bool] = []
+        for log in logs:
+            repeated.append(log.request_id in first)
+            first.setdefault(log.request_id, log)
+        stored = self._record_unique(list(first.values())) if first else set()
+        return [not again and log.request_id in stored for log, again in zip(logs, repeated, strict=True)]
+
+    def _record_unique(self, logs: list[AIUsageLog]) -> set[str]:
+        """Store the events not stored yet; returns the request ids this call stored."""
+        backoff = self.retry.start("record")
+        stored: set[str] = set()
+        pending = logs
+        while pending:
+            group = self._next_group(pending)
+            try:
+                self._write_group(group, backoff)
+            except _Conflict as conflict:
+                existing = self._existing_ids([event_row_id(log.request_id) for log in group])
+                if not existing:
+                    backoff.wait(conflict.cause)  # a rollup row moved under us: write the same group again
+                    continue
+                pending = [log for log in pending if event_row_id(log.request_id) not in existing]
+                continue
+            stored.update(log.request_id for log in group)
+            pending = pending[len(group) :]
+        return stored
+
+    def _next_group(self, logs: list[AIUsageLog]) -> list[AIUsageLog]:
+        """The longest prefix of ``logs`` whose events and rollup rows fit in one transaction."""
+        rollup_ids: set[str] = set()
+        for count, log in enumerate(logs):
+            new = rollup_row_ids_of(log, self.shards) - rollup_ids
+            ops = math.ceil((count + 1) / ROWS_PER_BULK) + math.ceil((len(rollup_ids) + len(new)) / ROWS_PER_BULK)
+            if ops > OPS_PER_TRANSACTION and count:
+                return logs[:count]
+            rollup_ids |= new
+        return logs
+
+    def _operations(self, group: list[AIUsageLog]) -> list[dict[str, Any]]:
+        events = [{"$id": event_row_id(log.request_id), **event_data(log)} for log in group]
+        rollups = [delta.row(row_id) for row_id, delta in rollup_deltas(group, self.shards).items()]
+        ops = []
+        for action, table, rows in (("bulkCreate", EVENTS_TABLE, events), ("bulkUpsert", ROLLUPS_TABLE, rollups)):
+            for start in range(0, len(rows), ROWS_PER_BULK):
+                chunk = rows[start : start + ROWS_PER_BULK]
+                ops.append({"action": action, "databaseId": self.database_id, "tableId": table, "data": chunk})
+        return ops
+
+    def _write_group(self, group: list[AIUsageLog], backoff: Backoff) -> None:
+        """Stage and commit one transaction; raises ``_Conflict`` when the commit is refused."""
+        operations = self._operations(group)
+        row_ids = [event_row_id(log.request_id) for log in group]
+        while True:
+            try:
+                transaction = self.db.create_transaction(ttl=self.transaction_ttl)
+                # If this answer is lost the operations may be staged or not: the transaction is left to
+                # expire uncommitted and a fresh one is used, so nothing is ever staged twice.
+                self.db.create_operations(transaction.id, operations)
+            except AppwriteException as exc:
+                backoff.after(exc)
+                continue
+            if self._commit(transaction.id, row_ids, backoff):
+                return
+
+    def _commit(self, transaction_id: str, row_ids: list[str], backoff: Backoff) -> bool:
+        """True once committed; False when this transaction can never commit (start another one)."""
+        while True:
+            try:
+                self.db.update_transaction(transaction_id, commit=True)
+                return True
+            except AppwriteException as exc:
+                if exc.type == TRANSACTION_CONFLICT:
+                    raise _Conflict(exc) from exc
+                if exc.code == 410:  # expired before the commit: nothing was applied
+                    return False
+                if exc.code == 429:  # refused before it ran
+                    backoff.wait(exc)
+                    continue
+                if not (is_ambiguous(exc) or exc.type == "transaction_not_ready"):
+                    backoff.after(exc)
+                # The commit may have run: ask the transaction (or, once it is cleaned up, the events).
+                state = self._transaction_state(transaction_id, row_ids, backoff)
+                if state == "committed":
+                    return True
+                if state == "failed":
+                    raise _Conflict(exc) from exc
+                backoff.wait(exc)
+
+    def _transaction_state(self, transaction_id: str, row_ids: list[str], backoff: Backoff) -> str:
+        while True:
+            try:
+                status = self.db.get_transaction(transaction_id).status
+            except AppwriteException as exc:
+                if exc.code == 404:
+                    # Appwrite deletes finished transactions; the events, written atomically, tell.
+                    return "committed" if self._existing_ids(row_ids) >= set(row_ids) else "failed"
+                backoff.after(exc)
+                continue
+            if status in ("committed", "pending"):
+                return status
+            if status in ("failed", "rolled_back"):
+                return "failed"
+            backoff.wait(AppwriteException(f"transaction {transaction_id} is still {status}", 503, "transaction_busy"))
+
+    def _existing_ids(self, row_ids: list[str]) -> set[str]:
+        """Which of these event row ids are stored: one ``get_row`` for one id, else ``equal`` queries."""
+        if len(row_ids) == 1:
+            return set(row_ids) if self._get_event_data(row_ids[0]) is not None else set()
+        return {row.id for row in self._rows_by_id(row_ids, [Query.select(["request_id"])])}
+
+    def _rows_by_id(self, row_ids: Sequence[str], extra: list[str]) -> Iterator[Any]:
+        unique = list(dict.fromkeys(row_ids))
+        for start in range(0, len(unique), IDS_PER_QUERY):
+            queries = [Query.equal("$id", unique[start : start + IDS_PER_QUERY]), *extra]
+            yield from self._list(EVENTS_TABLE, queries, "look up events")
+
+    # -- reads -------------------------------------------------------------------------------------
+    def _list(self, table: str, queries: list[str], what: str, limit: int = PAGE) -> Iterator[Any]:
+        """Every matching row, ``limit`` to a request, following the cursor (never ``total``)."""
+        cursor = None
+        while True:
+            page_queries = [*queries, Query.limit(limit)]
+            if cursor is not None:
+                page_queries.append(Query.cursor_after(cursor))
+            page = self.retry.call(
+                what, lambda q=page_queries: self.db.list_rows(self.database_id, table, q, total=False)
+            )
+            yield from page.rows
+            if len(page.rows) < limit:
+                return
+            cursor = page.rows[-1].id
+
+    def _get_event_data(self, row_id: str) -> dict[str, Any] | None:
+        def read() -> dict[str, Any] | None:
+            try:
+                return self.db.get_row(self.database_id, EVENTS_TABLE, row_id).data
+            except AppwriteException as exc:
+                if exc.code == 404 and exc.type in ("row_not_found", "document_not_found"):
+                    return None
+                raise
+
+        return self.retry.call("read an event", read)
+
+    def get_event(self, request_id: str) -> AIUsageLog | None:
+        data = self._get_event_data(event_row_id(request_id))
+        # Ids compare case-insensitively on Appwrite's MariaDB; the stored request id must match exactly.
+        return log_from_data(data) if data is not None and data["request_id"] == request_id else None
+
+    def get_events(self, request_ids: Sequence[str]) -> dict[str, AIUsageLog]:
+        wanted = set(request_ids)
+        found = {}
+        for row in self._rows_by_id([event_row_id(request_id) for request_id in wanted], []):
+            if row.data["request_id"] in wanted:
+                found[row.data["request_id"]] = log_from_data(row.data)
+        return found
+
+    def get_rollups(self, kind: RollupKind, scope: str, bucket: str) -> dict[str, Counters]:
+        return self.get_rollup_kinds([kind], scope, bucket)[kind]
+
+    def get_rollup_kinds(
+        self, kinds: Sequence[RollupKind], scope: str, bucket: str
+    ) -> dict[RollupKind, dict[str, Counters]]:
+        """Several kinds of one (scope, bucket) in one request: a whole summary costs one round trip."""
+        queries = [
+            Query.equal("kind", [kind.value for kind in kinds]),
+            Query.equal("scope", [scope]),
+            Query.equal("bucket", [bucket]),
+            Query.select(_ROLLUP_COLUMNS),
+        ]
+        result: dict[RollupKind, dict[str, Counters]] = {kind: {} for kind in kinds}
+        for row in self._list(ROLLUPS_TABLE, queries, "read rollups"):
+            data = row.data
+            # String equality is case- and accent-insensitive on Appwrite's MariaDB: keep exact matches only.
+            if data["scope"] != scope or data["bucket"] != bucket or data["kind"] not in result:
+                continue
+            by_dim = result[RollupKind(data["kind"])]
+            by_dim[data["dim"]] = by_dim.get(data["dim"], Counters()) + counters_from_data(data)
+        return result
+
+    def get_rollup_range(
+        self, kind: RollupKind, scope: str, first_bucket: str, last_bucket: str
+    ) -> dict[tuple[str, str], Counters]:
+        queries = [
+            Query.equal("kind", [kind.value]),
+            Query.equal("scope", [scope]),
+            Query.greater_than_equal("bucket", first_bucket),
+            Query.less_than_equal("bucket", last_bucket),
+            Query.select(_ROLLUP_COLUMNS),
+        ]
+        result: dict[tuple[str, str], Counters] = {}
+        for row in self._list(ROLLUPS_TABLE, queries, "read rollups"):
+            data = row.data
+            if data["scope"] != scope or data["kind"] != kind.value:
+                continue
+            key = (data["bucket"], data["dim"])
+            result[key] = result.get(key, Counters()) + counters_from_data(data)
+        return result
+
+    def list_events(self, where: EventFilter, limit: int = 100, cursor: str | None = None) -> EventPage:
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+        if cursor is not None and not (cursor.isalnum() and cursor.isascii() and len(cursor) <= 36):
+            raise ValueError("cursor is not one this store returned")
+        exact = {"user_id": where.user_id, "session_id": where.session_id, "model": where.model}
+        exact = {name: value for name, value in exact.items() if value is not None}
+        queries = [Query.equal(name, [value]) for name, value in exact.items()]
+        if where.start is not None:
+            queries.append(Query.greater_than_equal("timestamp", iso_ms_ceil(where.start)))
+        if where.end is not None:
+            queries.append(Query.less_than("timestamp", iso_ms_ceil(where.end)))
+        queries.append(Query.limit(limit + 1))
+        if cursor:
+            queries.append(Query.cursor_after(cursor))
+
+        def read() -> Any:
+            try:
+                return self.db.list_rows(self.database_id, EVENTS_TABLE, queries, total=False)
+            except AppwriteException as exc:
+                if exc.type == "general_cursor_not_found":
+                    raise ValueError("cursor is not one this store returned") from exc
+                raise
+
+        rows = self.retry.call("list events", read).rows
+        page, more = rows[:limit], len(rows) > limit
+        items = [
+            log_from_data(row.data) for row in page if all(row.data.get(name) == value for name, value in exact.items())
+        ]
+        return EventPage(items=items, next_cursor=page[-1].id if more else None)
+
+    def ping(self) -> None:
+        queries = [Query.limit(1), Query.select(["request_id"])]
+        self.retry.call("ping", lambda: self.db.list_rows(self.database_id, EVENTS_TABLE, queries, total=False))
+
+    def close(self) -> None:
+        close = getattr(self.db.client, "close", None)
+        if close is not None:
+            close()

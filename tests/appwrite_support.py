@@ -1,0 +1,38 @@
+"""Build an ``AppwriteUsageStore`` on a started local TablesDB double, schema provisioned from appwrite.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from appwrite.services.tables_db import TablesDB
+
+from services.store.appwrite_client import TimeoutClient
+from services.store.appwrite_retry import RetryPolicy
+from services.store.appwrite_schema import Provisioner, load_schema
+from services.store.appwrite_store import AppwriteUsageStore
+
+DATABASE_ID = "ai_usage"
+
+
+def tables_db_for(double: Any, timeout_seconds: float = 10.0) -> TablesDB:
+    # keep_alive=False: the double's http.server writes headers and body separately without TCP_NODELAY, so
+    # a kept-alive connection waits ~40 ms per answer on the client's delayed ACK; a closed one does not.
+    client = TimeoutClient(timeout_seconds, keep_alive=False)
+    client.set_endpoint(double.endpoint).set_project(double.project_id).set_key(double.api_key)
+    return TablesDB(client)
+
+
+def provision(double: Any, database_id: str = DATABASE_ID) -> None:
+    tables_db = tables_db_for(double)
+    try:
+        Provisioner(tables_db, poll_seconds=0.02).provision(load_schema(), database_id)
+    finally:
+        tables_db.client.close()
+
+
+def make_appwrite_store(double: Any, **options: Any) -> AppwriteUsageStore:
+    """A store on ``double`` (started), its schema created first; ``options`` go to the store."""
+    provision(double)
+    options.setdefault("retry", RetryPolicy(budget_seconds=20.0))
+    timeout = options.pop("timeout_seconds", 10.0)
+    return AppwriteUsageStore(tables_db_for(double, timeout), DATABASE_ID, **options)
