@@ -12,7 +12,8 @@ from .errors import AppwriteError, argument_invalid, row_not_found, structure_in
 from .operators import apply_operator, parse_operator
 from .queries import Plan, run
 from .rowset import Row, RowSet
-from .schema import Index, Table, unique_tuple
+from .schema import Table
+from .unique import UniqueGuard
 from .values import KEY_RULE, UNIQUE, Clock, is_key, normalize_datetime, unique_id
 
 # appwrite-facts §3.3: `$sequence`, `$databaseId` and `$tableId` are always stripped from data.
@@ -41,42 +42,6 @@ def to_wire(table: Table, row: Row, columns: list[Column], select: list[str] | N
     return out
 
 
-class _UniqueGuard:
-    """Values held by each available unique index, to refuse a second row with the same tuple."""
-
-    def __init__(self, indexes: list[Index], rows: RowSet) -> None:
-        self.indexes, self.ci = indexes, rows.case_insensitive
-        self.seen: dict[str, dict[tuple[Any, ...], str]] = {i.key: {} for i in indexes}
-        for row in rows.all():
-            self.add(row)
-
-    def _owner(self, row: Row) -> str:
-        return row["$id"].lower() if self.ci else row["$id"]
-
-    def check(self, row: Row) -> None:
-        for index in self.indexes:
-            value = unique_tuple(row, index, self.ci)
-            owner = self.seen[index.key].get(value) if value is not None else None
-            if owner is not None and owner != self._owner(row):
-                # appwrite-facts §2.2: unique index violated → 409 row_unique_constraint_violation.
-                raise AppwriteError(
-                    "row_unique_constraint_violation",
-                    f"Row with the requested unique attributes already exists (index '{index.key}').",
-                )
-
-    def add(self, row: Row) -> None:
-        for index in self.indexes:
-            value = unique_tuple(row, index, self.ci)
-            if value is not None:
-                self.seen[index.key][value] = self._owner(row)
-
-    def discard(self, row: Row) -> None:
-        for index in self.indexes:
-            value = unique_tuple(row, index, self.ci)
-            if value is not None and self.seen[index.key].get(value) == self._owner(row):
-                del self.seen[index.key][value]
-
-
 class RowWriter:
     def __init__(self, table: Table, rows: RowSet, clock: Clock) -> None:
         self.table, self.rows, self.clock = table, rows, clock
@@ -85,11 +50,11 @@ class RowWriter:
         self.visible = table.visible_columns(self.now_ts)
         self.columns = {c.key: c for c in self.visible}
         self._unique = [i for i in table.indexes.values() if i.type == "unique" and i.available(self.now_ts)]
-        self._guard: _UniqueGuard | None = None
+        self._guard: UniqueGuard | None = None
 
-    def guard(self) -> _UniqueGuard | None:
+    def guard(self) -> UniqueGuard | None:
         if self._unique and self._guard is None:
-            self._guard = _UniqueGuard(self._unique, self.rows)
+            self._guard = UniqueGuard(self._unique, self.rows)
         return self._guard
 
     @contextmanager

@@ -9,6 +9,7 @@ from . import params as p
 from .columns import ROW_OVERHEAD, ROW_WIDTH_MAX, Column, column_model, width
 from .errors import AppwriteError, argument_invalid, not_implemented
 from .rowset import RowSet
+from .unique import unique_tuple
 from .values import KEY_RULE, Clock, is_key
 
 MAX_COLUMNS = 1010  # appwrite-facts §3.4: 1017 attributes including 7 internal.
@@ -199,19 +200,6 @@ class Catalog:
         if index.type == "unique" and _has_duplicates(table, index):
             index.failed = "Duplicate entry: existing rows violate the unique index"  # (inferred)
         table.indexes[index.key] = index
-
-
-def unique_tuple(row: dict[str, Any], index: Index, case_insensitive: bool) -> tuple[Any, ...] | None:
-    """The value a unique index compares, or None when a NULL part exempts the row (SQL rule)."""
-    values = []
-    for name in index.columns:
-        value = row.get(name)
-        if value is None:
-            return None
-        if case_insensitive and isinstance(value, str):
-            value = value.lower()  # appwrite-facts §3.2: unique indexes follow the _ci collation.
-        values.append(value)
-    return tuple(values)
 
 
 def _has_duplicates(table: Table, index: Index) -> bool:
