@@ -80,7 +80,23 @@ def test_column_made_alone_is_processing_until_ready(tdb: TablesDB) -> None:
     assert tdb.create_row(DB, T, "a", {"kind": "k", "late": "x"}).data["late"] == "x"
     assert tdb.create_index(DB, T, "by_late", "key", ["late"]).status == "processing"
     assert fails(tdb.create_index, DB, T, "by_late", "key", ["late"]).type == "column_index_already_exists"
-    assert fails(tdb.create_varchar_column, DB, T, "late", size=5, required=False).code == 409
+    assert fails(tdb.create_varchar_column, DB, T, "late", size=5, required=False).type == "column_already_exists"
+
+
+def test_array_and_enum_columns(tdb: TablesDB) -> None:
+    tdb.create_enum_column(DB, T, "tier", ["free", "paid"], required=False, default="free")
+    tdb.create_integer_column(DB, T, "tags", required=False, array=True)
+    time.sleep(0.06)
+    assert tdb.get_column(DB, T, "tier").format == "enum"
+    assert tdb.create_row(DB, T, "a", {"kind": "k", "tags": [1, 2]}).data["tier"] == "free"
+    assert fails(tdb.create_row, DB, T, "b", {"kind": "k", "tags": 1}).type == "row_invalid_structure"
+    assert fails(tdb.create_row, DB, T, "b", {"kind": "k", "tags": [1.5]}).type == "row_invalid_structure"
+    assert fails(tdb.create_row, DB, T, "b", {"kind": "k", "tier": "Paid"}).type == "row_invalid_structure"
+    assert [r.id for r in tdb.list_rows(DB, T, [Query.contains("tags", 2)]).rows] == ["a"]
+    assert fails(tdb.list_rows, DB, T, [Query.equal("tags", 2)]).type == "general_query_invalid"
+    assert fails(tdb.create_index, DB, T, "by_tags", "key", ["tags"]).type == "index_invalid"
+    error = fails(tdb.create_enum_column, DB, T, "bad", ["a"], required=True, default="a")
+    assert error.type == "column_default_unsupported"
 
 
 def test_integer_width_follows_the_endpoint_and_inline_size(tdb: TablesDB) -> None:
@@ -241,9 +257,10 @@ def test_create_rows_is_capped_and_all_or_nothing(tdb: TablesDB, appwrite_client
     assert created.total == 2 and created.rows[1].id == "given" and len(created.rows[0].id) == 20
     path = f"/tablesdb/{DB}/tables/{T}/rows"
     headers = {"content-type": "application/json", "X-Appwrite-Project": "test-project"}
-    with pytest.raises(AppwriteException) as info:
-        appwrite_client.call("post", path, headers, {"rows": rows[:1], "data": {"kind": "k"}})
-    assert info.value.type == "general_bad_request"
+    for body in ({"rows": rows[:1], "data": {"kind": "k"}}, {"rows": rows[:1], "rowId": "x"}):
+        with pytest.raises(AppwriteException) as info:
+            appwrite_client.call("post", path, headers, body)
+        assert info.value.type == "general_bad_request"
 
 
 def test_bulk_update_upsert_and_delete_reach_every_matching_row(tdb: TablesDB) -> None:
@@ -399,6 +416,9 @@ def test_transaction_ttl_and_flags(tdb: TablesDB, tablesdb_double: TablesDBDoubl
     tablesdb_double.advance_clock(61)
     assert fails(tdb.update_transaction, old.id, commit=True).code == 410
     assert fails(tdb.create_row, DB, T, "a", {"kind": "k"}, transaction_id=old.id).type == "transaction_expired"
+    # appwrite-facts §8: staged bulk update/upsert/delete skip the expiry check
+    assert tdb.update_rows(DB, T, {"n": 1}, transaction_id=old.id).total == 0
+    assert tdb.delete_rows(DB, T, transaction_id=old.id).total == 0
     assert fails(tdb.get_transaction, "nope").type == "transaction_not_found"
     assert tdb.list_transactions().total == 2
     tdb.delete_transaction(tx.id)
