@@ -80,7 +80,7 @@ class Column:
 def check_value(col: Column, value: Any) -> Any:
     """Validate one non-null value for a column; return it as stored (datetimes normalised)."""
     if col.array:
-        if not isinstance(value, list):
+        if not isinstance(value, list):  # appwrite-facts §3.3: arrays accept null or a list
             raise structure_invalid(f'Attribute "{col.key}" must be an array')
         return [_check_scalar(col, item) for item in value]
     return _check_scalar(col, value)
@@ -99,6 +99,7 @@ def _check_scalar(col: Column, value: Any) -> Any:
             )
         return value
     if kind == "double":
+        # appwrite-facts §3.2/§3.4: a float column takes ints or floats (not bools), inside min/max.
         lo, hi = col.bounds()
         ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
         if not ok or not lo <= value <= hi:
@@ -111,6 +112,7 @@ def _check_scalar(col: Column, value: Any) -> Any:
             raise structure_invalid(f'Attribute "{key}" has invalid type. Value must be a valid boolean')
         return value
     if kind == "datetime":
+        # appwrite-facts §3.4: 1000-01-01..9999-12-31, stored as UTC milliseconds.
         normal = normalize_datetime(value)
         if normal is None:
             raise structure_invalid(

@@ -77,7 +77,7 @@ def create_rows_or_row(e: Engine, r: Request) -> Reply:
         if "data" in r.params:
             # appwrite-facts §1.2: the server rejects a call that sends both data and rows.
             raise AppwriteError("general_bad_request", "You can only send one of the following parameters: data, rows")
-        if "rowId" in r.params or "permissions" in r.params:
+        if "rowId" in r.params or "permissions" in r.params:  # appwrite-facts §1.2: not alongside rows
             raise AppwriteError("general_bad_request", "rowId and permissions cannot be sent with rows")
         payloads = p.get_list(r.params, "rows", max_items=BULK_MAX)
         if _tx(r):

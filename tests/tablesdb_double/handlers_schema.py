@@ -134,7 +134,7 @@ def create_column(e: Engine, r: Request) -> Reply:
 def _column(e: Engine, r: Request) -> Any:
     table = e.catalog.table(r.args["db"], r.args["table"])
     col = table.columns.get(r.args["key"])
-    if col is None:
+    if col is None:  # (inferred) the TablesDB name of attribute_not_found
         raise AppwriteError("column_not_found", "Column with the requested key could not be found.")
     return table, col
 
@@ -167,7 +167,7 @@ def create_index(e: Engine, r: Request) -> Reply:
 def _index(e: Engine, r: Request) -> Any:
     table = e.catalog.table(r.args["db"], r.args["table"])
     index = table.indexes.get(r.args["key"])
-    if index is None:
+    if index is None:  # (inferred) Appwrite's index_not_found
         raise AppwriteError("index_not_found", "Index with the requested key could not be found.")
     return table, index
 

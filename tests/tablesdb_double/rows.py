@@ -119,7 +119,7 @@ class RowWriter:
     def _resolve_row_id(self, value: Any) -> str:
         if value is None or value == UNIQUE:
             return unique_id(self.clock)  # appwrite-facts §1.2: a row without `$id` gets a generated one
-        if not is_key(value):
+        if not is_key(value):  # appwrite-facts §3.4: ids ≤36 chars of [A-Za-z0-9._-], no leading _ . -
             raise structure_invalid(f'Attribute "$id" has invalid format. {KEY_RULE}')
         return value
 
@@ -181,7 +181,7 @@ class RowWriter:
         return new
 
     def create(self, row_id: str, data: Any, permissions: Any) -> Row:
-        if isinstance(data, dict) and not data:
+        if isinstance(data, dict) and not data:  # appwrite-facts §2.2: empty data for a single create
             raise AppwriteError("row_missing_data", "The row data is missing. Try again with row data populated")
         values, _, meta = self._split(data, operators=False)  # operators apply to updates and upserts
         if permissions is None:
@@ -208,7 +208,7 @@ class RowWriter:
         return self._replace(old, values, ops, meta, permissions)
 
     def upsert(self, row_id: str, data: Any, permissions: Any) -> Row:
-        if not data and permissions is None:
+        if not data and permissions is None:  # appwrite-facts §2.2: upsert with no data and no permissions
             raise AppwriteError("row_missing_payload", "The row data and permissions are missing.")
         values, ops, meta = self._split(data or {}, operators=True)
         permissions = permissions if permissions is not None else meta.get("$permissions")
@@ -246,7 +246,7 @@ class RowWriter:
         return run(plan, self.rows.all(), self.rows.get, self.rows.case_insensitive, default_limit=None)[0]
 
     def update_many(self, data: Any, plan: Plan) -> list[Row]:
-        if not data:
+        if not data:  # (inferred) bulk update needs data, like update_row
             raise AppwriteError("row_missing_payload", "The row data is missing.")
         values, ops, meta = self._split(data, operators=True)
         meta.pop("$id", None)
@@ -260,7 +260,7 @@ class RowWriter:
     def increment(self, row_id: str, column: str, value: int | float, bound: Any, sign: int) -> dict[str, Any]:
         """appwrite-facts §1.2 atomic increment/decrement; answers the row as the server does."""
         col = self.table.columns.get(column)
-        if col is None:
+        if col is None:  # (inferred) the route looks the column up before the row
             raise AppwriteError("column_not_found", "Column with the requested key could not be found.")
         if col.type not in NUMERIC_TYPES or col.array:
             # appwrite-facts §1.2: integer, bigint or float, not an array → attribute_type_invalid.

@@ -112,23 +112,23 @@ class Catalog:
 
     def database(self, database_id: str) -> Database:
         db = self.databases.get(database_id)
-        if db is None:
+        if db is None:  # appwrite-facts §2.2: database missing → 404 database_not_found
             raise AppwriteError("database_not_found", "Database not found")
         return db
 
     def table(self, database_id: str, table_id: str) -> Table:
         table = self.database(database_id).tables.get(table_id)
-        if table is None:
+        if table is None:  # appwrite-facts §2.2: table missing → 404 table_not_found
             raise AppwriteError("table_not_found", "Table with the requested ID could not be found.")
         return table
 
     def add_database(self, db: Database) -> None:
-        if db.id in self.databases:
+        if db.id in self.databases:  # (inferred) ids are unique per project, like row ids
             raise AppwriteError("database_already_exists", "Database already exists")
         self.databases[db.id] = db
 
     def add_table(self, db: Database, table: Table) -> None:
-        if table.id in db.tables:
+        if table.id in db.tables:  # (inferred) ids are unique per database, like row ids
             raise AppwriteError("table_already_exists", "Table with the requested ID already exists.")
         db.tables[table.id] = table
 
@@ -136,7 +136,7 @@ class Catalog:
         if col.key in table.columns:
             # appwrite-facts §2.2: duplicate column key → 409 column_already_exists.
             raise AppwriteError("column_already_exists", "Column with the requested key already exists.")
-        if len(table.columns) >= MAX_COLUMNS:
+        if len(table.columns) >= MAX_COLUMNS:  # appwrite-facts §2.2/§3.4: too many columns
             raise AppwriteError("column_limit_exceeded", "The maximum number of columns has been reached.")
         used = ROW_OVERHEAD + sum(width(c) for c in table.columns.values()) + width(col)
         if used >= ROW_WIDTH_MAX:
@@ -195,7 +195,7 @@ class Catalog:
         if index.key in table.indexes:
             # appwrite-facts §2.2: duplicate index key → 409 column_index_already_exists.
             raise AppwriteError("column_index_already_exists", "Index with the requested key already exists.")
-        if len(table.indexes) >= MAX_INDEXES:
+        if len(table.indexes) >= MAX_INDEXES:  # appwrite-facts §2.2/§3.4: 58 user indexes at most
             raise AppwriteError("column_index_limit_exceeded", "The maximum number of indexes has been reached.")
         if index.type == "unique" and _has_duplicates(table, index):
             index.failed = "Duplicate entry: existing rows violate the unique index"  # (inferred)

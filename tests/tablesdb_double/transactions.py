@@ -87,7 +87,7 @@ class TransactionBook:
 
     def get(self, tx_id: str) -> Transaction:
         tx = self.items.get(tx_id)
-        if tx is None:
+        if tx is None:  # appwrite-facts §2.2: transaction_not_found (404)
             raise AppwriteError("transaction_not_found", "Transaction with the requested ID could not be found.")
         return tx
 
@@ -171,7 +171,7 @@ class TransactionBook:
     def conflict(self, tx_id: str) -> None:
         """Fault `conflict`: answer 409 and mark the transaction failed without applying it."""
         tx = self._open(tx_id)
-        tx.status = "failed"
+        tx.status = "failed"  # appwrite-facts §1.3: after a commit error the status is `failed`
         raise AppwriteError("transaction_conflict", "Transaction conflict: a row changed since it was staged.")
 
     def commit(self, tx_id: str) -> Transaction:
