@@ -1,0 +1,167 @@
+"""Schema set-up from appwrite.json against the strict local TablesDB server: create, re-run, add, report."""
+
+from __future__ import annotations
+
+import json
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from appwrite.query import Query
+from click.testing import CliRunner
+
+from models.ai_usage import COUNTER_FIELDS, MAX_ERROR_MESSAGE_CHARS, MAX_ID_CHARS, MAX_MODEL_CHARS, AIUsageLog
+from services.cli import cli
+from services.store.appwrite_schema import INT32_MAX, Provisioner, SchemaSpec, TableSpec, load_schema
+from services.store.appwrite_store import EVENTS_TABLE, ROLLUPS_TABLE
+from tests.appwrite_support import DATABASE_ID, make_appwrite_store, tables_db_for
+from tests.factories import make_log
+from tests.tablesdb_double import TablesDBDouble
+
+pytestmark = pytest.mark.appwrite
+INT64_MAX = 2**63 - 1
+
+
+@pytest.fixture
+def double() -> Iterator[TablesDBDouble]:
+    with TablesDBDouble(column_ready_after=0.05) as running:
+        yield running
+
+
+def provisioner(double: TablesDBDouble) -> Provisioner:
+    return Provisioner(tables_db_for(double), poll_seconds=0.01)
+
+
+def server_columns(double: TablesDBDouble, table_id: str) -> dict[str, dict]:
+    path = f"/tablesdb/{DATABASE_ID}/tables/{table_id}/columns"
+    answer = tables_db_for(double).client.call(
+        "get", path, {"X-Appwrite-Project": double.project_id}, {"queries": [Query.limit(100)]}
+    )
+    return {column["key"]: column for column in answer["columns"]}
+
+
+def without(spec: SchemaSpec, table_id: str, column: str | None = None, index: str | None = None) -> SchemaSpec:
+    tables = []
+    for table in spec.tables:
+        if table.id == table_id:
+            table = TableSpec(
+                table.id,
+                table.name,
+                tuple(c for c in table.columns if c["key"] != column),
+                tuple(i for i in table.indexes if i["key"] != index),
+            )
+        tables.append(table)
+    return SchemaSpec(spec.database_id, spec.database_name, tuple(tables))
+
+
+def test_appwrite_json_declares_every_stored_field_with_the_models_limits() -> None:
+    spec = load_schema()
+    events = {c["key"]: c for c in spec.table(EVENTS_TABLE).columns}
+    derived = {"estimated_cost", "estimated_cost_exact"}  # exact from cost_nano; money is stored as nano-USD
+    assert set(AIUsageLog.model_fields) - derived <= set(events)
+    assert {"day", "month", "timestamp"} <= set(events)
+    for key in ("request_id", "user_id", "tenant_id", "session_id", "character_id"):
+        assert events[key]["size"] == MAX_ID_CHARS, key
+    assert events["model"]["size"] == MAX_MODEL_CHARS
+    assert events["error_message"]["size"] == MAX_ERROR_MESSAGE_CHARS
+    assert events["timestamp"]["type"] == "datetime"
+    assert events["metadata"]["type"] == "text"
+    assert events["cost_nano"]["max"] == INT64_MAX
+    rollups = {c["key"]: c for c in spec.table(ROLLUPS_TABLE).columns}
+    for name in COUNTER_FIELDS:
+        assert (rollups[name]["type"], rollups[name]["max"], rollups[name]["default"]) == ("integer", INT64_MAX, 0)
+    assert {i["key"]: i["columns"] for i in spec.table(ROLLUPS_TABLE).indexes} == {
+        "kind_scope_bucket": ["kind", "scope", "bucket"]
+    }
+    index_columns = [i["columns"] for i in spec.table(EVENTS_TABLE).indexes]
+    assert ["user_id", "timestamp"] in index_columns and ["session_id"] in index_columns and ["day"] in index_columns
+
+
+def test_appwrite_json_keys_the_cli_needs_are_present() -> None:
+    doc = json.loads(Path(__file__).resolve().parents[1].joinpath("appwrite.json").read_text())
+    assert doc["projectId"]
+    assert [db["$id"] for db in doc["tablesDB"]] == [DATABASE_ID]
+    for table in doc["tables"]:
+        # CLI 25 defaults rowSecurity to true when it is omitted (appwrite-facts §5): say false explicitly.
+        assert table["rowSecurity"] is False and table["databaseId"] == DATABASE_ID
+        assert all("columns" in index and "attributes" not in index for index in table["indexes"])
+
+
+def test_setup_on_an_empty_server_creates_everything_available_and_64_bit(double: TablesDBDouble) -> None:
+    report = provisioner(double).provision(load_schema())
+    assert report.created[0] == f"database {DATABASE_ID}"
+    assert len(report.created) == 3 and report.differences == []
+    counters = server_columns(double, ROLLUPS_TABLE)
+    assert all(c["status"] == "available" for c in counters.values())
+    assert counters["cost_nano"]["max"] > INT32_MAX  # an inline integer without size 8 would be 32-bit
+    assert server_columns(double, EVENTS_TABLE)["cost_nano"]["max"] == INT64_MAX
+
+
+def test_setup_again_on_a_populated_server_changes_nothing_and_keeps_the_rows(double: TablesDBDouble) -> None:
+    store = make_appwrite_store(double)
+    logs = [make_log(user_id=f"p{i}") for i in range(5)]
+    store.record(logs)
+    report = provisioner(double).provision(load_schema())
+    assert report.created == [] and report.differences == []
+    assert len(double.rows(DATABASE_ID, EVENTS_TABLE)) == 5
+    assert store.get_event(logs[3].request_id) == logs[3]
+
+
+def test_setup_adds_a_missing_column_and_index_waits_for_them_and_keeps_the_data(double: TablesDBDouble) -> None:
+    spec = load_schema()
+    provisioner(double).provision(without(spec, EVENTS_TABLE, column="character_id", index="session"))
+    db = tables_db_for(double)
+    db.create_row(
+        DATABASE_ID, ROLLUPS_TABLE, "keep-me", {"kind": "k", "scope": "s", "bucket": "b", "dim": "", "shard": 0}
+    )
+    report = provisioner(double).provision(spec)
+    assert report.created == [f"column {DATABASE_ID}/events.character_id", f"index {DATABASE_ID}/events.session"]
+    assert server_columns(double, EVENTS_TABLE)["character_id"]["status"] == "available"
+    assert [row["$id"] for row in double.rows(DATABASE_ID, ROLLUPS_TABLE)] == ["keep-me"]
+    store = make_appwrite_store(double)
+    log = make_log(character_id="c-1", session_id="s-1")
+    assert store.record([log]) == [True] and store.get_event(log.request_id) == log
+
+
+def test_setup_reports_differences_and_extra_columns_without_touching_them(double: TablesDBDouble) -> None:
+    spec = load_schema()
+    provisioner(double).provision(spec)
+    db = tables_db_for(double)
+    db.create_varchar_column(DATABASE_ID, EVENTS_TABLE, "legacy_note", 50, False)
+    narrower = []
+    for table in spec.tables:
+        columns = [dict(c, size=64) if c["key"] == "user_id" else c for c in table.columns]
+        narrower.append(TableSpec(table.id, table.name, tuple(columns), table.indexes))
+    report = provisioner(double).provision(SchemaSpec(spec.database_id, spec.database_name, tuple(narrower)))
+    assert report.created == []
+    assert f"column {DATABASE_ID}/events.user_id: size is {MAX_ID_CHARS}, declared 64" in report.differences
+    assert f"column {DATABASE_ID}/events.legacy_note: on the server but not declared (kept)" in report.differences
+    assert server_columns(double, EVENTS_TABLE)["user_id"]["size"] == MAX_ID_CHARS
+
+
+def cli_env(double: TablesDBDouble) -> dict[str, str]:
+    return {
+        "APPWRITE_ENDPOINT": double.endpoint,
+        "APPWRITE_PROJECT_ID": double.project_id,
+        "APPWRITE_API_KEY": double.api_key,
+        "APPWRITE_DATABASE_ID": "game_ledger",
+    }
+
+
+def test_cli_setup_creates_then_reports_nothing_to_do(double: TablesDBDouble) -> None:
+    runner = CliRunner()
+    first = runner.invoke(cli, ["appwrite", "setup"], env=cli_env(double))
+    assert first.exit_code == 0, first.output
+    assert "created database game_ledger" in first.output
+    again = runner.invoke(cli, ["appwrite", "setup", "--json"], env=cli_env(double))
+    assert again.exit_code == 0, again.output
+    report = json.loads(again.output)
+    assert (report["database_id"], report["created"], report["differences"]) == ("game_ledger", [], [])
+
+
+def test_cli_setup_without_appwrite_settings_names_the_missing_variables() -> None:
+    env: dict[str, typing.Any] = {"APPWRITE_ENDPOINT": None, "APPWRITE_PROJECT_ID": None, "APPWRITE_API_KEY": None}
+    result = CliRunner().invoke(cli, ["appwrite", "setup"], env=env)
+    assert result.exit_code == 2
+    assert "APPWRITE_ENDPOINT: not set" in result.output and "APPWRITE_API_KEY: not set" in result.output
