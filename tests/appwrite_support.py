@@ -36,3 +36,16 @@ def make_appwrite_store(double: Any, **options: Any) -> AppwriteUsageStore:
     options.setdefault("retry", RetryPolicy(budget_seconds=20.0))
     timeout = options.pop("timeout_seconds", 10.0)
     return AppwriteUsageStore(tables_db_for(double, timeout), DATABASE_ID, **options)
+
+
+def record_in_process(endpoint: str, project_id: str, api_key: str, logs: list[Any]) -> None:
+    """A writer in another process (spawned): a batch, then singles, then the batch again as a retry."""
+    client = TimeoutClient(10.0, keep_alive=False)
+    client.set_endpoint(endpoint).set_project(project_id).set_key(api_key)
+    store = AppwriteUsageStore(TablesDB(client), DATABASE_ID, retry=RetryPolicy(budget_seconds=20.0))
+    store.record(logs[:10])
+    for log in logs[10:]:
+        store.record([log])
+    if store.record(logs[:10]) != [False] * 10:
+        raise SystemExit("a retried batch was stored again")
+    store.close()
