@@ -8,6 +8,7 @@ row is not one hot row every write of every player waits for; readers add the sh
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -138,13 +139,17 @@ class RollupDelta:
 
     def row(self, row_id: str) -> dict[str, Any]:
         """A ``bulkUpsert`` row: creates the rollup or adds to it (an explicit max lets counters pass 2^31)."""
-        increments = {
-            name: Operator.increment(value, INT64_MAX) for name, value in zip(COUNTER_FIELDS, self.values, strict=True)
-        }
+        increments = {name: increment(value) for name, value in zip(COUNTER_FIELDS, self.values, strict=True)}
         return {
             "$id": row_id, "kind": self.kind, "scope": self.scope, "bucket": self.bucket, "dim": self.dim,
             "shard": self.shard, **increments,
         }  # fmt: skip
+
+
+@functools.lru_cache(maxsize=8192)
+def increment(value: int) -> str:
+    """``Operator.increment`` with an explicit max (memoised: most deltas are 0 or 1, and this is the hot path)."""
+    return Operator.increment(value, INT64_MAX)
 
 
 def rollup_deltas(logs: Iterable[AIUsageLog], shards: int) -> dict[str, RollupDelta]:
