@@ -12,11 +12,18 @@ keys) is built once per process on first use, or set beforehand through ``PROCES
 from __future__ import annotations
 
 import io
+import uuid
 
 import flask
 import functions_framework
+import structlog
+from werkzeug.exceptions import HTTPException
 
-from functions.http_api import PROCESS_APP, ApiRequest, body_limit, dispatch
+from functions.http_api import PROCESS_APP, ApiRequest, ApiResponse, body_limit, dispatch
+from functions.http_api.dispatch import CORRELATION_HEADER
+from functions.http_api.schemas import ErrorBody, ErrorDetail
+
+log = structlog.get_logger("ai_usage.http")
 
 # A refused body up to this size is read and dropped, so the client reliably sees the 413 on a reusable
 # connection; past it the connection is closed instead of reading any further.
@@ -60,11 +67,37 @@ def serve(request: flask.Request, group: str | None = None) -> flask.Response:
         body=body,
         body_size=size,
     )
-    response = dispatch(api_request, PROCESS_APP.get(), group)
+    try:
+        app = PROCESS_APP.get()
+    except Exception:  # the store or settings cannot be built: say so in the log, not to the caller
+        correlation_id = uuid.uuid4().hex
+        log.exception("http.app_unavailable", correlation_id=correlation_id)
+        response = _error(500, "internal_error", "the service could not start; see the server log", correlation_id)
+    else:
+        response = dispatch(api_request, app, group)
+    return _render(response, request)
+
+
+def _error(status: int, code: str, message: str, correlation_id: str) -> ApiResponse:
+    detail = ErrorDetail(code=code, message=message, correlation_id=correlation_id)
+    return ApiResponse(status, ErrorBody(error=detail), {CORRELATION_HEADER: correlation_id})
+
+
+def _render(response: ApiResponse, request: flask.Request) -> flask.Response:
     headers = dict(response.headers)
     if not _drain(request):
         headers["Connection"] = "close"
     return flask.Response(response.json_bytes(), response.status, headers, mimetype="application/json")
+
+
+# Paths Flask itself refuses before any target runs (a newline in the path, /favicon.ico...) also answer JSON.
+# Under functions-framework this registers on its Flask app; a plain import gets a no-op decorator.
+@functions_framework.errorhandler(HTTPException)
+def _flask_error(exc: HTTPException) -> flask.Response:
+    status = exc.code or 500
+    code = "not_found" if status == 404 else f"http_{status}"
+    response = _error(status, code, exc.description or exc.name, uuid.uuid4().hex)
+    return _render(response, flask.request)
 
 
 @functions_framework.http

@@ -47,7 +47,11 @@ class BatchRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    events: list[UsageEvent] = Field(max_length=MAX_BATCH_EVENTS)
+    # Documented as "a UsageEvent or anything": an item that is not a valid event is answered in its own
+    # result, never by refusing the whole request, so the schema must not promise a refusal.
+    events: list[UsageEvent | Any] = Field(
+        max_length=MAX_BATCH_EVENTS, description="UsageEvent objects; an invalid item is rejected on its own"
+    )
 
 
 # -- answers -------------------------------------------------------------------------------------------------
