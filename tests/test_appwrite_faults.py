@@ -120,6 +120,29 @@ class _ForgetfulTransactions:
         raise AppwriteException(f"Transaction {transaction_id} not found", 404, "transaction_not_found")
 
 
+class _DuplicateNamedAsRow:
+    """A commit refused as Appwrite 1.9.6 names a duplicate id: 409 row_already_exists (appwrite-facts §8)."""
+
+    def __init__(self, tables_db: Any) -> None:
+        self._tables_db = tables_db
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tables_db, name)
+
+    def update_transaction(self, transaction_id: str, **flags: Any) -> Any:
+        raise AppwriteException("Row with the requested ID already exists.", 409, "row_already_exists")
+
+
+def test_a_commit_refused_as_row_already_exists_is_a_duplicate_once_the_id_is_found(double: TablesDBDouble) -> None:
+    store = fast_store(double, budget=0.3)
+    log = make_log()
+    store.record([log])
+    store.db = _DuplicateNamedAsRow(store.db)
+    assert store.record([log]) == [False]
+    with pytest.raises(StoreError):  # not stored, yet refused every time: retried until the budget ends
+        store.record([make_log()])
+
+
 def test_a_write_that_keeps_failing_ends_as_store_error_with_its_cause(double: TablesDBDouble) -> None:
     store = fast_store(double, budget=0.3)
     double.inject(Fault(method="POST", path=STAGE, kind="status_503", times=10_000))

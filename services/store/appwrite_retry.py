@@ -76,8 +76,12 @@ class Backoff:
     def after(self, exc: AppwriteException) -> None:
         """Sleep before the next attempt, or raise ``StoreError`` if ``exc`` is final or time is up."""
         if not is_transient(exc):
-            raise StoreError(f"Appwrite {self.what} failed: {describe(exc)}") from exc
+            raise self.final(exc) from exc
         self.wait(exc)
+
+    def final(self, exc: AppwriteException) -> StoreError:
+        """The ``StoreError`` for an answer that retrying cannot change (raise it ``from exc``)."""
+        return StoreError(f"Appwrite {self.what} failed: {describe(exc)}")
 
     def wait(self, exc: AppwriteException) -> None:
         """Sleep before the next attempt of a transient failure, or raise ``StoreError`` when time is up."""

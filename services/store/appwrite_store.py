@@ -43,6 +43,8 @@ ROWS_PER_BULK = 100  # appwrite-facts §1.2
 OPS_PER_TRANSACTION = 100  # appwrite-facts §1.3
 # $id values per `equal` query: each costs 35 characters and a query string may hold 4,096 (appwrite-facts §3.2).
 IDS_PER_QUERY = 100
+# Commit refusals that mean "an id exists or a row moved" (1.9.6 names a duplicate id row_already_exists).
+_REFUSED = frozenset({TRANSACTION_CONFLICT, "row_already_exists", "document_already_exists"})
 _ROLLUP_COLUMNS = ["kind", "scope", "bucket", "dim", *COUNTER_FIELDS]
 
 
@@ -158,15 +160,15 @@ class AppwriteUsageStore:
                 self.db.update_transaction(transaction_id, commit=True)
                 return True
             except AppwriteException as exc:
-                if exc.type == TRANSACTION_CONFLICT:
+                if exc.type in _REFUSED:
                     raise _Conflict(exc) from exc
                 if exc.code == 410:  # expired before the commit: nothing was applied
                     return False
                 if exc.code == 429:  # refused before it ran
                     backoff.wait(exc)
                     continue
-                if not (is_ambiguous(exc) or exc.type == "transaction_not_ready"):
-                    backoff.after(exc)
+                if not (is_ambiguous(exc) or exc.type in ("transaction_not_ready", "transaction_not_found")):
+                    raise backoff.final(exc) from exc
                 # The commit may have run: ask the transaction (or, once it is cleaned up, the events).
                 state = self._transaction_state(transaction_id, row_ids, backoff)
                 if state == "committed":
