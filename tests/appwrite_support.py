@@ -15,9 +15,7 @@ DATABASE_ID = "ai_usage"
 
 
 def tables_db_for(double: Any, timeout_seconds: float = 10.0) -> TablesDB:
-    # keep_alive=False: the double's http.server writes headers and body separately without TCP_NODELAY, so
-    # a kept-alive connection waits ~40 ms per answer on the client's delayed ACK; a closed one does not.
-    client = TimeoutClient(timeout_seconds, keep_alive=False)
+    client = TimeoutClient(timeout_seconds)
     client.set_endpoint(double.endpoint).set_project(double.project_id).set_key(double.api_key)
     return TablesDB(client)
 
@@ -40,7 +38,7 @@ def make_appwrite_store(double: Any, **options: Any) -> AppwriteUsageStore:
 
 def record_in_process(endpoint: str, project_id: str, api_key: str, logs: list[Any]) -> None:
     """A writer in another process (spawned): a batch, then singles, then the batch again as a retry."""
-    client = TimeoutClient(10.0, keep_alive=False)
+    client = TimeoutClient(10.0)
     client.set_endpoint(endpoint).set_project(project_id).set_key(api_key)
     store = AppwriteUsageStore(TablesDB(client), DATABASE_ID, retry=RetryPolicy(budget_seconds=20.0))
     store.record(logs[:10])
