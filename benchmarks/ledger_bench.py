@@ -39,6 +39,7 @@ from services.usage_tracking_service import UsageTrackingService
 
 BATCH = 1000
 SEED_DAYS = 60
+HOUR = timedelta(hours=1)
 MODELS = (
     "anthropic/claude-3.5-sonnet",
     "anthropic/claude-3.5-haiku",
@@ -56,8 +57,8 @@ def clock() -> datetime:
     return NOW
 
 
-def event(n: int, users: int, days: int, rng: random.Random, prefix: str) -> dict[str, Any]:
-    """One realistic ``log_usage`` call: a player, a model, a task, tokens, a session and a timestamp."""
+def event(n: int, users: int, span: timedelta, rng: random.Random, prefix: str) -> dict[str, Any]:
+    """One realistic ``log_usage`` call: a player, a model, a task, tokens, a session, a timestamp in ``span``."""
     user = rng.randrange(users)
     prompt = rng.randint(300, 6000)
     return {
@@ -71,7 +72,7 @@ def event(n: int, users: int, days: int, rng: random.Random, prefix: str) -> dic
         "session_id": f"s-{user}-{n % 7}",
         "request_duration_ms": rng.randint(200, 9000),
         "metadata": {"scene": n % 50},
-        "timestamp": NOW - timedelta(seconds=rng.randrange(days * 86400)),
+        "timestamp": NOW - timedelta(seconds=rng.randrange(int(span.total_seconds()))),
     }
 
 
@@ -124,7 +125,7 @@ def plain_sqlite_loop(path: Path, rows: list[tuple[Any, ...]], columns: tuple[st
 
 def bench_single(workdir: Path, book: PriceBook, count: int) -> dict[str, float]:
     rng = random.Random(1)
-    calls = [event(n, 500, 1, rng, "single") for n in range(count)]
+    calls = [event(n, 500, HOUR, rng, "single") for n in range(count)]
     service = open_service(workdir / "single.db", book)
     results: list[Any] = []
     elapsed = timed(lambda: results.extend(service.log_usage(**call) for call in calls))
@@ -140,12 +141,14 @@ def bench_single(workdir: Path, book: PriceBook, count: int) -> dict[str, float]
 
 
 # -- 2. batches of 1,000 --------------------------------------------------------------------------------------
-def bench_batch(workdir: Path, book: PriceBook, count: int) -> float:
+def bench_batch(workdir: Path, book: PriceBook, count: int, span: timedelta, name: str) -> float:
+    """Batches from 5,000 players with timestamps spread over ``span`` (an hour: a live game's ingest)."""
     rng = random.Random(2)
     batches = [
-        [event(n, 5000, 30, rng, "batch") for n in range(s, min(s + BATCH, count))] for s in range(0, count, BATCH)
+        [event(n, 5000, span, rng, "batch") for n in range(start, min(start + BATCH, count))]
+        for start in range(0, count, BATCH)
     ]
-    service = open_service(workdir / "batch.db", book)
+    service = open_service(workdir / f"{name}.db", book)
     elapsed = timed(lambda: [service.log_usage_batch(b) for b in batches])
     service.close()
     return count / elapsed
@@ -156,7 +159,7 @@ def seed(service: UsageTrackingService, count: int, users: int, rng: random.Rand
     """Log ``count`` events over ``users`` players and SEED_DAYS days in batches; yields progress."""
     for start in range(0, count, BATCH):
         service.log_usage_batch(
-            [event(n, users, SEED_DAYS, rng, "seed") for n in range(start, min(start + BATCH, count))]
+            [event(n, users, timedelta(days=SEED_DAYS), rng, "seed") for n in range(start, min(start + BATCH, count))]
         )
         yield min(start + BATCH, count)
 
@@ -215,22 +218,24 @@ def main() -> None:
         workdir = Path(tmp)
         print(
             f"SQLite {sqlite3.sqlite_version}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-            f"journal WAL, synchronous={settings.sqlite_synchronous}, work dir {workdir}",
-            file=sys.stderr,
+            f"journal WAL, synchronous={settings.sqlite_synchronous}, load average {os.getloadavg()[0]:.2f}",
+            flush=True,
         )
         single = bench_single(workdir, book, args.single)
-        batch_rate = bench_batch(workdir, book, args.batch)
+        batch_rate = bench_batch(workdir, book, args.batch, HOUR, "batch-hour")
+        spread_rate = bench_batch(workdir, book, args.batch, timedelta(days=30), "batch-month")
         small, _ = bench_reads(workdir / "small.db", book, 1000, args.calls)
         large, large_seed = bench_reads(workdir / "large.db", book, args.events, args.calls)
         large_size = sum(f.stat().st_size for f in workdir.glob("large.db*"))
 
-    print(report(args, single, batch_rate, (small, large), large_seed, large_size))
+    print(report(args, single, (batch_rate, spread_rate), (small, large), large_seed, large_size))
+    print(f"load average at the end {os.getloadavg()[0]:.2f} (other processes on these CPUs slow every figure)")
 
 
 def report(
     args: argparse.Namespace,
     single: dict[str, float],
-    batch_rate: float,
+    batch_rates: tuple[float, float],
     reads: tuple[dict[str, tuple[float, float]], dict[str, tuple[float, float]]],
     seed_rate: float,
     store_bytes: int,
@@ -246,8 +251,10 @@ def report(
              ">= 5,000", verdict(single["service_per_s"] >= 5000)),
             ("plain sqlite3 insert + commit, same rows", f"{args.single:,}", f"{single['plain_per_s']:,.0f}", "", ""),
             ("  log_usage / plain sqlite3", "", f"{ratio:.2f}x", "", ""),
-            ("log_usage_batch, 1,000 events per call", f"{args.batch:,}", f"{batch_rate:,.0f}", ">= 50,000",
-             verdict(batch_rate >= 50_000)),
+            ("log_usage_batch, 1,000/call, last hour's events", f"{args.batch:,}", f"{batch_rates[0]:,.0f}",
+             ">= 50,000", verdict(batch_rates[0] >= 50_000)),
+            ("log_usage_batch, 1,000/call, spread over 30 days", f"{args.batch:,}", f"{batch_rates[1]:,.0f}",
+             ">= 50,000", verdict(batch_rates[1] >= 50_000)),
             ("seeding the large store (batches of 1,000)", f"{args.events:,}", f"{seed_rate:,.0f}",
              f"{store_bytes / 1e6:,.0f} MB", ""),
         ],
