@@ -167,14 +167,11 @@ class UsageTrackingService:
 
     def get_global_daily_usage(self, date: date | None = None) -> GlobalDailyUsage:
         day = date or self.today()
-        bucket = day.isoformat()
-        by_task = self.store.get_rollups(RollupKind.GLOBAL_DAY, "", bucket)
+        kinds = (RollupKind.GLOBAL_DAY, RollupKind.GLOBAL_DAY_MODEL, RollupKind.GLOBAL_DAY_PROVIDER)
+        rows = self.store.get_rollup_kinds(kinds, "", day.isoformat())
+        by_task = rows[RollupKind.GLOBAL_DAY]
         return summaries.global_daily(
-            day,
-            total_of(by_task),
-            self.store.get_rollups(RollupKind.GLOBAL_DAY_MODEL, "", bucket),
-            self.store.get_rollups(RollupKind.GLOBAL_DAY_PROVIDER, "", bucket),
-            by_task,
+            day, total_of(by_task), rows[RollupKind.GLOBAL_DAY_MODEL], rows[RollupKind.GLOBAL_DAY_PROVIDER], by_task
         )
 
     def get_total_daily_cost(self, date: date | None = None) -> float:

@@ -71,6 +71,21 @@ def test_a_duplicate_costs_one_read_more_and_adds_nothing(store: AppwriteUsageSt
     assert total_of(store.get_rollups(RollupKind.USER_DAY, log.user_id, DAY)).requests == 1
 
 
+def test_the_service_logs_in_three_requests_and_reports_a_retry_in_one_more(
+    store: AppwriteUsageStore, double: TablesDBDouble
+) -> None:
+    service = UsageTrackingService(store=store, clock=lambda: BASE_TIME + timedelta(hours=1))
+    event = {"user_id": "p", "model": "gpt-4o", "tokens_input": 10, "request_id": "svc-1", "timestamp": BASE_TIME}
+    double.reset_counts()
+    first = service.log_usage(**event)
+    assert double.request_count == 3
+    double.reset_counts()
+    again = service.log_usage(**event)
+    # create transaction, stage, a refused commit, and the read that tells a duplicate from a conflict
+    assert double.request_count == 4
+    assert again.duplicate and again.log == first.log
+
+
 def test_a_batch_of_1000_events_for_1000_players_costs_at_most_40_requests(
     store: AppwriteUsageStore, double: TablesDBDouble
 ) -> None:
@@ -99,6 +114,7 @@ def test_every_summary_costs_at_most_two_requests_with_more_than_5000_rollup_row
         "daily": lambda: service.get_daily_usage("player-7"),
         "monthly": lambda: service.get_monthly_cost("player-7"),
         "global daily cost": lambda: service.get_total_daily_cost(),
+        "global daily usage": lambda: service.get_global_daily_usage(),
         "request count": lambda: service.get_user_request_count_today("player-7"),
         "session": lambda: service.get_session_usage("x-s7"),
         "by model": lambda: service.get_usage_by_model("player-7", "openai/gpt-4o"),

@@ -91,6 +91,16 @@ def test_rollups_feed_every_kind_with_the_right_keys(store: UsageStore) -> None:
     assert total_of(store.get_rollups(RollupKind.SESSION, "s1", "")).requests == 2
 
 
+def test_several_kinds_of_one_key_read_together(store: UsageStore) -> None:
+    logs = [make_log(user_id="a", cost_nano=3), make_log(user_id="b", model="m2", provider=None, cost_nano=4)]
+    store.record(logs)
+    kinds = [RollupKind.GLOBAL_DAY, RollupKind.GLOBAL_DAY_MODEL, RollupKind.GLOBAL_DAY_PROVIDER]
+    together = store.get_rollup_kinds(kinds, "", "2026-11-23")
+    assert together == {kind: store.get_rollups(kind, "", "2026-11-23") for kind in kinds}
+    assert set(together[RollupKind.GLOBAL_DAY_PROVIDER]) == {"anthropic", "unknown"}
+    assert store.get_rollup_kinds([RollupKind.USER_DAY], "nobody", "2026-11-23") == {RollupKind.USER_DAY: {}}
+
+
 def test_missing_rollup_reads_as_empty(store: UsageStore) -> None:
     assert store.get_rollups(RollupKind.USER_DAY, "nobody", "2026-11-23") == {}
 

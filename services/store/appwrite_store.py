@@ -12,6 +12,8 @@ exist and writes the rest, so a duplicate never adds to a total. Reads are rollu
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -46,6 +48,7 @@ IDS_PER_QUERY = 100
 # Commit refusals that mean "an id exists or a row moved" (1.9.6 names a duplicate id row_already_exists).
 _REFUSED = frozenset({TRANSACTION_CONFLICT, "row_already_exists", "document_already_exists"})
 _ROLLUP_COLUMNS = ["kind", "scope", "bucket", "dim", *COUNTER_FIELDS]
+_RECENT_EVENTS = 1024
 
 
 class _Conflict(Exception):
@@ -75,6 +78,10 @@ class AppwriteUsageStore:
         self.shards = shards
         self.retry = retry or RetryPolicy()
         self.transaction_ttl = transaction_ttl
+        # Events never change once stored, so rows read while spotting duplicates can answer the caller's
+        # next get_event (the service asks for the original of a duplicate) without another round trip.
+        self._recent_events: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, api_key: str | None = None, **options: Any) -> AppwriteUsageStore:
@@ -196,7 +203,14 @@ class AppwriteUsageStore:
     def _existing_ids(self, row_ids: list[str]) -> set[str]:
         """Which of these event row ids are stored: one ``get_row`` for one id, else ``equal`` queries."""
         if len(row_ids) == 1:
-            return set(row_ids) if self._get_event_data(row_ids[0]) is not None else set()
+            data = self._get_event_data(row_ids[0])
+            if data is None:
+                return set()
+            with self._recent_lock:
+                self._recent_events[row_ids[0]] = data
+                if len(self._recent_events) > _RECENT_EVENTS:
+                    self._recent_events.popitem(last=False)
+            return set(row_ids)
         return {row.id for row in self._rows_by_id(row_ids, [Query.select(["request_id"])])}
 
     def _rows_by_id(self, row_ids: Sequence[str], extra: list[str]) -> Iterator[Any]:
@@ -233,7 +247,11 @@ class AppwriteUsageStore:
         return self.retry.call("read an event", read)
 
     def get_event(self, request_id: str) -> AIUsageLog | None:
-        data = self._get_event_data(event_row_id(request_id))
+        row_id = event_row_id(request_id)
+        with self._recent_lock:
+            data = self._recent_events.get(row_id)
+        if data is None:
+            data = self._get_event_data(row_id)
         # Ids compare case-insensitively on Appwrite's MariaDB; the stored request id must match exactly.
         return log_from_data(data) if data is not None and data["request_id"] == request_id else None
 

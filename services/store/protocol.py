@@ -47,6 +47,12 @@ class UsageStore(Protocol):
         """Every rollup row of one (kind, scope, bucket), keyed by dim ("" for a kind without one)."""
         ...
 
+    def get_rollup_kinds(
+        self, kinds: Sequence[RollupKind], scope: str, bucket: str
+    ) -> dict[RollupKind, dict[str, Counters]]:
+        """``get_rollups`` for several kinds of one (scope, bucket) at once: one round trip for a summary."""
+        ...
+
     def get_rollup_range(
         self, kind: RollupKind, scope: str, first_bucket: str, last_bucket: str
     ) -> dict[tuple[str, str], Counters]:

@@ -234,6 +234,21 @@ class SQLiteUsageStore:
             lambda: {row["dim"]: _counters(row) for row in self._conn().execute(sql, (kind.value, scope, bucket))}
         )
 
+    def get_rollup_kinds(
+        self, kinds: Sequence[RollupKind], scope: str, bucket: str
+    ) -> dict[RollupKind, dict[str, Counters]]:
+        marks = ",".join("?" * len(kinds))
+        sql = f"SELECT kind, dim, {_COUNTERS} FROM rollups WHERE scope = ? AND kind IN ({marks}) AND bucket = ?"
+        params = (scope, *(kind.value for kind in kinds), bucket)
+
+        def read() -> dict[RollupKind, dict[str, Counters]]:
+            result: dict[RollupKind, dict[str, Counters]] = {kind: {} for kind in kinds}
+            for row in self._conn().execute(sql, params):
+                result[RollupKind(row["kind"])][row["dim"]] = _counters(row)
+            return result
+
+        return self._guard(read)
+
     def get_rollup_range(
         self, kind: RollupKind, scope: str, first_bucket: str, last_bucket: str
     ) -> dict[tuple[str, str], Counters]:
