@@ -66,8 +66,22 @@ def _optional_strip(value: str | None) -> str | None:
     return value or None
 
 
-Identifier = Annotated[str, Field(max_length=MAX_ID_CHARS), AfterValidator(_strip_nonempty)]
-OptionalIdentifier = Annotated[str | None, Field(max_length=MAX_ID_CHARS), AfterValidator(_optional_strip)]
+def _not_an_operator(value: str | None) -> str | None:
+    # Appwrite reads any string that decodes to a JSON object with a "method" as an update operator
+    # (appwrite-facts §1.2), so such text could never be stored verbatim there; every store refuses it.
+    if value and value.startswith("{"):
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return value
+        if isinstance(decoded, dict) and "method" in decoded:
+            raise ValueError('must not be a JSON object with a "method" key (the Appwrite store reserves it)')
+    return value
+
+
+NotOperator = AfterValidator(_not_an_operator)
+Identifier = Annotated[str, Field(max_length=MAX_ID_CHARS), AfterValidator(_strip_nonempty), NotOperator]
+OptionalIdentifier = Annotated[str | None, Field(max_length=MAX_ID_CHARS), AfterValidator(_optional_strip), NotOperator]
 TokenCount = Annotated[StrictInt, Field(ge=0, le=MAX_TOKENS_PER_EVENT)]
 AwareDatetime = Annotated[datetime, AfterValidator(_aware_utc)]
 # Exact money travels as a decimal string in JSON so no client parses it into a float by accident.
@@ -82,8 +96,8 @@ class UsageEvent(BaseModel):
     request_id: OptionalIdentifier = None
     user_id: Identifier
     tenant_id: OptionalIdentifier = None
-    model: Annotated[str, Field(max_length=MAX_MODEL_CHARS), AfterValidator(_strip_nonempty)]
-    provider: Annotated[str | None, Field(max_length=64), AfterValidator(_optional_strip)] = None
+    model: Annotated[str, Field(max_length=MAX_MODEL_CHARS), AfterValidator(_strip_nonempty), NotOperator]
+    provider: Annotated[str | None, Field(max_length=64), AfterValidator(_optional_strip), NotOperator] = None
     task_type: TaskType = TaskType.GENERAL
     tokens_input: TokenCount = 0
     tokens_output: TokenCount = 0
@@ -95,7 +109,7 @@ class UsageEvent(BaseModel):
     character_id: OptionalIdentifier = None
     request_duration_ms: Annotated[StrictInt | None, Field(ge=0, le=MAX_DURATION_MS)] = None
     success: StrictBool = True
-    error_message: Annotated[str | None, Field(max_length=MAX_ERROR_MESSAGE_CHARS)] = None
+    error_message: Annotated[str | None, Field(max_length=MAX_ERROR_MESSAGE_CHARS), NotOperator] = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     timestamp: AwareDatetime | None = None
 

@@ -49,6 +49,8 @@ CASES = [
     ({"tokens_output": 5, "tokens_reasoning": 6}, "tokens_reasoning", "must not exceed tokens_output"),
     ({"request_duration_ms": -5}, "request_duration_ms", "greater than or equal to 0"),
     ({"colour": "blue"}, "colour", "unknown field"),
+    ({"error_message": '{"method": "increment", "values": [1]}'}, "error_message", "JSON object"),
+    ({"session_id": '{"method":"toggle"}'}, "session_id", "JSON object"),
 ]
 
 
