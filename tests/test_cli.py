@@ -250,7 +250,13 @@ def test_a_store_that_cannot_open_exits_1_with_the_reason(tmp_path: Path, monkey
     monkeypatch.setenv("AI_USAGE_DB_PATH", str(tmp_path))  # a directory, not a database file
     result = run("daily", "p1")
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: SQLite store at") and "Traceback" not in result.output
+    assert result.stderr.startswith("error: ") and str(tmp_path) in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_export_to_a_directory_that_does_not_exist_is_an_error(db_path: Path, tmp_path: Path) -> None:
+    result = run("export", "--output", str(tmp_path / "missing" / "events.csv"))
+    assert result.exit_code == 1 and result.stderr.startswith("error: cannot write")
 
 
 def test_a_bad_setting_exits_2_naming_the_variable(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,7 +20,7 @@ from typing import IO, Any
 import click
 
 from models.ai_usage import AIUsageLog
-from services.cli.common import ISO_MOMENT, invalid, load_settings, open_service, translate_errors
+from services.cli.common import ISO_MOMENT, CommandFailed, invalid, load_settings, open_service, translate_errors
 from services.store import MAX_PAGE_SIZE, EventFilter
 
 EXPORT_FIELDS: tuple[str, ...] = tuple(AIUsageLog.model_fields)
@@ -84,7 +84,11 @@ def _destination(output: str) -> Iterator[IO[str]]:
     target = Path(output)
     partial = target.with_name(f".{target.name}.partial")
     try:
-        with partial.open("w", encoding="utf-8", newline="") as handle:
+        handle = partial.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise CommandFailed(f"cannot write {output}: {exc.strerror or exc}") from exc
+    try:
+        with handle:
             yield handle
     except BaseException:
         partial.unlink(missing_ok=True)
