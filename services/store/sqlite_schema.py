@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from models.ai_usage import COUNTER_FIELDS
 from services.errors import StoreError
-from services.store.rollups import SHAPES_FINGERPRINT
+from services.store.rollups import OPTIONAL_SCOPES, SHAPES, SHAPES_FINGERPRINT, UNKNOWN_PROVIDER
 
 EVENT_COLUMNS: tuple[str, ...] = (
     "request_id", "log_id", "user_id", "tenant_id", "model", "provider", "task_type",
@@ -19,6 +19,66 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "credits", "session_id", "character_id", "request_duration_ms", "success", "error_message",
     "metadata", "ts", "cost_nano", "price_model_id", "price_is_fallback", "platform_credits",
 )  # fmt: skip
+
+
+# How each field a rollup shape names is read off an events row (ts is fixed-width UTC text).
+_FIELD_SQL = {
+    None: "''",
+    "user_id": "user_id",
+    "session_id": "session_id",
+    "day": "substr(ts, 1, 10)",
+    "month": "substr(ts, 1, 7)",
+    "model": "model",
+    "provider": f"COALESCE(provider, '{UNKNOWN_PROVIDER}')",
+    "task_type": "task_type",
+}
+_COUNTER_SQL = {
+    "requests": "COUNT(*)",
+    "failed_requests": "SUM(1 - success)",
+    "unpriced_requests": "SUM(price_is_fallback)",
+    **{name: f"SUM({name})" for name in COUNTER_FIELDS if name.startswith("tokens_")},
+    "credits": "SUM(credits)",
+    "cost_nano": "SUM(cost_nano)",
+    "platform_credits": "SUM(platform_credits)",
+}
+
+
+def _rollup_statements() -> tuple[str, ...]:
+    """One aggregate upsert per rollup kind, adding every event with ``seq > ?`` to its rollup rows.
+
+    Aggregating in SQLite (one GROUP BY per kind) instead of one upsert per event and kind is what lets a
+    batch of events cost a handful of statements.
+    """
+    counters = ", ".join(COUNTER_FIELDS)
+    sums = ", ".join(_COUNTER_SQL[name] for name in COUNTER_FIELDS)
+    updates = ", ".join(f"{name} = {name} + excluded.{name}" for name in COUNTER_FIELDS)
+    statements = []
+    for kind, shape in SHAPES.items():
+        scope, bucket, dim = (_FIELD_SQL[name] for name in (shape.scope, shape.bucket, shape.dim))
+        skip_empty = f" AND {scope} IS NOT NULL" if shape.scope in OPTIONAL_SCOPES else ""
+        statements.append(
+            f"INSERT INTO rollups (scope, kind, bucket, dim, {counters}) "
+            f"SELECT {scope}, '{kind.value}', {bucket}, {dim}, {sums} FROM events NOT INDEXED "
+            f"WHERE seq > ?{skip_empty} GROUP BY 1, 3, 4 "
+            f"ON CONFLICT (scope, kind, bucket, dim) DO UPDATE SET {updates}"
+        )
+    return tuple(statements)
+
+
+ROLLUP_STATEMENTS = _rollup_statements()
+assert set(_COUNTER_SQL) == set(COUNTER_FIELDS), "every counter needs an aggregate"
+
+
+def add_events_to_rollups(conn: sqlite3.Connection, after_seq: int) -> None:
+    """Add every event with ``seq > after_seq`` to its rollups (inside the caller's write transaction)."""
+    for statement in ROLLUP_STATEMENTS:
+        conn.execute(statement, (after_seq,))
+
+
+def rebuild_rollups(conn: sqlite3.Connection) -> None:
+    """Recompute every rollup from the events (inside the caller's transaction)."""
+    conn.execute("DELETE FROM rollups")
+    add_events_to_rollups(conn, 0)
 
 
 def _v1_initial(conn: sqlite3.Connection) -> None:
@@ -74,10 +134,10 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_initial,)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def migrate(conn: sqlite3.Connection, rebuild_rollups: Callable[[sqlite3.Connection], None]) -> int:
+def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema up to date; safe from several processes at once (the write lock serialises them).
 
-    ``rebuild_rollups`` recomputes every rollup from the events when the rollup shapes changed.
+    When the rollup shapes changed since the rollups were built, they are rebuilt from the events.
     """
     conn.execute("BEGIN IMMEDIATE")
     try:

@@ -21,7 +21,7 @@ from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters, EventPage
 from services.errors import StoreError
 from services.store.protocol import MAX_PAGE_SIZE, EventFilter
 from services.store.rollups import RollupKind, rollup_deltas
-from services.store.sqlite_schema import EVENT_COLUMNS, migrate
+from services.store.sqlite_schema import EVENT_COLUMNS, add_events_to_rollups, migrate
 
 _INSERT_EVENT = (
     f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) "
@@ -116,7 +116,7 @@ class SQLiteUsageStore:
         self._connections: list[sqlite3.Connection] = []
         if not self._memory:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.schema_version = self._guard(lambda: migrate(self._conn(), _rebuild_rollups))
+        self.schema_version = self._guard(lambda: migrate(self._conn()))
 
     # -- connections -------------------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
@@ -129,6 +129,8 @@ class SQLiteUsageStore:
             # 10,000 pages (40 MB of WAL) costs a little disk and nothing in durability.
             conn.execute("PRAGMA wal_autocheckpoint = 10000")
             conn.execute("PRAGMA journal_size_limit = 67108864")
+        # 64 MB of page cache: past ~100K events the default 2 MB made every batch re-read index pages.
+        conn.execute("PRAGMA cache_size = -65536")
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
         with self._lock:
@@ -187,11 +189,17 @@ class SQLiteUsageStore:
         with self._write() as conn:
             stored = conn.execute(_INSERT_EVENT, row).rowcount == 1
             if stored:
-                _add_to_rollups(conn, [log])
+                # One event: seven plain upserts beat seven GROUP BY statements (5,900 vs 4,800 events/s).
+                deltas = rollup_deltas([log])
+                conn.executemany(
+                    _UPSERT_ROLLUP, [(k.scope, k.kind.value, k.bucket, k.dim, *v) for k, v in deltas.items()]
+                )
             return [stored]
 
     def _record_many(self, logs: Sequence[AIUsageLog], rows: list[tuple[object, ...]]) -> list[bool]:
         with self._write() as conn:
+            # Under the write lock nobody else inserts, so the fresh events are exactly those after this seq.
+            last_seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
             ids = list({log.request_id for log in logs})
             existing: set[str] = set()
             for start in range(0, len(ids), _IN_CHUNK):
@@ -205,8 +213,10 @@ class SQLiteUsageStore:
                 fresh = log.request_id not in existing
                 existing.add(log.request_id)
                 stored.append(fresh)
-            conn.executemany(_INSERT_EVENT, [row for row, fresh in zip(rows, stored, strict=True) if fresh])
-            _add_to_rollups(conn, [log for log, fresh in zip(logs, stored, strict=True) if fresh])
+            fresh_rows = [row for row, fresh in zip(rows, stored, strict=True) if fresh]
+            if fresh_rows:
+                conn.executemany(_INSERT_EVENT, fresh_rows)
+                add_events_to_rollups(conn, last_seq)
             return stored
 
     def get_event(self, request_id: str) -> AIUsageLog | None:
@@ -298,24 +308,6 @@ class SQLiteUsageStore:
             self._connections.clear()
             self._shared = None
         self._local = threading.local()
-
-
-def _add_to_rollups(conn: sqlite3.Connection, logs: Sequence[AIUsageLog]) -> None:
-    if logs:
-        rows = [(k.scope, k.kind.value, k.bucket, k.dim, *v) for k, v in rollup_deltas(logs).items()]
-        conn.executemany(_UPSERT_ROLLUP, rows)
-
-
-def _rebuild_rollups(conn: sqlite3.Connection) -> None:
-    """Recompute every rollup from the events, page by page (inside the caller's transaction)."""
-    conn.execute("DELETE FROM rollups")
-    last = 0
-    while True:
-        rows = conn.execute(f"{_SELECT_EVENT} WHERE seq > ? ORDER BY seq LIMIT 5000", (last,)).fetchall()
-        if not rows:
-            return
-        _add_to_rollups(conn, [_log_from_row(row) for row in rows])
-        last = rows[-1]["seq"]
 
 
 def _decode_cursor(cursor: str | None) -> int:
