@@ -1,4 +1,5 @@
-"""A real HTTP server for the HTTP tests: the functions-framework app on 127.0.0.1, on a thread.
+"""A real HTTP server for the HTTP tests, on 127.0.0.1 on a thread, with either adapter: the
+functions-framework app (``ff``) or the plain WSGI app ``ai-usage serve`` runs under gunicorn (``wsgi``).
 
 The app is built from explicit parts (store, price book, clock, keys), so a test can make the store fail.
 """
@@ -21,6 +22,7 @@ from werkzeug.serving import make_server
 
 from functions import ff_targets
 from functions.http_api import PROCESS_APP, ApiApp, AuthConfig
+from functions.wsgi_app import make_wsgi_app
 from services.price_book import PriceBook
 from services.settings import Settings
 from services.store.sqlite_store import SQLiteUsageStore
@@ -68,19 +70,25 @@ def make_app(db_path: Path, store: Any = None) -> ApiApp:
     return ApiApp(service=service, auth=AuthConfig(api_key=SERVER_KEY, admin_key=ADMIN_KEY))
 
 
+ADAPTERS = ("ff", "wsgi")
+
+
 @cache
-def _wsgi_app(target: str) -> Any:
-    return functions_framework.create_app(target=target, source=ff_targets.__file__)
+def _wsgi_app(adapter: str) -> Any:
+    if adapter == "ff":
+        return functions_framework.create_app(target="all_routes", source=ff_targets.__file__)
+    return make_wsgi_app()
 
 
 class LiveServer:
-    """``url`` answers with ``app``; ``get``/``post`` are requests calls relative to it."""
+    """``url`` answers with ``app`` through ``adapter``; ``get``/``post`` are requests calls relative to it."""
 
-    def __init__(self, app: ApiApp, target: str = "all_routes") -> None:
+    def __init__(self, app: ApiApp, adapter: str = "ff") -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.app = app
+        self.adapter = adapter
         PROCESS_APP.set(app)
-        self._server = make_server("127.0.0.1", 0, _wsgi_app(target), threaded=True)
+        self._server = make_server("127.0.0.1", 0, _wsgi_app(adapter), threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -103,8 +111,8 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(app: ApiApp, target: str = "all_routes") -> Iterator[LiveServer]:
-    server = LiveServer(app, target)
+def live_server(app: ApiApp, adapter: str = "ff") -> Iterator[LiveServer]:
+    server = LiveServer(app, adapter)
     try:
         yield server
     finally:

@@ -9,7 +9,18 @@ from typing import Any
 import pytest
 
 from functions.http_api import ApiApp, AuthConfig
-from tests.http_harness import ADMIN, ADMIN_KEY, SERVER, SERVER_KEY, LiveServer, all_logs, event, live_server, make_app
+from tests.http_harness import (
+    ADAPTERS,
+    ADMIN,
+    ADMIN_KEY,
+    SERVER,
+    SERVER_KEY,
+    LiveServer,
+    all_logs,
+    event,
+    live_server,
+    make_app,
+)
 
 NO_KEY: dict[str, str] = {}
 WRONG_KEY = {"Authorization": "Bearer not-the-key"}
@@ -36,10 +47,10 @@ def _ids(routes: list[tuple[str, str, Any]]) -> list[str]:
     return [f"{method} {path}" for method, path, _ in routes]
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@pytest.fixture(scope="module", params=ADAPTERS)
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     app = make_app(Path(tmp_path_factory.mktemp("auth")) / "usage.db")
-    with live_server(app) as server:
+    with live_server(app, request.param) as server:
         yield server
     app.close()
 

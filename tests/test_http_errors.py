@@ -13,17 +13,19 @@ import pytest
 
 from services.errors import StoreError
 from services.store.sqlite_store import SQLiteUsageStore
-from tests.http_harness import SERVER, FlakyStore, LiveServer, all_logs, event, live_server, make_app
+from tests.http_harness import ADAPTERS, SERVER, FlakyStore, LiveServer, all_logs, event, live_server, make_app
 
 MIB = 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, FlakyStore]]:
+@pytest.fixture(scope="module", params=ADAPTERS)
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LiveServer, FlakyStore]]:
     db_path = Path(tmp_path_factory.mktemp("errors")) / "usage.db"
     store = FlakyStore(SQLiteUsageStore(db_path))
     app = make_app(db_path, store=store)
-    with live_server(app) as server:
+    with live_server(app, request.param) as server:
         yield server, store
     app.close()
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.http_harness import ADMIN, NOW, SERVER, TODAY, LiveServer, event, live_server, make_app
+from tests.http_harness import ADAPTERS, ADMIN, NOW, SERVER, TODAY, LiveServer, event, live_server, make_app
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@pytest.fixture(scope="module", params=ADAPTERS)
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     app = make_app(Path(tmp_path_factory.mktemp("routes")) / "usage.db")
-    with live_server(app) as server:
+    with live_server(app, request.param) as server:
         yield server
     app.close()
 

@@ -1,5 +1,7 @@
 """``ai-usage serve``: every route on one port, on the configured store (SQLite by default), under gunicorn.
 
+It serves the routes of the functions-framework ``all_routes`` target through the same request reading, as a
+plain WSGI app: Flask's per-request cost was a third of a request's time, and this is the throughput path.
 The server never runs open: without ``AI_USAGE_API_KEY`` a key is generated once, kept beside the database
 (mode 0600) and printed the first time. Workers are forked after the store is migrated; each builds its own app
 (and SQLite connections) on start.
@@ -105,11 +107,9 @@ def _post_fork(server: Any, worker: Any) -> None:
 )
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="Threads per worker.")
 def serve(host: str, port: int, workers: int, threads: int) -> None:
-    """Serve every HTTP route (the functions-framework ``all_routes`` target) on one port."""
-    import functions_framework
-
-    from functions import ff_targets
+    """Serve every HTTP route (those of the functions-framework ``all_routes`` target) on one port."""
     from functions.http_api import PROCESS_APP, ApiApp
+    from functions.wsgi_app import make_wsgi_app
     from services.store import open_store
 
     settings, generated = ensure_api_key(Settings().model_copy(update={"host": host, "port": port}))
@@ -123,7 +123,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         click.echo(f"API key: read from {key_file(settings)}")
     store = "Appwrite" if settings.uses_appwrite else f"SQLite {Path(settings.db_path).resolve()}"
     click.echo(f"Store: {store}")
-    wsgi_app = functions_framework.create_app(target="all_routes", source=ff_targets.__file__)
+    wsgi_app = make_wsgi_app()
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
