@@ -1,0 +1,355 @@
+"""HTTP benchmark: ``ai-usage serve`` on loopback against a store seeded with N events.
+
+    .venv/bin/python benchmarks/http_bench.py               # 1,000,000 events (a few minutes to seed)
+    .venv/bin/python benchmarks/http_bench.py --events 100000 --duration 5
+
+Prints POST /v1/usage requests/s with p50/p99, GET /v1/users/{id}/requests/today p50/p99, and the same calls
+made in-process (service only, and through ``dispatch`` without a socket) for the ratio. Targets (issue 3):
+POST >= 1,500 req/s with p99 < 10 ms; GET p99 < 5 ms. Figures are printed, never asserted.
+
+The load generator is a small keep-alive HTTP/1.1 client on raw sockets, one thread per connection, in
+separate processes so its own CPU use stays off the server's interpreter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import random
+import re
+import selectors
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+API_KEY = "bench-key-0123456789abcdef"
+USERS = 10_000
+SESSIONS = 100_000
+MODELS = ("gpt-4o", "gpt-4o-mini", "anthropic/claude-3.5-sonnet", "gemini-1.5-pro")
+TASKS = ("story_progression", "combat_narration", "quest_selection", "npc_dialogue", "general")
+SEED_BATCH = 1000
+
+
+# -- seeding ---------------------------------------------------------------------------------------------------
+def seed(db_path: Path, events: int) -> float:
+    """Store ``events`` events over the last 30 days through ``log_usage_batch``; returns seconds taken."""
+    from services.price_book import PriceBook
+    from services.settings import Settings
+    from services.store.sqlite_store import SQLiteUsageStore
+    from services.usage_tracking_service import UsageTrackingService
+
+    service = UsageTrackingService(SQLiteUsageStore(db_path), PriceBook.load(), settings=Settings(db_path=db_path))
+    rnd = random.Random(7)
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    started = time.perf_counter()
+    for first in range(0, events, SEED_BATCH):
+        batch = [
+            {
+                "request_id": f"seed-{n}",
+                "user_id": f"player-{rnd.randrange(USERS):05d}",
+                "model": rnd.choice(MODELS),
+                "task_type": rnd.choice(TASKS),
+                "tokens_input": rnd.randrange(100, 4000),
+                "tokens_output": rnd.randrange(10, 1000),
+                "session_id": f"session-{rnd.randrange(SESSIONS)}",
+                "timestamp": (now - timedelta(seconds=rnd.randrange(30 * 86400))).isoformat(),
+            }
+            for n in range(first, min(first + SEED_BATCH, events))
+        ]
+        service.log_usage_batch(batch)
+        done = first + len(batch)
+        if done % 100_000 == 0 or done == events:
+            print(f"  seeded {done:>9,} events ({time.perf_counter() - started:6.1f} s)", flush=True)
+    service.close()
+    return time.perf_counter() - started
+
+
+# -- the load generator ------------------------------------------------------------------------------------------
+class Connection:
+    """A keep-alive HTTP/1.1 connection that sends prepared requests and reads Content-Length answers."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.address = (host, port)
+        self.sock = self._connect()
+        self.buffer = b""
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection(self.address)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def _fill(self) -> None:
+        chunk = self.sock.recv(262_144)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        self.buffer += chunk
+
+    def request(self, data: bytes) -> int:
+        try:
+            return self._exchange(data)
+        except (ConnectionError, OSError):  # the server dropped an idle keep-alive connection: reconnect once
+            self.sock.close()
+            self.sock, self.buffer = self._connect(), b""
+            return self._exchange(data)
+
+    def _exchange(self, data: bytes) -> int:
+        self.sock.sendall(data)
+        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
+            self._fill()
+        head = self.buffer[:end].decode("latin-1")
+        length = int(re.search(r"(?im)^content-length:\s*(\d+)", head)[1])  # type: ignore[index]
+        while len(self.buffer) < end + 4 + length:
+            self._fill()
+        self.buffer = self.buffer[end + 4 + length :]
+        return int(head[9:12])
+
+
+def _post_request(host: str, tag: str, n: int, rnd: random.Random) -> bytes:
+    body = json.dumps(
+        {
+            "request_id": f"bench-{tag}-{n}",
+            "user_id": f"player-{rnd.randrange(USERS):05d}",
+            "model": rnd.choice(MODELS),
+            "task_type": rnd.choice(TASKS),
+            "tokens_input": rnd.randrange(100, 4000),
+            "tokens_output": rnd.randrange(10, 1000),
+            "session_id": f"session-{rnd.randrange(SESSIONS)}",
+        }
+    ).encode()
+    return (
+        f"POST /v1/usage HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {API_KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+def _get_request(host: str, tag: str, n: int, rnd: random.Random) -> bytes:
+    user = f"player-{rnd.randrange(USERS):05d}"
+    return (
+        f"GET /v1/users/{user}/requests/today HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {API_KEY}\r\n\r\n"
+    ).encode()
+
+
+REQUESTS: dict[str, Callable[[str, str, int, random.Random], bytes]] = {"post": _post_request, "get": _get_request}
+
+
+def _client_process(kind: str, host: str, port: int, threads: int, seconds: float, tag: str, out: Any) -> None:
+    """Closed loop: each thread sends its next request as soon as the last answer arrived."""
+    latencies: list[list[int]] = [[] for _ in range(threads)]
+    errors = [0] * threads
+    start_at = time.monotonic() + 0.2
+    stop_at = start_at + seconds
+
+    def run(index: int) -> None:
+        rnd = random.Random(f"{tag}-{index}")
+        connection = Connection(host, port)
+        build = REQUESTS[kind]
+        n = 0
+        while time.monotonic() < start_at:
+            time.sleep(0.001)
+        while time.monotonic() < stop_at:
+            data = build(f"{host}:{port}", f"{tag}-{index}", n, rnd)
+            n += 1
+            began = time.perf_counter_ns()
+            status = connection.request(data)
+            latencies[index].append(time.perf_counter_ns() - began)
+            if status >= 300:
+                errors[index] += 1
+        connection.sock.close()
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    out.put(([x for per_thread in latencies for x in per_thread], sum(errors)))
+
+
+@dataclass
+class Figures:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    def line(self, label: str) -> str:
+        return (f"{label:<44} {self.rate:>9,.0f} req/s   p50 {self.p50_ms:7.3f} ms   p99 {self.p99_ms:7.3f} ms"
+                + (f"   errors {self.errors}" if self.errors else ""))  # fmt: skip
+
+
+def _figures(latencies_ns: list[int], seconds: float, errors: int = 0) -> Figures:
+    ordered = sorted(latencies_ns)
+    quantiles = statistics.quantiles(ordered, n=100, method="inclusive")
+    return Figures(len(ordered), seconds, quantiles[49] / 1e6, quantiles[98] / 1e6, errors)
+
+
+def load(kind: str, url: str, processes: int, threads: int, seconds: float, tag: str) -> Figures:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    clients = [
+        context.Process(target=_client_process, args=(kind, host, int(port), threads, seconds, f"{tag}{p}", out))
+        for p in range(processes)
+    ]
+    for client in clients:
+        client.start()
+    results = [out.get() for _ in clients]
+    for client in clients:
+        client.join()
+    latencies = [x for lat, _ in results for x in lat]
+    return _figures(latencies, seconds, sum(errors for _, errors in results))
+
+
+# -- the server ------------------------------------------------------------------------------------------------------
+def start_server(data: Path, workers: int, threads: int, log_level: str) -> tuple[subprocess.Popen[str], str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AI_USAGE_", "APPWRITE_"))}
+    env.update(AI_USAGE_DB_PATH=str(data / "usage.db"), AI_USAGE_API_KEY=API_KEY, AI_USAGE_LOG_FORMAT="json",
+               AI_USAGE_LOG_LEVEL=log_level)  # fmt: skip
+    command = [str(Path(sys.executable).with_name("ai-usage")), "serve", "--port", "0",
+               "--workers", str(workers), "--threads", str(threads)]  # fmt: skip
+    log = (data / "server.log").open("w")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+    assert process.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if selector.select(timeout=0.5):
+            line = process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the server exited; see {data / 'server.log'}")
+            if match := re.search(r"Listening on (http://\S+)", line):
+                return process, match[1]
+    raise RuntimeError("the server printed no URL within 60 s")
+
+
+# -- in-process ----------------------------------------------------------------------------------------------------
+def in_process(db_path: Path, seconds: float, log_path: Path) -> dict[str, Figures]:
+    """The same two calls without HTTP: the service alone, then the HTTP core (``dispatch``) without a socket."""
+    import structlog
+
+    from functions.http_api import ApiApp, ApiRequest, dispatch
+    from services.log_config import configure_logging
+    from services.settings import Settings
+
+    log_file = log_path.open("a")
+    configure_logging("json", "INFO", force=True)
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=log_file))
+    app = ApiApp.from_settings(Settings(db_path=db_path, api_key=API_KEY))
+    service = app.service
+    rnd = random.Random(11)
+    counter = iter(range(10**9))
+
+    def event() -> dict[str, Any]:
+        return {
+            "request_id": f"inproc-{next(counter)}",
+            "user_id": f"player-{rnd.randrange(USERS):05d}",
+            "model": rnd.choice(MODELS),
+            "task_type": rnd.choice(TASKS),
+            "tokens_input": rnd.randrange(100, 4000),
+            "tokens_output": rnd.randrange(10, 1000),
+            "session_id": f"session-{rnd.randrange(SESSIONS)}",
+        }
+
+    def user() -> str:
+        return f"player-{rnd.randrange(USERS):05d}"
+
+    headers = {"authorization": f"Bearer {API_KEY}", "content-type": "application/json"}
+    calls: dict[str, Callable[[], object]] = {
+        "service.log_usage": lambda: service.log_usage(**event()),
+        "dispatch POST /v1/usage": lambda: dispatch(
+            ApiRequest("POST", "/v1/usage", {}, headers, json.dumps(event()).encode()), app
+        ),
+        "service.request_count_today": lambda: service.request_count_today(user()),
+        "dispatch GET requests/today": lambda: dispatch(
+            ApiRequest("GET", f"/v1/users/{user()}/requests/today", {}, headers), app
+        ),
+    }
+    results = {}
+    for label, call in calls.items():
+        latencies = []
+        began = time.perf_counter()
+        while time.perf_counter() - began < seconds:
+            t0 = time.perf_counter_ns()
+            call()
+            latencies.append(time.perf_counter_ns() - t0)
+        results[label] = _figures(latencies, time.perf_counter() - began)
+    app.close()
+    log_file.close()
+    return results
+
+
+# -- main -------------------------------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000, help="events to seed (default 1,000,000)")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured phase")
+    parser.add_argument("--connections", type=int, default=4, help="keep-alive connections per client process")
+    parser.add_argument("--client-processes", type=int, default=1, help="load generator processes")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument("--threads", type=int, default=8, help="threads per server worker")
+    parser.add_argument("--log-level", default="INFO", help="server log level (its log goes to a file)")
+    parser.add_argument("--data", type=Path, default=None, help="reuse (or keep) a seeded data directory")
+    args = parser.parse_args()
+
+    data = args.data or Path(tempfile.mkdtemp(prefix="ai-usage-bench-"))
+    data.mkdir(parents=True, exist_ok=True)
+    db_path = data / "usage.db"
+    from services.log_config import configure_logging
+
+    configure_logging("json", "WARNING")
+    if not db_path.exists():
+        print(f"Seeding {args.events:,} events into {db_path} ...", flush=True)
+        seconds = seed(db_path, args.events)
+        print(f"Seeded in {seconds:.1f} s ({args.events / seconds:,.0f} events/s)")
+    print(f"Server: ai-usage serve --workers {args.workers} --threads {args.threads}; load: "
+          f"{args.client_processes} process(es) x {args.connections} keep-alive connections, "
+          f"{args.duration:.0f} s per phase; {os.cpu_count()} CPUs")  # fmt: skip
+    server, url = start_server(data, args.workers, args.threads, args.log_level)
+    try:
+        load("post", url, 1, 1, 1.0, "warm")  # first requests open connections and warm the caches
+        post = load("post", url, args.client_processes, args.connections, args.duration, "post")
+        get = load("get", url, args.client_processes, args.connections, args.duration, "get")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    local = in_process(db_path, min(args.duration, 5.0), data / "in-process.log")
+
+    print()
+    print(post.line("HTTP   POST /v1/usage"))
+    print(get.line("HTTP   GET  /v1/users/{id}/requests/today"))
+    for label, figures in local.items():
+        print(figures.line(f"local  {label}"))
+    service_post, service_get = local["service.log_usage"], local["service.request_count_today"]
+    print()
+    print(f"POST: HTTP p50 is {post.p50_ms / service_post.p50_ms:.1f}x the in-process call; "
+          f"throughput {post.rate / service_post.rate:.2f}x (HTTP with {args.connections * args.client_processes} "
+          f"connections vs one in-process caller)")  # fmt: skip
+    print(f"GET:  HTTP p50 is {get.p50_ms / service_get.p50_ms:.1f}x the in-process call; "
+          f"throughput {get.rate / service_get.rate:.2f}x")  # fmt: skip
+    post_ok = post.rate >= 1500 and post.p99_ms < 10
+    print(f"Targets: POST >= 1,500 req/s and p99 < 10 ms: {'met' if post_ok else 'NOT met'}; "
+          f"GET p99 < 5 ms: {'met' if get.p99_ms < 5 else 'NOT met'}")  # fmt: skip
+    if args.data is None:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
