@@ -116,6 +116,8 @@ class UsageEvent(BaseModel):
     @field_validator("metadata")
     @classmethod
     def _metadata_small_json(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            return value
         try:
             encoded = json.dumps(value, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError) as exc:

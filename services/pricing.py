@@ -46,12 +46,12 @@ class TokenCounts:
 
     def validate(self) -> None:
         """Raise :class:`TokenCountError` (a ``ValueError``) naming the first impossible count."""
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TokenCountError(item.name, f"must be a whole number, got {value!r}")
+        for name in _COUNT_FIELDS:  # a plain tuple: dataclasses.fields() cost more than the checks
+            value = getattr(self, name)
+            if value.__class__ is not int:
+                raise TokenCountError(name, f"must be a whole number, got {value!r}")
             if value < 0:
-                raise TokenCountError(item.name, f"must not be negative, got {value}")
+                raise TokenCountError(name, f"must not be negative, got {value}")
         if self.tokens_cached + self.tokens_cache_write > self.tokens_input:
             raise TokenCountError(
                 "tokens_cached",
@@ -63,6 +63,9 @@ class TokenCounts:
                 "tokens_reasoning",
                 f"tokens_reasoning ({self.tokens_reasoning}) exceeds tokens_output ({self.tokens_output})",
             )
+
+
+_COUNT_FIELDS = tuple(f.name for f in fields(TokenCounts))
 
 
 @dataclass(frozen=True)

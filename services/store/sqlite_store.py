@@ -51,8 +51,8 @@ def _event_row(log: AIUsageLog) -> tuple[object, ...]:
         log.task_type.value, log.tokens_input, log.tokens_output, log.tokens_cached,
         log.tokens_cache_write, log.tokens_reasoning, log.credits, log.session_id, log.character_id,
         log.request_duration_ms, int(log.success), log.error_message,
-        json.dumps(log.metadata, separators=(",", ":")), _ts_text(log.timestamp), log.cost_nano,
-        log.price_model_id, int(log.price_is_fallback), log.platform_credits,
+        json.dumps(log.metadata, separators=(",", ":")) if log.metadata else "{}", _ts_text(log.timestamp),
+        log.cost_nano, log.price_model_id, int(log.price_is_fallback), log.platform_credits,
     )  # fmt: skip
 
 
