@@ -29,7 +29,7 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
         if message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
         if error["type"] == "enum":
-            message = f"{message} (allowed: {error['ctx']['expected']})"
+            message = f"must be one of {error['ctx']['expected']}"
         if error["type"] == "extra_forbidden":
             message = "unknown field"
         if field == "__root__" and "tokens_" in message:
