@@ -21,6 +21,9 @@ from services.log_config import configure_logging
 from services.settings import Settings
 
 KEY_FILE_NAME = "api-key"
+# Measured on 2 cores (benchmarks/http_bench.py): one process per core; a third or fourth thread per worker
+# lowered throughput and raised p99, because the work is CPU-bound under the GIL.
+DEFAULT_WORKERS = min(os.cpu_count() or 1, 4)
 
 
 def key_file(settings: Settings) -> Path:
@@ -100,12 +103,18 @@ def _post_fork(server: Any, worker: Any) -> None:
 )
 @click.option(
     "--workers",
-    default=1,
+    default=DEFAULT_WORKERS,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Worker processes (each with its own store connections).",
+    help="Worker processes, each with its own store connections (default: the CPUs, at most 4).",
 )
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256), help="Threads per worker.")
+@click.option(
+    "--threads",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Threads per worker; more mostly add contention for Python's GIL.",
+)
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve every HTTP route (those of the functions-framework ``all_routes`` target) on one port."""
     from functions.http_api import PROCESS_APP, ApiApp
