@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import uuid
 from typing import Any
 
 import structlog
@@ -19,8 +20,11 @@ from services.price_book import PriceBook
 from services.settings import Settings
 from services.store import open_store
 
-from .http_api import ApiApp, ApiRequest, Role, dispatch
+from .http_api import ApiApp, ApiRequest, ApiResponse, Role, dispatch
 from .http_api.auth import caller_from_appwrite
+from .http_api.errors import internal_error_response
+
+log = structlog.get_logger("ai_usage.http")
 
 
 class _CurrentStderr:
@@ -89,10 +93,15 @@ class AppwriteFunction:
         return self._shared_app, False
 
     def __call__(self, context: Any) -> Any:
-        settings = self._cold_start()
         req = context.req
         headers = {str(name).lower(): str(value) for name, value in (req.headers or {}).items()}
-        app, per_execution = self._app(settings, headers.get("x-appwrite-key"))
+        correlation_id = headers.get("x-appwrite-execution-id") or uuid.uuid4().hex
+        try:
+            settings = self._cold_start()
+            app, per_execution = self._app(settings, headers.get("x-appwrite-key"))
+        except Exception:  # settings or store cannot be built: log it for this execution, answer JSON
+            log.exception("http.app_unavailable", correlation_id=correlation_id)
+            return _render(context, internal_error_response(correlation_id))
         try:
             caller = caller_from_appwrite(
                 headers.get("x-appwrite-user-id"),
@@ -106,10 +115,14 @@ class AppwriteFunction:
                 headers=headers,
                 body=_body(req),
                 caller=caller,
-                correlation_id=headers.get("x-appwrite-execution-id") or None,
+                correlation_id=correlation_id,
             )
             response = dispatch(request, app, self.group)
         finally:
             if per_execution:
                 app.close()
-        return context.res.json(response.json_data(), statusCode=response.status, headers=dict(response.headers))
+        return _render(context, response)
+
+
+def _render(context: Any, response: ApiResponse) -> Any:
+    return context.res.json(response.json_data(), statusCode=response.status, headers=dict(response.headers))

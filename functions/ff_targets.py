@@ -12,13 +12,15 @@ through ``PROCESS_APP``.
 from __future__ import annotations
 
 import io
+import uuid
 
 import flask
 import functions_framework
 from werkzeug.exceptions import HTTPException
 
 from functions.http_api import PROCESS_APP, ApiResponse
-from functions.wsgi_app import answer, discard_body, error_response, request_from_environ
+from functions.http_api.errors import plain_error_response
+from functions.wsgi_app import answer, discard_body, request_from_environ
 
 
 def serve(request: flask.Request, group: str | None = None) -> flask.Response:
@@ -42,7 +44,8 @@ def _render(response: ApiResponse, request: flask.Request) -> flask.Response:
 def _flask_error(exc: HTTPException) -> flask.Response:
     status = exc.code or 500
     code = "not_found" if status == 404 else f"http_{status}"
-    return _render(error_response(status, code, exc.description or exc.name), flask.request)
+    response = plain_error_response(status, code, exc.description or exc.name, uuid.uuid4().hex)
+    return _render(response, flask.request)
 
 
 @functions_framework.http

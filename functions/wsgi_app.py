@@ -17,8 +17,7 @@ import structlog
 from werkzeug.wsgi import get_content_length, get_input_stream
 
 from functions.http_api import PROCESS_APP, ApiRequest, ApiResponse, AppSlot, body_limit, dispatch
-from functions.http_api.dispatch import CORRELATION_HEADER
-from functions.http_api.schemas import ErrorBody, ErrorDetail
+from functions.http_api.errors import internal_error_response
 
 log = structlog.get_logger("ai_usage.http")
 
@@ -64,13 +63,6 @@ def discard_body(stream: IO[bytes], declared: int | None) -> bool:
     return remaining > 0
 
 
-def error_response(status: int, code: str, message: str, correlation_id: str | None = None) -> ApiResponse:
-    """An error answered outside ``dispatch`` (the app cannot be built, Flask refused the path)."""
-    correlation_id = correlation_id or uuid.uuid4().hex
-    detail = ErrorDetail(code=code, message=message, correlation_id=correlation_id)
-    return ApiResponse(status, ErrorBody(error=detail), {CORRELATION_HEADER: correlation_id})
-
-
 def answer(request: ApiRequest, slot: AppSlot, group: str | None) -> ApiResponse:
     """Dispatch ``request`` to the process's app; a failure to build the app is a logged 500, not a crash."""
     try:
@@ -78,7 +70,7 @@ def answer(request: ApiRequest, slot: AppSlot, group: str | None) -> ApiResponse
     except Exception:  # the store or settings cannot be built: say so in the log, not to the caller
         correlation_id = uuid.uuid4().hex
         log.exception("http.app_unavailable", correlation_id=correlation_id)
-        return error_response(500, "internal_error", "the service could not start; see the server log", correlation_id)
+        return internal_error_response(correlation_id)
     return dispatch(request, app, group)
 
 

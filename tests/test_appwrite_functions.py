@@ -256,6 +256,19 @@ def test_an_unexpected_failure_answers_500_and_logs_it_into_this_executions_outp
     assert "exec-42" in captured.getvalue() and "RuntimeError" in captured.getvalue()
 
 
+def test_a_store_that_cannot_be_opened_is_a_json_500_not_a_crashed_execution(
+    environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (environment / "not-a-directory").write_text("")
+    monkeypatch.setenv("AI_USAGE_DB_PATH", str(environment / "not-a-directory" / "usage.db"))
+    execute = Deployed(load_function("usage_ingest"))
+
+    response = execute("POST", "/v1/usage", body=event(), execution_id="exec-cannot-open")
+
+    assert response.status == 500
+    assert response.json["error"]["correlation_id"] == "exec-cannot-open"
+
+
 def test_settings_are_read_once_per_cold_start(environment: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     execute = Deployed(load_function("usage_ingest"))
     execute("POST", "/v1/usage", body=event(user_id="cold"))

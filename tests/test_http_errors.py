@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from functions.http_api import PROCESS_APP, ApiApp
+from functions.http_api.app import app_from_environment
 from services.errors import StoreError
 from services.store.sqlite_store import SQLiteUsageStore
 from tests.http_harness import ADAPTERS, SERVER, FlakyStore, LiveServer, all_logs, event, live_server, make_app
@@ -248,3 +250,22 @@ def test_an_unexpected_failure_is_500_with_a_correlation_id_that_finds_the_logge
     assert failures[0]["exc_info"] is True
     request_lines = [entry for entry in logs if entry["event"] == "http.request"]
     assert (request_lines[0]["status"], request_lines[0]["correlation_id"]) == (500, error["correlation_id"])
+
+
+def test_an_app_that_cannot_start_answers_a_json_500_on_every_route(tmp_path: Path) -> None:
+    def cannot_start() -> ApiApp:
+        raise StoreError("database is locked by another program")
+
+    app = make_app(tmp_path / "usage.db")
+    for adapter in ADAPTERS:
+        with live_server(app, adapter) as api:
+            PROCESS_APP.configure(cannot_start)
+            try:
+                with all_logs() as logs:
+                    response = api.get("/healthz")
+            finally:
+                PROCESS_APP.configure(app_from_environment)
+        assert response.status_code == 500
+        assert response.json()["error"]["correlation_id"] == response.headers["X-Correlation-Id"]
+        assert [entry["event"] for entry in logs] == ["http.app_unavailable"]
+    app.close()

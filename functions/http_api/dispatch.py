@@ -24,12 +24,11 @@ from .errors import InvalidBody, error_response, internal_error_response
 from .handlers import Call, Reply
 from .openapi import openapi_document
 from .request import ApiRequest
-from .responses import ApiResponse
+from .responses import CORRELATION_HEADER, ApiResponse
 from .routes import Route, match
 
 log = structlog.get_logger("ai_usage.http")
 
-CORRELATION_HEADER = "X-Correlation-Id"
 _LOGGED_FIELDS = ("request_id", "user_id", "session_id", "model")
 _MAX_LOGGED_CHARS = 200
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from models.ai_usage import FieldError
 from services.errors import BadRequest, MethodNotAllowed, ServiceError, StoreError, Unauthorized
 
-from .responses import ApiResponse
+from .responses import CORRELATION_HEADER, ApiResponse
 from .schemas import ErrorBody, ErrorDetail
 
 DEFAULT_RETRY_AFTER_SECONDS = 1
@@ -55,9 +55,11 @@ def error_response(exc: ServiceError, correlation_id: str) -> ApiResponse:
 
 def internal_error_response(correlation_id: str) -> ApiResponse:
     """The answer for a failure nobody planned for: no detail beyond the id that finds the log line."""
-    detail = ErrorDetail(
-        code="internal_error",
-        message=f"internal error; the server log has the details under correlation id {correlation_id}",
-        correlation_id=correlation_id,
-    )
-    return ApiResponse(500, ErrorBody(error=detail))
+    message = f"internal error; the server log has the details under correlation id {correlation_id}"
+    return plain_error_response(500, "internal_error", message, correlation_id)
+
+
+def plain_error_response(status: int, code: str, message: str, correlation_id: str) -> ApiResponse:
+    """An error body for failures outside ``dispatch`` (the app cannot be built, the server refused the path)."""
+    detail = ErrorDetail(code=code, message=message, correlation_id=correlation_id)
+    return ApiResponse(status, ErrorBody(error=detail), {CORRELATION_HEADER: correlation_id})

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 JSON_CONTENT_TYPE = "application/json"
+CORRELATION_HEADER = "X-Correlation-Id"  # on every answer; errors also carry it in the body
 
 
 @dataclass
