@@ -229,9 +229,9 @@ class CostBreakdown(BaseModel):
     estimated_cost_exact: ExactUSD
 
 
-class DailyUsageSummary(BaseModel):
-    date: date
-    user_id: str
+class UsageTotals(BaseModel):
+    """The totals every summary carries, from the same rollup counters."""
+
     total_requests: int
     total_tokens: int
     total_input_tokens: int
@@ -242,56 +242,30 @@ class DailyUsageSummary(BaseModel):
     total_credits: int
     estimated_cost: float
     estimated_cost_exact: ExactUSD
-    requests_by_task: dict[str, int]
-    cost_by_task: dict[str, float]
-    cost_by_task_exact: dict[str, ExactUSD]
-    failed_requests: int
-    unpriced_requests: int
-
-
-class MonthlyUsageSummary(BaseModel):
-    year: int
-    month: int
-    user_id: str
-    total_requests: int
-    total_tokens: int
-    total_input_tokens: int
-    total_output_tokens: int
-    total_cached_tokens: int
-    total_credits: int
-    estimated_cost: float
-    estimated_cost_exact: ExactUSD
-    failed_requests: int
-    unpriced_requests: int
-
-
-class GlobalDailyUsage(BaseModel):
-    date: date
-    total_requests: int
-    total_tokens: int
-    estimated_cost: float
-    estimated_cost_exact: ExactUSD
-    failed_requests: int
-    unpriced_requests: int
-    cost_by_model: dict[str, CostBreakdown]
-    cost_by_provider: dict[str, CostBreakdown]
-    cost_by_task: dict[str, CostBreakdown]
-
-
-class UsageTotals(BaseModel):
-    """Totals over a slice with no calendar of its own (a session, a model, a date range)."""
-
-    total_requests: int
-    total_tokens: int
-    total_input_tokens: int
-    total_output_tokens: int
-    total_cached_tokens: int
-    total_credits: int
-    estimated_cost: float
-    estimated_cost_exact: ExactUSD
     failed_requests: int
     unpriced_requests: int
     platform_credits: int
+
+
+class DailyUsageSummary(UsageTotals):
+    date: date
+    user_id: str
+    requests_by_task: dict[str, int]
+    cost_by_task: dict[str, float]
+    cost_by_task_exact: dict[str, ExactUSD]
+
+
+class MonthlyUsageSummary(UsageTotals):
+    year: int
+    month: int
+    user_id: str
+
+
+class GlobalDailyUsage(UsageTotals):
+    date: date
+    cost_by_model: dict[str, CostBreakdown]
+    cost_by_provider: dict[str, CostBreakdown]
+    cost_by_task: dict[str, CostBreakdown]
 
 
 class SessionUsage(UsageTotals):

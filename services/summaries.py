@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from models.ai_usage import (
     CostBreakdown,
@@ -13,7 +14,6 @@ from models.ai_usage import (
     GlobalDailyUsage,
     MonthlyUsageSummary,
     TaskType,
-    UsageTotals,
 )
 
 NANO = Decimal(1).scaleb(-9)
@@ -38,66 +38,41 @@ def breakdowns(parts: Mapping[str, Counters]) -> dict[str, CostBreakdown]:
     return {key: breakdown(counters) for key, counters in sorted(parts.items())}
 
 
-def totals_fields(counters: Counters) -> dict[str, object]:
-    """The ``UsageTotals`` fields of a set of counters, for the models that extend it."""
+def totals_fields(counters: Counters) -> dict[str, Any]:
+    """The ``UsageTotals`` fields of a set of counters, for every summary model (they all extend it)."""
     exact = usd(counters.cost_nano)
-    return UsageTotals(
-        total_requests=counters.requests,
-        total_tokens=counters.tokens_total,
-        total_input_tokens=counters.tokens_input,
-        total_output_tokens=counters.tokens_output,
-        total_cached_tokens=counters.tokens_cached,
-        total_credits=counters.credits,
-        estimated_cost=float(exact),
-        estimated_cost_exact=exact,
-        failed_requests=counters.failed_requests,
-        unpriced_requests=counters.unpriced_requests,
-        platform_credits=counters.platform_credits,
-    ).model_dump()
+    return {
+        "total_requests": counters.requests,
+        "total_tokens": counters.tokens_total,
+        "total_input_tokens": counters.tokens_input,
+        "total_output_tokens": counters.tokens_output,
+        "total_cached_tokens": counters.tokens_cached,
+        "total_cache_write_tokens": counters.tokens_cache_write,
+        "total_reasoning_tokens": counters.tokens_reasoning,
+        "total_credits": counters.credits,
+        "estimated_cost": float(exact),
+        "estimated_cost_exact": exact,
+        "failed_requests": counters.failed_requests,
+        "unpriced_requests": counters.unpriced_requests,
+        "platform_credits": counters.platform_credits,
+    }
 
 
 def daily_summary(user_id: str, day: date, total: Counters, by_task: Mapping[str, Counters]) -> DailyUsageSummary:
-    exact = usd(total.cost_nano)
     # Every task type is present, zero or not, so callers can index without a KeyError.
     tasks = {task.value: by_task.get(task.value, Counters()) for task in TaskType}
     return DailyUsageSummary(
         date=day,
         user_id=user_id,
-        total_requests=total.requests,
-        total_tokens=total.tokens_total,
-        total_input_tokens=total.tokens_input,
-        total_output_tokens=total.tokens_output,
-        total_cached_tokens=total.tokens_cached,
-        total_cache_write_tokens=total.tokens_cache_write,
-        total_reasoning_tokens=total.tokens_reasoning,
-        total_credits=total.credits,
-        estimated_cost=float(exact),
-        estimated_cost_exact=exact,
         requests_by_task={task: c.requests for task, c in tasks.items()},
         cost_by_task={task: float(usd(c.cost_nano)) for task, c in tasks.items()},
         cost_by_task_exact={task: usd(c.cost_nano) for task, c in tasks.items()},
-        failed_requests=total.failed_requests,
-        unpriced_requests=total.unpriced_requests,
+        **totals_fields(total),
     )
 
 
 def monthly_summary(user_id: str, year: int, month: int, total: Counters) -> MonthlyUsageSummary:
-    exact = usd(total.cost_nano)
-    return MonthlyUsageSummary(
-        year=year,
-        month=month,
-        user_id=user_id,
-        total_requests=total.requests,
-        total_tokens=total.tokens_total,
-        total_input_tokens=total.tokens_input,
-        total_output_tokens=total.tokens_output,
-        total_cached_tokens=total.tokens_cached,
-        total_credits=total.credits,
-        estimated_cost=float(exact),
-        estimated_cost_exact=exact,
-        failed_requests=total.failed_requests,
-        unpriced_requests=total.unpriced_requests,
-    )
+    return MonthlyUsageSummary(year=year, month=month, user_id=user_id, **totals_fields(total))
 
 
 def global_daily(
@@ -107,16 +82,10 @@ def global_daily(
     by_provider: Mapping[str, Counters],
     by_task: Mapping[str, Counters],
 ) -> GlobalDailyUsage:
-    exact = usd(total.cost_nano)
     return GlobalDailyUsage(
         date=day,
-        total_requests=total.requests,
-        total_tokens=total.tokens_total,
-        estimated_cost=float(exact),
-        estimated_cost_exact=exact,
-        failed_requests=total.failed_requests,
-        unpriced_requests=total.unpriced_requests,
         cost_by_model=breakdowns(by_model),
         cost_by_provider=breakdowns(by_provider),
         cost_by_task=breakdowns(by_task),
+        **totals_fields(total),
     )
