@@ -205,11 +205,13 @@ def test_reports_treat_an_api_key_as_the_server_and_listed_ids_as_admins(functio
 
     server = functions["reports"]("GET", "/v1/users/player-3/requests/today")
     listed_admin = functions["reports"]("GET", "/v1/users/player-3/usage/daily", user="boss-1")
-    admin_route = functions["reports"]("GET", "/v1/admin/cost/daily")
+    global_cost_for_listed_admin = functions["reports"]("GET", "/v1/admin/cost/daily", user="boss-1")
+    global_cost_for_a_player = functions["reports"]("GET", "/v1/admin/cost/daily", user="player-3")
 
     assert (server.status, server.json["count"]) == (200, 1)
     assert listed_admin.status == 200
-    assert admin_route.status == 404  # global cost lives in the admin function
+    assert global_cost_for_listed_admin.status == 200
+    assert global_cost_for_a_player.status == 403
 
 
 def test_admin_function_serves_global_cost_and_any_users_usage_to_admins(functions: dict[str, Deployed]) -> None:

@@ -1,7 +1,8 @@
 """The route table: one list that drives matching (404/405), permissions, body limits and the OpenAPI document.
 
 Each route names the Appwrite functions (``groups``) that serve it, so every runtime agrees on who serves what:
-``ingest`` (server keys only), ``reports`` (signed-in users, their own data), ``admin`` (admins).
+``ingest`` (server keys only), ``reports`` (signed-in users: their own data; users listed as admins by id: all
+of it, the global cost included), ``admin`` (users Appwrite admits by their ``admin`` label).
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/sessions/{session_id}/usage", "getSessionUsage", "What one play session cost",
           handlers.session_usage, SERVER_ADMIN, READERS, SessionUsage),
     Route("GET", "/v1/admin/cost/daily", "getGlobalDailyCost", "Everyone's cost on a UTC day",
-          handlers.global_daily_cost, SERVER_ADMIN, frozenset({"admin"}), GlobalDailyUsage, query=DayQuery),
+          handlers.global_daily_cost, SERVER_ADMIN, READERS, GlobalDailyUsage, query=DayQuery),
     Route("GET", "/v1/prices", "listPrices", "The price book in force now, USD per 1K tokens",
           handlers.list_prices, AUTHENTICATED, READERS, PriceList),
     Route("GET", "/v1/prices/{model:path}", "getModelPrice",

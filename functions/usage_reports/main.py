@@ -1,7 +1,8 @@
 """Appwrite function ``usage-reports``: per-user summaries, the rate limiter's count, session cost, prices.
 
 ``execute: ["users"]``: a signed-in user (``x-appwrite-user-id``) reads only their own daily and monthly usage;
-an API key (no user id) is the game backend; users listed in ``AI_USAGE_ADMIN_USER_IDS`` are admins.
+an API key (no user id) is the game backend; users listed in ``AI_USAGE_ADMIN_USER_IDS`` are admins and may
+read everything here, the global daily cost included (labelled admins use ``usage-admin``).
 """
 
 from typing import Any
