@@ -8,7 +8,6 @@ Appwrite store is opened per execution because its key (``x-appwrite-key``) is i
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import uuid
 from typing import Any
@@ -25,16 +24,6 @@ from .http_api.auth import caller_from_appwrite
 from .http_api.errors import internal_error_response
 
 log = structlog.get_logger("ai_usage.http")
-
-
-class _CurrentStderr:
-    """Writes to whatever ``sys.stderr`` is now: open-runtimes swaps it for a fresh buffer on every execution."""
-
-    def write(self, text: str) -> int:
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        sys.stderr.flush()
 
 
 def settings_from_appwrite_environment() -> Settings:
@@ -79,7 +68,6 @@ class AppwriteFunction:
                 self._settings = settings_from_appwrite_environment()
             if self._price_book is None:
                 configure_logging(self._settings.log_format, self._settings.log_level)
-                structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()))  # type: ignore[arg-type]
                 self._price_book = PriceBook.load(self._settings.prices_file)
             return self._settings
 

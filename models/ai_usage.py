@@ -45,13 +45,6 @@ class TaskType(StrEnum):
     GENERAL = "general"
 
 
-def _strip_nonempty(value: str) -> str:
-    value = value.strip()
-    if not value:
-        raise ValueError("must not be empty")
-    return value
-
-
 def _aware_utc(value: datetime) -> datetime:
     # A naive timestamp is ambiguous (the replaced service mixed local and UTC dates), so refuse it.
     if value.tzinfo is None or value.utcoffset() is None:
@@ -80,7 +73,8 @@ def _not_an_operator(value: str | None) -> str | None:
 
 
 NotOperator = AfterValidator(_not_an_operator)
-Identifier = Annotated[str, Field(max_length=MAX_ID_CHARS), AfterValidator(_strip_nonempty), NotOperator]
+# The model strips whitespace before the length rules, so "   " is refused as empty.
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS), NotOperator]
 OptionalIdentifier = Annotated[str | None, Field(max_length=MAX_ID_CHARS), AfterValidator(_optional_strip), NotOperator]
 TokenCount = Annotated[StrictInt, Field(ge=0, le=MAX_TOKENS_PER_EVENT)]
 AwareDatetime = Annotated[datetime, AfterValidator(_aware_utc)]
@@ -96,7 +90,7 @@ class UsageEvent(BaseModel):
     request_id: OptionalIdentifier = None
     user_id: Identifier
     tenant_id: OptionalIdentifier = None
-    model: Annotated[str, Field(max_length=MAX_MODEL_CHARS), AfterValidator(_strip_nonempty), NotOperator]
+    model: Annotated[str, Field(min_length=1, max_length=MAX_MODEL_CHARS), NotOperator]
     provider: Annotated[str | None, Field(max_length=64), AfterValidator(_optional_strip), NotOperator] = None
     task_type: TaskType = TaskType.GENERAL
     tokens_input: TokenCount = 0

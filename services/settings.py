@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -28,11 +29,11 @@ class Settings(BaseSettings):
     # HTTP serving (functions-framework / `ai-usage serve`).
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    api_key: SecretStr | None = Field(
-        default=None, description="Bearer key of the game backend (server role)"
-    )
+    api_key: SecretStr | None = Field(default=None, description="Bearer key of the game backend (server role)")
     admin_key: SecretStr | None = Field(default=None, description="Bearer key of admins")
-    admin_user_ids: list[str] = Field(default_factory=list, description="Appwrite user ids treated as admins")
+    admin_user_ids: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Appwrite user ids treated as admins: a JSON list or comma-separated"
+    )
 
     # Appwrite backend: set endpoint, project and key to use it instead of SQLite.
     appwrite_endpoint: str | None = Field(
@@ -49,6 +50,17 @@ class Settings(BaseSettings):
     )
     appwrite_timeout_seconds: float = Field(default=10.0, gt=0)
     appwrite_retry_budget_seconds: float = Field(default=8.0, ge=0)
+
+    @field_validator("admin_user_ids", mode="before")
+    @classmethod
+    def _id_list(cls, value: object) -> object:
+        # Appwrite's console takes variables as plain strings: accept "a,b" as well as '["a", "b"]'.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @property
     def uses_appwrite(self) -> bool:

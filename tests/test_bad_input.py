@@ -21,10 +21,10 @@ def service(sqlite_store: SQLiteUsageStore) -> UsageTrackingService:
 
 
 CASES = [
-    ({"user_id": ""}, "user_id", "empty"),
-    ({"user_id": "   "}, "user_id", "empty"),
+    ({"user_id": ""}, "user_id", "at least 1 character"),
+    ({"user_id": "   "}, "user_id", "at least 1 character"),
     ({"user_id": "x" * 129}, "user_id", "at most 128"),
-    ({"model": ""}, "model", "empty"),
+    ({"model": ""}, "model", "at least 1 character"),
     ({"model": "m" * 201}, "model", "at most 200"),
     ({"tokens_input": -1}, "tokens_input", "greater than or equal to 0"),
     ({"tokens_output": 1.5}, "tokens_output", "integer"),

@@ -129,7 +129,7 @@ def test_a_failed_request_with_provider_and_credits_is_logged(ledger: UsageTrack
 @pytest.mark.parametrize(
     ("overrides", "field", "rule"),
     [
-        ({"user-id": "  "}, "user_id", "must not be empty"),
+        ({"user-id": "  "}, "user_id", "at least 1 character"),
         ({"tokens-input": "-1"}, "tokens_input", "greater than or equal to 0"),
         ({"tokens-output": "20000000"}, "tokens_output", "less than or equal to 10000000"),
         ({"task-type": "fight"}, "task_type", "npc_dialogue"),

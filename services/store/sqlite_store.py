@@ -6,7 +6,9 @@ Rollups are updated in the same transaction as the event insert, from the events
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import random
 import sqlite3
 import threading
@@ -114,8 +116,11 @@ class SQLiteUsageStore:
         self._shared: sqlite3.Connection | None = None
         self._lock = threading.RLock()
         self._connections: list[sqlite3.Connection] = []
+        self._writer_lock = threading.Lock()
+        self._lock_file: int | None = None
         if not self._memory:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._lock_file = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         self.schema_version = self._guard(lambda: migrate(self._conn()))
 
     # -- connections -------------------------------------------------------------------------------
@@ -167,14 +172,19 @@ class SQLiteUsageStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
-        # IMMEDIATE takes the write lock up front, so the duplicate check and the insert see one state.
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        # Writers queue on a lock file first: SQLite's busy handler polls with sleeps of 1, 2, 5, 10… ms,
+        # which made the p99 of concurrent writers (several server workers) 3x their median. flock wakes the
+        # next writer as soon as the lock is released. Threads of one process queue on the mutex, since
+        # flock does not exclude threads sharing the file. SQLite's own lock still guards correctness.
+        with self._writer_lock, _file_lock(self._lock_file):
+            # IMMEDIATE takes the write lock up front, so the duplicate check and the insert see one state.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     # -- UsageStore ----------------------------------------------------------------------------------
     def record(self, logs: Sequence[AIUsageLog]) -> list[bool]:
@@ -303,6 +313,9 @@ class SQLiteUsageStore:
 
     def close(self) -> None:
         with self._lock:
+            if self._lock_file is not None:
+                os.close(self._lock_file)
+                self._lock_file = None
             for conn in self._connections:
                 conn.close()
             self._connections.clear()
@@ -321,3 +334,15 @@ def _decode_cursor(cursor: str | None) -> int:
 @contextmanager
 def _nullcontext() -> Iterator[None]:
     yield
+
+
+@contextmanager
+def _file_lock(fd: int | None) -> Iterator[None]:
+    if fd is None:  # an in-memory store has one connection and no other process
+        yield
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
