@@ -8,6 +8,7 @@ own rates; ``tokens_reasoning`` is the part of ``tokens_output`` spent on reason
 from __future__ import annotations
 
 import json
+from dataclasses import astuple, dataclass, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -16,6 +17,7 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -43,6 +45,13 @@ class TaskType(StrEnum):
     QUEST_SELECTION = "quest_selection"
     NPC_DIALOGUE = "npc_dialogue"
     GENERAL = "general"
+
+
+def _not_a_number(value: object) -> object:
+    # pydantic would read 0 or 1.7e9 as Unix seconds; the API documents an ISO-8601 string, so say so.
+    if isinstance(value, int | float):
+        raise ValueError("must be an ISO-8601 date-time string with a UTC offset, not a number")
+    return value
 
 
 def _aware_utc(value: datetime) -> datetime:
@@ -77,7 +86,7 @@ NotOperator = AfterValidator(_not_an_operator)
 Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS), NotOperator]
 OptionalIdentifier = Annotated[str | None, Field(max_length=MAX_ID_CHARS), AfterValidator(_optional_strip), NotOperator]
 TokenCount = Annotated[StrictInt, Field(ge=0, le=MAX_TOKENS_PER_EVENT)]
-AwareDatetime = Annotated[datetime, AfterValidator(_aware_utc)]
+AwareDatetime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_aware_utc)]
 # Exact money travels as a decimal string in JSON so no client parses it into a float by accident.
 ExactUSD = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")]
 
@@ -170,10 +179,13 @@ class AIUsageLog(BaseModel):
         return self.timestamp.date()
 
 
-class Counters(BaseModel):
-    """Additive totals over a set of events: the unit every rollup stores."""
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """Additive totals over a set of events: the unit every rollup stores.
 
-    model_config = ConfigDict(frozen=True)
+    A plain dataclass, not a pydantic model: summaries build and add several per read, and on the rate
+    limiter's hot path a model's construction cost more than the SQLite query.
+    """
 
     requests: int = 0
     failed_requests: int = 0
@@ -188,7 +200,7 @@ class Counters(BaseModel):
     platform_credits: int = 0
 
     def __add__(self, other: Counters) -> Counters:
-        return Counters(**{name: getattr(self, name) + getattr(other, name) for name in COUNTER_FIELDS})
+        return Counters(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
     @classmethod
     def of(cls, log: AIUsageLog) -> Counters:
@@ -211,7 +223,7 @@ class Counters(BaseModel):
         return self.tokens_input + self.tokens_output
 
 
-COUNTER_FIELDS: tuple[str, ...] = tuple(Counters.model_fields)
+COUNTER_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Counters))
 
 
 class CostBreakdown(BaseModel):

@@ -35,6 +35,7 @@ CASES = [
     ({"task_type": "dancing"}, "task_type", "story_progression"),
     ({"timestamp": datetime(2026, 11, 23, 12, 0)}, "timestamp", "timezone-aware"),
     ({"timestamp": "2026-11-23T12:00:00"}, "timestamp", "timezone-aware"),
+    ({"timestamp": 1_790_000_000}, "timestamp", "not a number"),
     ({"timestamp": datetime(2027, 1, 1, tzinfo=UTC)}, "timestamp", "in the future"),
     ({"timestamp": datetime(1969, 12, 31, tzinfo=UTC)}, "timestamp", "1970"),
     ({"metadata": {"blob": "x" * 5000}}, "metadata", "4096 bytes"),

@@ -32,8 +32,14 @@ def price(model: str, **counts: int) -> Decimal:
 
 
 def entry(**fields: object) -> PriceEntry:
-    base: dict[str, object] = {"model_id": "test/model", "provider": "test", "unit": "tokens",
-                               "input_per_1k": D("0.002"), "output_per_1k": D("0.008"), "source": "test"}
+    base: dict[str, object] = {
+        "model_id": "test/model",
+        "provider": "test",
+        "unit": "tokens",
+        "input_per_1k": D("0.002"),
+        "output_per_1k": D("0.008"),
+        "source": "test",
+    }
     return PriceEntry(**{**base, **fields})  # type: ignore[arg-type]
 
 
@@ -56,8 +62,13 @@ def test_cached_input_is_billed_at_the_cache_rate() -> None:
 
 def test_cache_reads_and_writes_use_their_own_rates() -> None:
     # claude-haiku-4.5: 5000 * 0.001 + 2000 * 0.0001 + 3000 * 0.00125 + 1000 * 0.005, per 1K
-    cost = price("claude-haiku-4-5-20251001", tokens_input=10_000, tokens_cached=2000, tokens_cache_write=3000,
-                 tokens_output=1000)
+    cost = price(
+        "claude-haiku-4-5-20251001",
+        tokens_input=10_000,
+        tokens_cached=2000,
+        tokens_cache_write=3000,
+        tokens_output=1000,
+    )
     assert cost == D("0.01395")
 
 
@@ -88,12 +99,20 @@ def test_long_context_cache_rates_apply_too() -> None:
 
 
 def test_long_context_tier_falls_back_to_base_rates_it_does_not_set() -> None:
-    tiered = entry(cached_input_per_1k=D("0.0005"), long_context_threshold=10,
-                   long_context=LongContextRates(input_per_1k=D("0.004")))
+    tiered = entry(
+        cached_input_per_1k=D("0.0005"),
+        long_context_threshold=10,
+        long_context=LongContextRates(input_per_1k=D("0.004")),
+    )
     rates = rates_for(tiered, 11)
     assert rates.long_context
     assert (rates.input, rates.output, rates.cached_input, rates.cache_write, rates.reasoning) == (
-        D("0.004"), D("0.008"), D("0.0005"), D("0.004"), D("0.008"))
+        D("0.004"),
+        D("0.008"),
+        D("0.0005"),
+        D("0.004"),
+        D("0.008"),
+    )
     assert not rates_for(tiered, 10).long_context
 
 
@@ -133,12 +152,15 @@ def test_negative_counts_are_refused_naming_the_field(field: str) -> None:
     assert isinstance(caught.value, TokenCountError) and caught.value.field == field
 
 
-@pytest.mark.parametrize(("counts", "field"), [
-    (TokenCounts(tokens_input=10, tokens_cached=6, tokens_cache_write=5), "tokens_cached"),
-    (TokenCounts(tokens_input=10, tokens_cached=11), "tokens_cached"),
-    (TokenCounts(tokens_output=10, tokens_reasoning=11), "tokens_reasoning"),
-    (TokenCounts(tokens_input=1.5), "tokens_input"),  # type: ignore[arg-type]
-])
+@pytest.mark.parametrize(
+    ("counts", "field"),
+    [
+        (TokenCounts(tokens_input=10, tokens_cached=6, tokens_cache_write=5), "tokens_cached"),
+        (TokenCounts(tokens_input=10, tokens_cached=11), "tokens_cached"),
+        (TokenCounts(tokens_output=10, tokens_reasoning=11), "tokens_reasoning"),
+        (TokenCounts(tokens_input=1.5), "tokens_input"),  # type: ignore[arg-type]
+    ],
+)
 def test_impossible_counts_are_refused_naming_the_field(counts: TokenCounts, field: str) -> None:
     with pytest.raises(ValueError, match=field):
         cost_nano(entry(), counts)
@@ -193,10 +215,16 @@ optional_rate = st.none() | rate
 
 @st.composite
 def synthetic_entries(draw: st.DrawFn) -> PriceEntry:
-    return entry(unit=draw(st.sampled_from(["tokens", "request", "credit", "free"])), input_per_1k=draw(rate),
-                 output_per_1k=draw(rate), cached_input_per_1k=draw(optional_rate),
-                 cache_write_per_1k=draw(optional_rate), reasoning_per_1k=draw(optional_rate),
-                 per_request=draw(optional_rate), per_credit=draw(optional_rate))
+    return entry(
+        unit=draw(st.sampled_from(["tokens", "request", "credit", "free"])),
+        input_per_1k=draw(rate),
+        output_per_1k=draw(rate),
+        cached_input_per_1k=draw(optional_rate),
+        cache_write_per_1k=draw(optional_rate),
+        reasoning_per_1k=draw(optional_rate),
+        per_request=draw(optional_rate),
+        per_credit=draw(optional_rate),
+    )
 
 
 any_flat_entry = st.sampled_from(FLAT_SHIPPED) | synthetic_entries()
@@ -208,9 +236,15 @@ amount = st.integers(min_value=0, max_value=3_000_000)
 def token_counts(draw: st.DrawFn) -> TokenCounts:
     uncached, cached, written = draw(amount), draw(amount), draw(amount)
     plain, reasoning = draw(amount), draw(amount)
-    return TokenCounts(tokens_input=uncached + cached + written, tokens_cached=cached, tokens_cache_write=written,
-                       tokens_output=plain + reasoning, tokens_reasoning=reasoning,
-                       credits=draw(st.integers(0, 10_000)), requests=draw(st.integers(0, 100)))
+    return TokenCounts(
+        tokens_input=uncached + cached + written,
+        tokens_cached=cached,
+        tokens_cache_write=written,
+        tokens_output=plain + reasoning,
+        tokens_reasoning=reasoning,
+        credits=draw(st.integers(0, 10_000)),
+        requests=draw(st.integers(0, 100)),
+    )
 
 
 def add(a: TokenCounts, b: TokenCounts) -> TokenCounts:
@@ -226,8 +260,9 @@ def test_cost_is_never_negative(price_entry: PriceEntry, counts: TokenCounts) ->
 
 @settings(max_examples=300)
 @given(any_flat_entry, token_counts(), token_counts())
-def test_splitting_an_event_in_two_changes_nothing_but_rounding(price_entry: PriceEntry, a: TokenCounts,
-                                                                 b: TokenCounts) -> None:
+def test_splitting_an_event_in_two_changes_nothing_but_rounding(
+    price_entry: PriceEntry, a: TokenCounts, b: TokenCounts
+) -> None:
     # Exact in Decimal; at most 1 nano apart once each event is rounded on its own. (A long-context tier
     # is priced per request, so splitting a long prompt legitimately changes its price: flat entries only.)
     whole = add(a, b)
@@ -239,8 +274,12 @@ def test_splitting_an_event_in_two_changes_nothing_but_rounding(price_entry: Pri
 @given(token_counts())
 def test_cost_nano_equals_the_hand_computed_value_for_gpt_4o(counts: TokenCounts) -> None:
     uncached = counts.tokens_input - counts.tokens_cached - counts.tokens_cache_write
-    usd = (D(uncached) * D("0.0025") + D(counts.tokens_cached) * D("0.00125")
-           + D(counts.tokens_cache_write) * D("0.0025") + D(counts.tokens_output) * D("0.01")) / D(1000)
+    usd = (
+        D(uncached) * D("0.0025")
+        + D(counts.tokens_cached) * D("0.00125")
+        + D(counts.tokens_cache_write) * D("0.0025")
+        + D(counts.tokens_output) * D("0.01")
+    ) / D(1000)
     expected = int((usd * NANO_PER_USD).quantize(D(1), rounding=ROUND_HALF_EVEN))
     assert cost_nano(BOOK.lookup("openai/gpt-4o").entry, counts) == expected
 
@@ -249,11 +288,18 @@ def test_cost_nano_equals_the_hand_computed_value_for_gpt_4o(counts: TokenCounts
 @given(token_counts())
 def test_cost_nano_equals_the_hand_computed_value_for_claude_sonnet_4_both_tiers(counts: TokenCounts) -> None:
     long = counts.tokens_input > 200_000
-    rates = (D("0.006"), D("0.0006"), D("0.0075"), D("0.0225")) if long else (
-        D("0.003"), D("0.0003"), D("0.00375"), D("0.015"))
+    rates = (
+        (D("0.006"), D("0.0006"), D("0.0075"), D("0.0225"))
+        if long
+        else (D("0.003"), D("0.0003"), D("0.00375"), D("0.015"))
+    )
     uncached = counts.tokens_input - counts.tokens_cached - counts.tokens_cache_write
-    usd = (uncached * rates[0] + counts.tokens_cached * rates[1] + counts.tokens_cache_write * rates[2]
-           + counts.tokens_output * rates[3]) / D(1000)
+    usd = (
+        uncached * rates[0]
+        + counts.tokens_cached * rates[1]
+        + counts.tokens_cache_write * rates[2]
+        + counts.tokens_output * rates[3]
+    ) / D(1000)
     expected = int((usd * NANO_PER_USD).quantize(D(1), rounding=ROUND_HALF_EVEN))
     assert cost_nano(BOOK.lookup("claude-sonnet-4-20250514").entry, counts) == expected
 
@@ -275,14 +321,18 @@ def test_shipped_long_context_rates_are_never_cheaper_than_the_base_rates() -> N
         if item.long_context is not None:
             assert item.long_context_threshold is not None
             base, long = rates_for(item, 0), rates_for(item, item.long_context_threshold + 1)
-            assert all(getattr(long, name) >= getattr(base, name)
-                       for name in ("input", "output", "cached_input", "cache_write", "reasoning")), item.model_id
+            assert all(
+                getattr(long, name) >= getattr(base, name)
+                for name in ("input", "output", "cached_input", "cache_write", "reasoning")
+            ), item.model_id
 
 
 @settings(max_examples=300)
 @given(any_entry, token_counts(), st.sampled_from(sorted(MORE)), st.integers(min_value=1, max_value=500_000))
-def test_more_of_any_count_never_costs_less(price_entry: PriceEntry, counts: TokenCounts, kind: str,
-                                            extra: int) -> None:
-    bigger = dataclasses.replace(counts, **{name: getattr(counts, name) + extra * step
-                                            for name, step in MORE[kind].items()})
+def test_more_of_any_count_never_costs_less(
+    price_entry: PriceEntry, counts: TokenCounts, kind: str, extra: int
+) -> None:
+    bigger = dataclasses.replace(
+        counts, **{name: getattr(counts, name) + extra * step for name, step in MORE[kind].items()}
+    )
     assert cost_usd(price_entry, bigger) >= cost_usd(price_entry, counts)

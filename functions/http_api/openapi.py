@@ -64,7 +64,7 @@ def _operation(route: Route, refs: dict[tuple[type[BaseModel], JsonSchemaMode], 
     if Role.ANONYMOUS not in route.roles:
         errors |= {401, 403, 503}
     if route.path_params:
-        errors.add(404)
+        errors |= {404, 422}  # a path value can break a rule too (a blank model name)
     if route.query is not None:
         errors.add(422)
     if route.body is not None:

@@ -95,7 +95,7 @@ def _log_from_row(row: sqlite3.Row) -> AIUsageLog:
 
 
 def _counters(row: sqlite3.Row) -> Counters:
-    return Counters(**{name: row[name] for name in COUNTER_FIELDS})
+    return Counters(*row[-len(COUNTER_FIELDS) :])
 
 
 class SQLiteUsageStore:
