@@ -204,19 +204,7 @@ class Counters:
 
     @classmethod
     def of(cls, log: AIUsageLog) -> Counters:
-        return cls(
-            requests=1,
-            failed_requests=0 if log.success else 1,
-            unpriced_requests=1 if log.price_is_fallback else 0,
-            tokens_input=log.tokens_input,
-            tokens_output=log.tokens_output,
-            tokens_cached=log.tokens_cached,
-            tokens_cache_write=log.tokens_cache_write,
-            tokens_reasoning=log.tokens_reasoning,
-            credits=log.credits,
-            cost_nano=log.cost_nano,
-            platform_credits=log.platform_credits,
-        )
+        return cls(*counter_values(log))
 
     @property
     def tokens_total(self) -> int:
@@ -224,6 +212,23 @@ class Counters:
 
 
 COUNTER_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Counters))
+
+
+def counter_values(log: AIUsageLog) -> tuple[int, ...]:
+    """What one event adds to each counter, in ``COUNTER_FIELDS`` order (a tuple: the logging hot path)."""
+    return (
+        1,
+        0 if log.success else 1,
+        1 if log.price_is_fallback else 0,
+        log.tokens_input,
+        log.tokens_output,
+        log.tokens_cached,
+        log.tokens_cache_write,
+        log.tokens_reasoning,
+        log.credits,
+        log.cost_nano,
+        log.platform_credits,
+    )
 
 
 class CostBreakdown(BaseModel):

@@ -246,5 +246,9 @@ def test_list_events_rejects_a_page_size_out_of_range(store: UsageStore, limit: 
 
 
 def test_counter_values_follow_the_counter_fields_order() -> None:
-    log = make_log(success=False, price_is_fallback=True, tokens_cached=5, credits=2)
-    assert counter_values(log) == astuple(Counters.of(log))
+    log = make_log(success=False, price_is_fallback=True, tokens_cached=5, credits=2, cost_nano=77)
+    counters = Counters.of(log)
+    assert (counters.requests, counters.failed_requests, counters.unpriced_requests) == (1, 1, 1)
+    assert (counters.tokens_input, counters.tokens_cached, counters.credits) == (1200, 5, 2)
+    assert (counters.cost_nano, counters.platform_credits) == (77, log.platform_credits)
+    assert counter_values(log) == astuple(counters)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
-from models.ai_usage import AIUsageLog, Counters
+from models.ai_usage import AIUsageLog, Counters, counter_values
 
 
 class RollupKind(StrEnum):
@@ -92,23 +92,6 @@ def rollup_keys(log: AIUsageLog) -> list[RollupKey]:
     """Every rollup row this event adds its counters to."""
     v = _key_values(log)
     return [RollupKey(kind, v[s], v[b], v[d]) for kind, s, b, d, optional in _PLAN if not (optional and not v[s])]
-
-
-def counter_values(log: AIUsageLog) -> tuple[int, ...]:
-    """``Counters.of(log)`` as a plain tuple in ``COUNTER_FIELDS`` order (the hot path avoids models)."""
-    return (
-        1,
-        0 if log.success else 1,
-        1 if log.price_is_fallback else 0,
-        log.tokens_input,
-        log.tokens_output,
-        log.tokens_cached,
-        log.tokens_cache_write,
-        log.tokens_reasoning,
-        log.credits,
-        log.cost_nano,
-        log.platform_credits,
-    )
 
 
 def rollup_deltas(logs: Iterable[AIUsageLog]) -> dict[RollupKey, list[int]]:
