@@ -14,12 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import requests
 from click.testing import CliRunner
 
 from services.cli import cli
 
 AI_USAGE = str(Path(sys.executable).with_name("ai-usage"))
+ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 30.0
 
 
@@ -43,11 +45,11 @@ def _environment(data: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def serve(data: Path, *args: str, **env: str) -> Iterator[Served]:
-    """Start ``ai-usage serve`` and wait for the line that says where it listens."""
+def serve(data: Path, *args: str, command: tuple[str, ...] = (AI_USAGE, "serve"), **env: str) -> Iterator[Served]:
+    """Start ``ai-usage serve`` (or ``command``) and wait for the line that says where it listens."""
     log = (data / "server.log").open("a")
     process = subprocess.Popen(
-        [AI_USAGE, "serve", *args], stdout=subprocess.PIPE, stderr=log, text=True, env=_environment(data, **env)
+        [*command, *args], stdout=subprocess.PIPE, stderr=log, text=True, env=_environment(data, **env), cwd=ROOT
     )
     printed: list[str] = []
     try:
@@ -76,8 +78,27 @@ def serve(data: Path, *args: str, **env: str) -> Iterator[Served]:
     assert process.returncode == 0, (data / "server.log").read_text()
 
 
-def test_the_readme_run_command_serves_every_route_with_a_generated_key(tmp_path: Path) -> None:
-    with serve(tmp_path, "--port", "0") as served:
+def _bootstrapped() -> bool:
+    """True when scripts/bootstrap would install nothing (scripts/test has run it, as in CI)."""
+    stamp = ROOT / ".venv" / ".installed"
+    return stamp.exists() and stamp.stat().st_mtime >= (ROOT / "pyproject.toml").stat().st_mtime
+
+
+COMMANDS = [
+    pytest.param((AI_USAGE, "serve"), id="ai-usage serve"),
+    pytest.param(
+        (str(ROOT / "scripts" / "serve"),),
+        id="scripts/serve",
+        marks=pytest.mark.skipif(not _bootstrapped(), reason="scripts/bootstrap has not run: it would install"),
+    ),
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_the_readme_run_command_serves_every_route_with_a_generated_key(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    with serve(tmp_path, "--port", "0", command=command) as served:
         key = served.printed_key
         assert key is not None, served.printed
         auth = {"Authorization": f"Bearer {key}"}
