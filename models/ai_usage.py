@@ -58,7 +58,10 @@ def _aware_utc(value: datetime) -> datetime:
     # A naive timestamp is ambiguous (the replaced service mixed local and UTC dates), so refuse it.
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("must be timezone-aware (e.g. 2026-11-23T10:00:00Z)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 has no UTC date; pydantic only maps ValueErrors
+        raise ValueError("is out of range once converted to UTC") from None
 
 
 def _optional_strip(value: str | None) -> str | None:

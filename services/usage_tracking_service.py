@@ -146,11 +146,23 @@ class UsageTrackingService:
         return LogResult(status=LogStatus.DUPLICATE, log=existing or usage)
 
     # -- summaries -------------------------------------------------------------------------------------
+    def _utc_day(self, value: object) -> date:
+        """The UTC day a summary is for: today by default; a datetime counts by its UTC date."""
+        if value is None:
+            return self.today()
+        if isinstance(value, datetime):  # before date: a datetime is a date subclass, with a time that misleads
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise _invalid("date", "a datetime must be timezone-aware (or pass a date)")
+            return value.astimezone(UTC).date()
+        if isinstance(value, date):
+            return value
+        raise _invalid("date", f"must be a date, got {type(value).__name__}")
+
     def today(self) -> date:
         return self.clock().astimezone(UTC).date()
 
     def get_daily_usage(self, user_id: str, date: date | None = None) -> DailyUsageSummary:
-        day = date or self.today()
+        day = self._utc_day(date)
         by_task = self.store.get_rollups(RollupKind.USER_DAY, user_id, day.isoformat())
         return summaries.daily_summary(user_id, day, total_of(by_task), by_task)
 
@@ -166,7 +178,7 @@ class UsageTrackingService:
         return summaries.monthly_summary(user_id, year, month, rows.get("", summaries.Counters()))
 
     def get_global_daily_usage(self, date: date | None = None) -> GlobalDailyUsage:
-        day = date or self.today()
+        day = self._utc_day(date)
         kinds = (RollupKind.GLOBAL_DAY, RollupKind.GLOBAL_DAY_MODEL, RollupKind.GLOBAL_DAY_PROVIDER)
         rows = self.store.get_rollup_kinds(kinds, "", day.isoformat())
         by_task = rows[RollupKind.GLOBAL_DAY]
@@ -176,7 +188,7 @@ class UsageTrackingService:
 
     def get_total_daily_cost(self, date: date | None = None) -> float:
         """Everyone's cost on a UTC day, in USD (a float, as the replaced service returned)."""
-        day = date or self.today()
+        day = self._utc_day(date)
         total = total_of(self.store.get_rollups(RollupKind.GLOBAL_DAY, "", day.isoformat()))
         return float(summaries.usd(total.cost_nano))
 

@@ -135,6 +135,7 @@ def test_a_failed_request_with_provider_and_credits_is_logged(ledger: UsageTrack
         ({"task-type": "fight"}, "task_type", "npc_dialogue"),
         ({"timestamp": "2025-06-01T10:00:00"}, "timestamp", "timezone-aware"),
         ({"timestamp": "2999-01-01T00:00:00Z"}, "timestamp", "in the future"),
+        ({"timestamp": "0001-01-01T00:00:00+01:00"}, "timestamp", "out of range"),
         ({"tokens-cached": "2000"}, "tokens_cached", "must not exceed tokens_input"),
         ({"metadata": "{not json"}, "metadata", "JSON object"),
         ({"metadata": "[1, 2]"}, "metadata", "dictionary"),
@@ -385,3 +386,9 @@ def test_running_the_demo_twice_adds_a_second_sample(ledger: UsageTrackingServic
     assert run("demo", "--events", "10").exit_code == 0
     assert run("demo", "--events", "10").exit_code == 0
     assert stored_count(ledger) == 20
+
+
+def test_export_window_out_of_range_in_utc_is_a_usage_error_not_a_traceback() -> None:
+    result = run("export", "--start", "0001-01-01T00:00:00+01:00")
+    assert result.exit_code == 2
+    assert "out of range" in result.output

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing
+import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -104,4 +107,21 @@ def test_several_processes_writing_at_once_lose_and_double_nothing(tmp_path: Pat
     assert total.cost_nano == 3 * workers * per_worker
     users = sum(total_of(store.get_rollups(RollupKind.USER_DAY, f"p{u}", "2026-11-23")).requests for u in range(3))
     assert users == workers * per_worker
+    store.close()
+
+
+def test_a_writer_stalled_holding_the_lock_makes_others_fail_with_store_error_not_hang(tmp_path: Path) -> None:
+    path = tmp_path / "usage.db"
+    store = SQLiteUsageStore(path, busy_timeout_ms=200)
+    stalled = os.open(f"{path}.lock", os.O_RDWR)
+    fcntl.flock(stalled, fcntl.LOCK_EX)  # as a writer in another process that stopped mid-write would
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="locked"):
+            store.record([make_log()])
+        assert time.monotonic() - started < 10  # the busy timeout, a few retries, then a clear error
+    finally:
+        fcntl.flock(stalled, fcntl.LOCK_UN)
+        os.close(stalled)
+    assert store.record([make_log()]) == [True]
     store.close()

@@ -101,6 +101,18 @@ def test_days_are_utc_days_whatever_the_callers_timezone(service: UsageTrackingS
     assert service.get_daily_usage("player-1", date(2026, 11, 23)).total_requests == 0
 
 
+def test_a_summary_day_given_as_a_datetime_is_its_utc_day(service: UsageTrackingService) -> None:
+    call(service)
+    tokyo_morning = datetime(2026, 11, 24, 8, 0, tzinfo=timezone(timedelta(hours=9)))  # 23:00 UTC on the 23rd
+    assert service.get_daily_usage("player-1", tokyo_morning).total_requests == 1
+    assert service.get_total_daily_cost(NOW) == service.get_total_daily_cost() > 0
+    assert service.get_global_daily_usage(NOW).total_requests == 1
+    for bad in (datetime(2026, 11, 23, 12, 0), "2026-11-23"):
+        with pytest.raises(ValidationFailed) as info:
+            service.get_daily_usage("player-1", bad)  # type: ignore[arg-type]
+        assert info.value.fields[0].field == "date"
+
+
 def test_monthly_cost_sums_the_month_and_rejects_a_bad_month(service: UsageTrackingService) -> None:
     call(service, timestamp=datetime(2026, 11, 1, tzinfo=UTC))
     call(service, timestamp=datetime(2026, 11, 23, tzinfo=UTC))
@@ -160,10 +172,18 @@ def test_batch_stores_valid_events_and_names_the_field_of_each_rejected_one(serv
             {"user_id": "", "model": "gpt-4o"},
             {"user_id": "p", "model": "gpt-4o", "request_id": "b1"},
             UsageEvent(user_id="p", model="gpt-4o", tokens_output=5),
+            {"user_id": "p", "model": "gpt-4o", "timestamp": "0001-01-01T00:00:00+01:00"},
         ]
     )
-    assert [r.status for r in results] == [LogStatus.STORED, LogStatus.REJECTED, LogStatus.DUPLICATE, LogStatus.STORED]
+    assert [r.status for r in results] == [
+        LogStatus.STORED,
+        LogStatus.REJECTED,
+        LogStatus.DUPLICATE,
+        LogStatus.STORED,
+        LogStatus.REJECTED,
+    ]
     assert results[1].errors[0].field == "user_id"
+    assert results[4].errors[0].field == "timestamp"
     assert service.get_daily_usage("p").total_requests == 2
 
 

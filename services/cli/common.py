@@ -140,7 +140,10 @@ class IsoMoment(click.ParamType):
                 self.fail(f"{value!r} is not an ISO-8601 date or datetime (e.g. 2026-11-23T10:00:00Z)", param, ctx)
         if moment.tzinfo is None or moment.utcoffset() is None:
             self.fail(f"{value!r} has no timezone; add Z or +00:00 (days are UTC days)", param, ctx)
-        return moment.astimezone(UTC)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            self.fail(f"{value!r} is out of range once converted to UTC", param, ctx)
 
 
 class IsoDay(click.ParamType):

@@ -173,18 +173,24 @@ class SQLiteUsageStore:
     def _write(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
         # Writers queue on a lock file first: SQLite's busy handler polls with sleeps of 1, 2, 5, 10… ms,
-        # which made the p99 of concurrent writers (several server workers) 3x their median. flock wakes the
-        # next writer as soon as the lock is released. Threads of one process queue on the mutex, since
-        # flock does not exclude threads sharing the file. SQLite's own lock still guards correctness.
-        with self._writer_lock, _file_lock(self._lock_file):
-            # IMMEDIATE takes the write lock up front, so the duplicate check and the insert see one state.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        # which made the p99 of concurrent writers (several server workers) 3x their median; this queue
+        # polls every 0.1–2 ms. Threads of one process queue on the mutex, since flock does not exclude
+        # threads sharing the file. Both waits end at the busy timeout, like SQLite's own lock.
+        deadline = time.monotonic() + self._busy_timeout_ms / 1000
+        if not self._writer_lock.acquire(timeout=self._busy_timeout_ms / 1000):
+            raise sqlite3.OperationalError("database is locked (another thread is writing)")
+        try:
+            with _file_lock(self._lock_file, deadline):
+                # IMMEDIATE takes the write lock up front, so the duplicate check and the insert see one state.
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+        finally:
+            self._writer_lock.release()
 
     # -- UsageStore ----------------------------------------------------------------------------------
     def record(self, logs: Sequence[AIUsageLog]) -> list[bool]:
@@ -337,11 +343,21 @@ def _nullcontext() -> Iterator[None]:
 
 
 @contextmanager
-def _file_lock(fd: int | None) -> Iterator[None]:
+def _file_lock(fd: int | None, deadline: float) -> Iterator[None]:
+    """Hold an exclusive flock on ``fd``, waiting until ``deadline`` (a stalled writer must not hang us)."""
     if fd is None:  # an in-memory store has one connection and no other process
         yield
         return
-    fcntl.flock(fd, fcntl.LOCK_EX)
+    pause = 0.0001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise sqlite3.OperationalError("database is locked (another process is writing)") from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
     try:
         yield
     finally:
