@@ -4,6 +4,7 @@ slow answers. Afterwards every event is stored exactly once and the rollups equa
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -118,6 +119,51 @@ class _ForgetfulTransactions:
 
     def get_transaction(self, transaction_id: str) -> Any:
         raise AppwriteException(f"Transaction {transaction_id} not found", 404, "transaction_not_found")
+
+
+def test_a_commit_stuck_committing_with_nothing_applied_is_redone_in_a_fresh_transaction(
+    double: TablesDBDouble,
+) -> None:
+    store = fast_store(double, budget=5.0)
+    store.db = _DiesMidCommit(store.db)
+    log = make_log(request_id="stuck-once")
+    started = time.monotonic()
+    assert store.record([log]) == [True]
+    assert time.monotonic() - started < 2.5  # a couple of polls, not the whole retry budget
+    assert_stored_exactly_once(store, double, [log])
+
+
+def test_transaction_failed_at_commit_is_retried_not_final(double: TablesDBDouble) -> None:
+    store = fast_store(double)
+    store.db = _DiesMidCommit(store.db, failure=AppwriteException("Failed to commit", 400, "transaction_failed"))
+    log = make_log(request_id="failed-once")
+    assert store.record([log]) == [True]
+    assert_stored_exactly_once(store, double, [log])
+
+
+class _DiesMidCommit:
+    """The first commit answers an error and leaves its transaction "committing", nothing applied (facts §8)."""
+
+    def __init__(self, tables_db: Any, failure: AppwriteException | None = None) -> None:
+        self._tables_db = tables_db
+        self._failure = failure or AppwriteException("Server Error", 500, "general_unknown")
+        self._stuck: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tables_db, name)
+
+    def update_transaction(self, transaction_id: str, **flags: Any) -> Any:
+        if self._stuck is None:
+            self._stuck = transaction_id
+            raise self._failure
+        return self._tables_db.update_transaction(transaction_id, **flags)
+
+    def get_transaction(self, transaction_id: str) -> Any:
+        found = self._tables_db.get_transaction(transaction_id)
+        if transaction_id == self._stuck:
+            status = "failed" if self._failure.type == "transaction_failed" else "committing"
+            return found.model_copy(update={"status": status})
+        return found
 
 
 class _DuplicateNamedAsRow:

@@ -102,6 +102,13 @@ def test_several_kinds_of_one_key_read_together(store: UsageStore) -> None:
     assert store.get_rollup_kinds([RollupKind.USER_DAY], "nobody", "2026-11-23") == {RollupKind.USER_DAY: {}}
 
 
+def test_ids_longer_than_any_stored_read_as_empty_not_as_an_error(store: UsageStore) -> None:
+    huge = "玩" * 5000  # escaped in a JSON query, this alone would pass Appwrite's 4,096 characters
+    assert store.get_rollups(RollupKind.USER_DAY, huge, "2026-11-23") == {}
+    assert store.get_rollup_range(RollupKind.USER_DAY, huge, "2026-11-01", "2026-11-30") == {}
+    assert store.list_events(EventFilter(user_id=huge, model="m" * 5000)).items == []
+
+
 def test_missing_rollup_reads_as_empty(store: UsageStore) -> None:
     assert store.get_rollups(RollupKind.USER_DAY, "nobody", "2026-11-23") == {}
 

@@ -21,7 +21,7 @@ from appwrite.exception import AppwriteException
 from appwrite.query import Query
 from appwrite.services.tables_db import TablesDB
 
-from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters, EventPage
+from models.ai_usage import COUNTER_FIELDS, MAX_ID_CHARS, MAX_MODEL_CHARS, AIUsageLog, Counters, EventPage
 from services.errors import ConfigurationError
 from services.settings import Settings
 from services.store.appwrite_client import TimeoutClient
@@ -49,6 +49,14 @@ IDS_PER_QUERY = 100
 _REFUSED = frozenset({TRANSACTION_CONFLICT, "row_already_exists", "document_already_exists"})
 _ROLLUP_COLUMNS = ["kind", "scope", "bucket", "dim", *COUNTER_FIELDS]
 _RECENT_EVENTS = 1024
+_UNSETTLED = frozenset({"transaction_not_ready", "transaction_not_found", "transaction_failed"})
+_COMMITTING_POLLS = 2
+
+
+def _storable(value: str, limit: int) -> bool:
+    # Values past the ingest limits were never stored, and a query for one could pass Appwrite's 4,096
+    # characters per query (non-ASCII text is escaped six to a character), which would answer 400.
+    return len(value) <= limit
 
 
 class _Conflict(Exception):
@@ -136,7 +144,9 @@ class AppwriteUsageStore:
 
     def _operations(self, group: list[AIUsageLog]) -> list[dict[str, Any]]:
         events = [{"$id": event_row_id(log.request_id), **event_data(log)} for log in group]
-        rollups = [delta.row(row_id) for row_id, delta in rollup_deltas(group, self.shards).items()]
+        # Rows in id order: two batches touching the same rollup rows then lock them in the same order,
+        # which keeps MariaDB from deadlocking them against each other at commit.
+        rollups = [delta.row(row_id) for row_id, delta in sorted(rollup_deltas(group, self.shards).items())]
         ops = []
         for action, table, rows in (("bulkCreate", EVENTS_TABLE, events), ("bulkUpsert", ROLLUPS_TABLE, rollups)):
             for start in range(0, len(rows), ROWS_PER_BULK):
@@ -174,7 +184,8 @@ class AppwriteUsageStore:
                 if exc.code == 429:  # refused before it ran
                     backoff.wait(exc)
                     continue
-                if not (is_ambiguous(exc) or exc.type in ("transaction_not_ready", "transaction_not_found")):
+                # transaction_failed: the database transaction could not start or commit; nothing was applied.
+                if not (is_ambiguous(exc) or exc.type in _UNSETTLED):
                     raise backoff.final(exc) from exc
                 # The commit may have run: ask the transaction (or, once it is cleaned up, the events).
                 state = self._transaction_state(transaction_id, row_ids, backoff)
@@ -185,6 +196,7 @@ class AppwriteUsageStore:
                 backoff.wait(exc)
 
     def _transaction_state(self, transaction_id: str, row_ids: list[str], backoff: Backoff) -> str:
+        polls = 0
         while True:
             try:
                 status = self.db.get_transaction(transaction_id).status
@@ -198,6 +210,13 @@ class AppwriteUsageStore:
                 return status
             if status in ("failed", "rolled_back"):
                 return "failed"
+            polls += 1
+            if polls >= _COMMITTING_POLLS:
+                # A commit that died midway stays "committing" for good with nothing applied (Appwrite 1.9.6
+                # marks it outside the database transaction). The events, written atomically, tell: if none
+                # is stored, start afresh; should the old commit ever land, the event ids make one of the
+                # two a conflict, so nothing is counted twice.
+                return "committed" if self._existing_ids(row_ids) >= set(row_ids) else "failed"
             backoff.wait(AppwriteException(f"transaction {transaction_id} is still {status}", 503, "transaction_busy"))
 
     def _existing_ids(self, row_ids: list[str]) -> set[str]:
@@ -270,6 +289,8 @@ class AppwriteUsageStore:
         self, kinds: Sequence[RollupKind], scope: str, bucket: str
     ) -> dict[RollupKind, dict[str, Counters]]:
         """Several kinds of one (scope, bucket) in one request: a whole summary costs one round trip."""
+        if not _storable(scope, MAX_ID_CHARS):  # nothing longer was ever stored; and the query would overflow
+            return {kind: {} for kind in kinds}
         queries = [
             Query.equal("kind", [kind.value for kind in kinds]),
             Query.equal("scope", [scope]),
@@ -289,6 +310,8 @@ class AppwriteUsageStore:
     def get_rollup_range(
         self, kind: RollupKind, scope: str, first_bucket: str, last_bucket: str
     ) -> dict[tuple[str, str], Counters]:
+        if not _storable(scope, MAX_ID_CHARS):
+            return {}
         queries = [
             Query.equal("kind", [kind.value]),
             Query.equal("scope", [scope]),
@@ -312,6 +335,8 @@ class AppwriteUsageStore:
             raise ValueError("cursor is not one this store returned")
         exact = {"user_id": where.user_id, "session_id": where.session_id, "model": where.model}
         exact = {name: value for name, value in exact.items() if value is not None}
+        if not all(_storable(v, MAX_MODEL_CHARS if n == "model" else MAX_ID_CHARS) for n, v in exact.items()):
+            return EventPage(items=[])
         queries = [Query.equal(name, [value]) for name, value in exact.items()]
         if where.start is not None:
             queries.append(Query.greater_than_equal("timestamp", iso_ms_ceil(where.start)))
