@@ -4,14 +4,18 @@ slow answers. Afterwards every event is stored exactly once and the rollups equa
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from appwrite.exception import AppwriteException
+from pydantic import SecretStr
 
 from services.errors import StoreError
+from services.settings import Settings
 from services.store.appwrite_retry import RetryPolicy, is_ambiguous, is_transient
 from services.store.appwrite_store import EVENTS_TABLE, AppwriteUsageStore
 from services.store.rollups import RollupKind
@@ -270,3 +274,35 @@ def test_backoff_is_exponential_with_full_jitter_and_bounded_by_the_budget() -> 
 def test_which_failures_are_retried(code: int, kind: str | None, transient: bool, ambiguous: bool) -> None:
     exc = AppwriteException("x", code, kind)
     assert (is_transient(exc), is_ambiguous(exc)) == (transient, ambiguous)
+
+
+def test_a_proxy_answering_html_is_a_store_error_not_a_crash() -> None:
+    class HtmlEverywhere(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = b"<html>maintenance</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PATCH = _answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HtmlEverywhere)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = Settings(
+            appwrite_endpoint=f"http://127.0.0.1:{server.server_port}/v1",
+            appwrite_project_id="p",
+            appwrite_api_key=SecretStr("k"),
+            appwrite_retry_budget_seconds=0.3,
+        )
+        store = AppwriteUsageStore.from_settings(settings)
+        with pytest.raises(StoreError, match="expected JSON"):
+            store.record([make_log()])
+    finally:
+        server.shutdown()

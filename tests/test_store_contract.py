@@ -166,6 +166,15 @@ def test_list_events_filters_by_user_session_model_and_time(store: UsageStore) -
     assert ids(window) == [logs[1].request_id]
 
 
+def test_time_windows_at_the_ends_of_the_calendar_select_normally(store: UsageStore) -> None:
+    log = make_log()
+    store.record([log])
+    earliest = datetime(1, 1, 1, 1, tzinfo=UTC)
+    latest = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    assert store.list_events(EventFilter(start=earliest, end=latest)).items == [log]
+    assert store.list_events(EventFilter(end=earliest)).items == []
+
+
 def test_timestamps_come_back_timezone_aware_utc(store: UsageStore) -> None:
     log = make_log(timestamp=datetime(2026, 3, 1, 23, 59, 59, 123000, tzinfo=UTC))
     store.record([log])

@@ -63,7 +63,10 @@ class TimeoutClient(Client):
         elif headers.get("content-type", "").startswith("application/json"):
             body = json.dumps(params, cls=ValueClassEncoder)
         else:
-            raise AppwriteException(f"TimeoutClient sends JSON bodies only, not {headers.get('content-type')!r}")
+            # A programming error, not a network one: a non-zero code keeps the retry loop from retrying it.
+            raise AppwriteException(
+                f"TimeoutClient sends JSON bodies only, not {headers.get('content-type')!r}", 400, "client_usage"
+            )
         try:
             response = self._session().request(
                 method,
@@ -99,6 +102,10 @@ class TimeoutClient(Client):
             except ValueError as exc:
                 # A truncated answer is a lost answer: the request may have been executed.
                 raise AppwriteException(f"invalid JSON in the answer: {exc}", 0) from exc
+        if response.status_code != 204:
+            # Appwrite answers JSON; anything else is a proxy in the way (a retryable 502, not a crash later).
+            got = content_type or "no content type"
+            raise AppwriteException(f"expected JSON, got {got!r}", 502, "unexpected_answer")
         return response.content
 
     def _note_warning(self, warning: str | None) -> None:

@@ -82,9 +82,17 @@ def iso_ms(ts: datetime) -> str:
     return ts.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
+# Appwrite's datetime range on MariaDB (appwrite-facts §3.4); query bounds outside it are refused with a 400.
+_EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+
+
 def iso_ms_ceil(ts: datetime) -> str:
-    """The first millisecond at or after ``ts``; stored times are whole milliseconds, so comparing with it is exact."""
-    ts = ts.astimezone(UTC)
+    """The first millisecond at or after ``ts``; stored times are whole milliseconds, so comparing with it is exact.
+
+    Clamped to Appwrite's datetime range: no event lies outside it, so the clamped bound selects the same rows.
+    """
+    ts = min(max(ts.astimezone(UTC), _EARLIEST), _LATEST)
     spare = ts.microsecond % 1000
     return iso_ms(ts + timedelta(microseconds=1000 - spare) if spare else ts)
 

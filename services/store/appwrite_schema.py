@@ -198,7 +198,7 @@ class Provisioner:
             for key in columns
             if key not in declared_keys
         )
-        self._wait_available(lambda: self._columns(database_id, table.id), f"columns of {where}")
+        self._wait_available(lambda: self._columns(database_id, table.id), declared_keys, f"columns of {where}")
         indexes = self._indexes(database_id, table.id)
         for declared in table.indexes:
             actual = indexes.get(declared["key"])
@@ -214,7 +214,7 @@ class Provisioner:
         report.differences.extend(
             f"index {where}.{key}: on the server but not declared (kept)" for key in indexes if key not in declared_keys
         )
-        self._wait_available(lambda: self._indexes(database_id, table.id), f"indexes of {where}")
+        self._wait_available(lambda: self._indexes(database_id, table.id), declared_keys, f"indexes of {where}")
 
     def _raw_list(self, path: str, field_name: str) -> dict[str, dict[str, Any]]:
         # Raw JSON, not the SDK's models: its column union mis-types columns and turns int64 bounds into floats.
@@ -233,10 +233,11 @@ class Provisioner:
     def _indexes(self, database_id: str, table_id: str) -> dict[str, dict[str, Any]]:
         return self._raw_list(f"/tablesdb/{database_id}/tables/{table_id}/indexes", "indexes")
 
-    def _wait_available(self, read: Callable[[], dict[str, dict[str, Any]]], what: str) -> None:
+    def _wait_available(self, read: Callable[[], dict[str, dict[str, Any]]], keys: set[str], what: str) -> None:
+        """Wait until the declared ``keys`` are available; undeclared ones are kept and not waited for."""
         deadline = self.clock() + self.wait_seconds
         while True:
-            items = read()
+            items = {key: item for key, item in read().items() if key in keys}
             broken = {k: v.get("error") or v["status"] for k, v in items.items() if v["status"] in ("failed", "stuck")}
             if broken:
                 raise SchemaError(f"{what} failed on the server: {broken}")
