@@ -68,7 +68,7 @@ class _Conflict(Exception):
 
 
 class AppwriteUsageStore:
-    """``UsageStore`` on Appwrite TablesDB (server 1.8+ / Cloud) through the ``appwrite`` SDK."""
+    """``UsageStore`` on Appwrite TablesDB (Cloud, self-hosted 1.9.0+) through the ``appwrite`` SDK 27."""
 
     def __init__(
         self,
