@@ -44,6 +44,19 @@ SEED_BATCH = 1000
 
 
 # -- seeding ---------------------------------------------------------------------------------------------------
+def random_event(request_id: str, rnd: random.Random) -> dict[str, Any]:
+    """One game AI request as the backend would log it: the same shape for seeding, HTTP and in-process calls."""
+    return {
+        "request_id": request_id,
+        "user_id": f"player-{rnd.randrange(USERS):05d}",
+        "model": rnd.choice(MODELS),
+        "task_type": rnd.choice(TASKS),
+        "tokens_input": rnd.randrange(100, 4000),
+        "tokens_output": rnd.randrange(10, 1000),
+        "session_id": f"session-{rnd.randrange(SESSIONS)}",
+    }
+
+
 def seed(db_path: Path, events: int) -> float:
     """Store ``events`` events over the last 30 days through ``log_usage_batch``; returns seconds taken."""
     from services.price_book import PriceBook
@@ -58,13 +71,7 @@ def seed(db_path: Path, events: int) -> float:
     for first in range(0, events, SEED_BATCH):
         batch = [
             {
-                "request_id": f"seed-{n}",
-                "user_id": f"player-{rnd.randrange(USERS):05d}",
-                "model": rnd.choice(MODELS),
-                "task_type": rnd.choice(TASKS),
-                "tokens_input": rnd.randrange(100, 4000),
-                "tokens_output": rnd.randrange(10, 1000),
-                "session_id": f"session-{rnd.randrange(SESSIONS)}",
+                **random_event(f"seed-{n}", rnd),
                 "timestamp": (now - timedelta(seconds=rnd.randrange(30 * 86400))).isoformat(),
             }
             for n in range(first, min(first + SEED_BATCH, events))
@@ -118,17 +125,7 @@ class Connection:
 
 
 def _post_request(host: str, tag: str, n: int, rnd: random.Random) -> bytes:
-    body = json.dumps(
-        {
-            "request_id": f"bench-{tag}-{n}",
-            "user_id": f"player-{rnd.randrange(USERS):05d}",
-            "model": rnd.choice(MODELS),
-            "task_type": rnd.choice(TASKS),
-            "tokens_input": rnd.randrange(100, 4000),
-            "tokens_output": rnd.randrange(10, 1000),
-            "session_id": f"session-{rnd.randrange(SESSIONS)}",
-        }
-    ).encode()
+    body = json.dumps(random_event(f"bench-{tag}-{n}", rnd)).encode()
     return (
         f"POST /v1/usage HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {API_KEY}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -261,15 +258,7 @@ def in_process(db_path: Path, seconds: float, log_path: Path) -> dict[str, Figur
     counter = iter(range(10**9))
 
     def event() -> dict[str, Any]:
-        return {
-            "request_id": f"inproc-{next(counter)}",
-            "user_id": f"player-{rnd.randrange(USERS):05d}",
-            "model": rnd.choice(MODELS),
-            "task_type": rnd.choice(TASKS),
-            "tokens_input": rnd.randrange(100, 4000),
-            "tokens_output": rnd.randrange(10, 1000),
-            "session_id": f"session-{rnd.randrange(SESSIONS)}",
-        }
+        return random_event(f"inproc-{next(counter)}", rnd)
 
     def user() -> str:
         return f"player-{rnd.randrange(USERS):05d}"
