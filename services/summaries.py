@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from models.ai_usage import (
@@ -15,17 +14,11 @@ from models.ai_usage import (
     MonthlyUsageSummary,
     TaskType,
 )
-
-NANO = Decimal(1).scaleb(-9)
-
-
-def usd(nano: int) -> Decimal:
-    """Exact USD of a nano-USD amount; never rounded."""
-    return Decimal(nano) * NANO
+from services.pricing import nano_to_usd
 
 
 def breakdown(counters: Counters) -> CostBreakdown:
-    exact = usd(counters.cost_nano)
+    exact = nano_to_usd(counters.cost_nano)
     return CostBreakdown(
         requests=counters.requests,
         tokens=counters.tokens_total,
@@ -40,7 +33,7 @@ def breakdowns(parts: Mapping[str, Counters]) -> dict[str, CostBreakdown]:
 
 def totals_fields(counters: Counters) -> dict[str, Any]:
     """The ``UsageTotals`` fields of a set of counters, for every summary model (they all extend it)."""
-    exact = usd(counters.cost_nano)
+    exact = nano_to_usd(counters.cost_nano)
     return {
         "total_requests": counters.requests,
         "total_tokens": counters.tokens_total,
@@ -65,8 +58,8 @@ def daily_summary(user_id: str, day: date, total: Counters, by_task: Mapping[str
         date=day,
         user_id=user_id,
         requests_by_task={task: c.requests for task, c in tasks.items()},
-        cost_by_task={task: float(usd(c.cost_nano)) for task, c in tasks.items()},
-        cost_by_task_exact={task: usd(c.cost_nano) for task, c in tasks.items()},
+        cost_by_task={task: float(nano_to_usd(c.cost_nano)) for task, c in tasks.items()},
+        cost_by_task_exact={task: nano_to_usd(c.cost_nano) for task, c in tasks.items()},
         **totals_fields(total),
     )
 

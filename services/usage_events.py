@@ -13,8 +13,7 @@ from pydantic import ValidationError
 from models.ai_usage import AIUsageLog, FieldError, UsageEvent
 from services.errors import ValidationFailed
 from services.price_book import PriceBook
-from services.pricing import TokenCounts, cost_nano
-from services.summaries import usd
+from services.pricing import TokenCounts, cost_nano, nano_to_usd
 
 # Appwrite datetimes start at year 1000 and nothing real predates this; older means a unit mistake.
 EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
@@ -92,7 +91,7 @@ class EventPricer:
             credits=event.credits,
         )
         nano = cost_nano(match.entry, counts)
-        exact = usd(nano)
+        exact = nano_to_usd(nano)
         request_id = event.request_id or uuid.uuid4().hex
         return AIUsageLog(
             log_id=log_id_for(request_id),

@@ -17,6 +17,7 @@ import structlog
 
 from models.ai_usage import (
     AIUsageLog,
+    Counters,
     DailyUsageSummary,
     DateRangeUsage,
     EventPage,
@@ -33,7 +34,7 @@ from models.ai_usage import (
 from services import summaries
 from services.errors import NotFound, ValidationFailed
 from services.price_book import PriceBook
-from services.pricing import TokenCounts, cost_usd, model_cost_info
+from services.pricing import TokenCounts, cost_usd, model_cost_info, nano_to_usd
 from services.settings import Settings
 from services.store import EventFilter, UsageStore, open_store
 from services.store.rollups import RollupKind, total_of
@@ -175,7 +176,7 @@ class UsageTrackingService:
         if not isinstance(year, int) or not 1970 <= year <= 9999:
             raise _invalid("year", "must be an integer from 1970 to 9999")
         rows = self.store.get_rollups(RollupKind.USER_MONTH, user_id, f"{year:04d}-{month:02d}")
-        return summaries.monthly_summary(user_id, year, month, rows.get("", summaries.Counters()))
+        return summaries.monthly_summary(user_id, year, month, rows.get("", Counters()))
 
     def get_global_daily_usage(self, date: date | None = None) -> GlobalDailyUsage:
         day = self._utc_day(date)
@@ -190,7 +191,7 @@ class UsageTrackingService:
         """Everyone's cost on a UTC day, in USD (a float, as the replaced service returned)."""
         day = self._utc_day(date)
         total = total_of(self.store.get_rollups(RollupKind.GLOBAL_DAY, "", day.isoformat()))
-        return float(summaries.usd(total.cost_nano))
+        return float(nano_to_usd(total.cost_nano))
 
     def request_count_today(self, user_id: str) -> RequestCount:
         """The rate limiter's count. Fail-open: if the store cannot answer, 0 and ``degraded=True``."""
@@ -212,11 +213,11 @@ class UsageTrackingService:
         if (end - start).days + 1 > MAX_RANGE_DAYS:
             raise _invalid("end", f"a range covers at most {MAX_RANGE_DAYS} days")
         rows = self.store.get_rollup_range(RollupKind.USER_DAY, user_id, start.isoformat(), end.isoformat())
-        by_day: dict[str, summaries.Counters] = {}
-        by_task: dict[str, summaries.Counters] = {}
+        by_day: dict[str, Counters] = {}
+        by_task: dict[str, Counters] = {}
         for (bucket, task), counters in rows.items():
-            by_day[bucket] = by_day.get(bucket, summaries.Counters()) + counters
-            by_task[task] = by_task.get(task, summaries.Counters()) + counters
+            by_day[bucket] = by_day.get(bucket, Counters()) + counters
+            by_task[task] = by_task.get(task, Counters()) + counters
         total = total_of(by_day)
         return DateRangeUsage(
             user_id=user_id,
@@ -236,7 +237,7 @@ class UsageTrackingService:
         return UsageSummary(days=days, **usage.model_dump())
 
     def get_usage_by_model(self, user_id: str, model: str) -> ModelUsage:
-        counters = self.store.get_rollups(RollupKind.USER_MODEL, user_id, "").get(model, summaries.Counters())
+        counters = self.store.get_rollups(RollupKind.USER_MODEL, user_id, "").get(model, Counters())
         return ModelUsage(user_id=user_id, model=model, **summaries.totals_fields(counters))
 
     def get_user_total_credits(self, user_id: str) -> int:

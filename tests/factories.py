@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from models.ai_usage import AIUsageLog, Counters, TaskType
+from services.pricing import nano_to_usd
 from services.store.rollups import RollupKey, rollup_keys
 from services.usage_events import log_id_for
 
@@ -20,7 +20,7 @@ def make_log(**overrides: Any) -> AIUsageLog:
     """A valid ``AIUsageLog``; any field may be overridden. Cost fields stay consistent with ``cost_nano``."""
     request_id = overrides.pop("request_id", None) or f"req-{next(_ids)}"
     cost_nano = overrides.pop("cost_nano", 1_234_567)
-    exact = Decimal(cost_nano).scaleb(-9)
+    exact = nano_to_usd(cost_nano)
     tokens_input = overrides.pop("tokens_input", 1200)
     tokens_output = overrides.pop("tokens_output", 300)
     fields: dict[str, Any] = {

@@ -14,12 +14,12 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from appwrite.operator import Operator
 
 from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters
+from services.pricing import nano_to_usd
 from services.store.rollups import GLOBAL_KINDS, counter_values, day_bucket, month_bucket, rollup_keys
 from services.usage_events import log_id_for
 
@@ -115,7 +115,7 @@ def event_data(log: AIUsageLog) -> dict[str, Any]:
 
 
 def log_from_data(data: Mapping[str, Any]) -> AIUsageLog:
-    exact = Decimal(data["cost_nano"]).scaleb(-9)
+    exact = nano_to_usd(data["cost_nano"])
     fields = {name: data.get(name) for name in (*_TEXT_FIELDS, *_INT_FIELDS) if name != "tokens_total"}
     return AIUsageLog(
         **fields,

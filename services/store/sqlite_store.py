@@ -14,13 +14,14 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters, EventPage
 from services.errors import StoreError
+from services.pricing import nano_to_usd
 from services.store.protocol import MAX_PAGE_SIZE, EventFilter
 from services.store.rollups import RollupKind, rollup_deltas
 from services.store.sqlite_schema import EVENT_COLUMNS, add_events_to_rollups, migrate
@@ -59,10 +60,8 @@ def _event_row(log: AIUsageLog) -> tuple[object, ...]:
 
 
 def _log_from_row(row: sqlite3.Row) -> AIUsageLog:
-    from decimal import Decimal
-
     cost_nano = row["cost_nano"]
-    exact = Decimal(cost_nano).scaleb(-9)
+    exact = nano_to_usd(cost_nano)
     return AIUsageLog(
         log_id=row["log_id"],
         request_id=row["request_id"],
@@ -157,7 +156,7 @@ class SQLiteUsageStore:
         """Run ``action``, retrying while another process holds the write lock; wrap failures."""
         for attempt in range(_BUSY_RETRIES + 1):
             try:
-                with self._lock if self._memory else _nullcontext():
+                with self._lock if self._memory else nullcontext():
                     return action()
             except sqlite3.OperationalError as exc:
                 busy = "locked" in str(exc) or "busy" in str(exc)
@@ -335,11 +334,6 @@ def _decode_cursor(cursor: str | None) -> int:
     if not cursor.isdigit():
         raise ValueError("cursor is not one this store returned")
     return int(cursor)
-
-
-@contextmanager
-def _nullcontext() -> Iterator[None]:
-    yield
 
 
 @contextmanager
