@@ -129,9 +129,65 @@ def cost_usd(entry: PriceEntry, counts: TokenCounts) -> Decimal:
 
 
 def cost_nano(entry: PriceEntry, counts: TokenCounts) -> int:
-    """The event's cost in integer nano-USD: ``cost_usd * 1e9`` rounded half-even, once."""
+    """The event's cost in integer nano-USD: ``cost_usd * 1e9`` rounded half-even, once.
+
+    Computed in integer atto-USD when the entry's rates are whole atto-USD amounts (every shipped price
+    is): the same exact value as the Decimal path at a fraction of its cost, which matters because every
+    logged event is priced.
+    """
+    rates = _atto_rates(entry, counts.tokens_input)
+    if rates is None:
+        with localcontext(_EXACT):
+            return int((cost_usd(entry, counts) * NANO_PER_USD).to_integral_value(rounding=ROUND_HALF_EVEN))
+    counts.validate()
+    if entry.unit == "free":
+        return 0
+    per_input, per_output, per_cached, per_write, per_reasoning, per_request, per_credit = rates
+    atto = (
+        (counts.tokens_input - counts.tokens_cached - counts.tokens_cache_write) * per_input
+        + counts.tokens_cached * per_cached
+        + counts.tokens_cache_write * per_write
+        + (counts.tokens_output - counts.tokens_reasoning) * per_output
+        + counts.tokens_reasoning * per_reasoning
+        + counts.requests * per_request
+        + counts.credits * per_credit
+    )
+    nano, rest = divmod(atto, _ATTO_PER_NANO)
+    if rest * 2 > _ATTO_PER_NANO or (rest * 2 == _ATTO_PER_NANO and nano % 2):  # half-even
+        nano += 1
+    return nano
+
+
+_ATTO_PER_NANO = 10**9
+_AttoRates = tuple[int, int, int, int, int, int, int]  # input, output, cached, cache write, reasoning, request, credit
+# id(entry) -> (entry, base rates, long-context rates); the entry is kept so its id cannot be reused.
+_ATTO_CACHE: dict[int, tuple[PriceEntry, _AttoRates | None, _AttoRates | None]] = {}
+_ATTO_CACHE_LIMIT = 4096
+
+
+def _atto_rates(entry: PriceEntry, tokens_input: int) -> _AttoRates | None:
+    """The entry's rates in whole atto-USD (per token, per request, per credit), or None if one is finer."""
+    cached = _ATTO_CACHE.get(id(entry))
+    if cached is None or cached[0] is not entry:
+        if len(_ATTO_CACHE) >= _ATTO_CACHE_LIMIT:
+            _ATTO_CACHE.clear()  # price books are few; this only bounds a process that reloads them often
+        threshold = entry.long_context_threshold
+        long = _to_atto(entry, threshold + 1) if threshold is not None and entry.long_context is not None else None
+        cached = _ATTO_CACHE[id(entry)] = (entry, _to_atto(entry, 0), long)
+    threshold = entry.long_context_threshold
+    use_long = cached[2] is not None and threshold is not None and tokens_input > threshold
+    return cached[2] if use_long else cached[1]
+
+
+def _to_atto(entry: PriceEntry, tokens_input: int) -> _AttoRates | None:
+    rates = rates_for(entry, tokens_input)
+    per_token = (rates.input, rates.output, rates.cached_input, rates.cache_write, rates.reasoning)
     with localcontext(_EXACT):
-        return int((cost_usd(entry, counts) * NANO_PER_USD).to_integral_value(rounding=ROUND_HALF_EVEN))
+        scaled = [rate * 10**15 for rate in per_token]  # USD per 1K tokens -> atto-USD per token
+        scaled += [(rate or Decimal(0)) * 10**18 for rate in (entry.per_request, entry.per_credit)]
+        if any(value != value.to_integral_value() for value in scaled):
+            return None
+        return tuple(int(value) for value in scaled)  # type: ignore[return-value]
 
 
 def nano_to_usd(nano: int) -> Decimal:

@@ -336,3 +336,16 @@ def test_more_of_any_count_never_costs_less(
         counts, **{name: getattr(counts, name) + extra * step for name, step in MORE[kind].items()}
     )
     assert cost_usd(price_entry, bigger) >= cost_usd(price_entry, counts)
+
+
+fine_rate = st.decimals(min_value=0, max_value=1, places=20, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=400)
+@given(any_entry | st.builds(entry, input_per_1k=fine_rate, per_request=st.none() | fine_rate), token_counts())
+def test_cost_nano_is_cost_usd_rounded_half_even_whatever_the_rates_precision(
+    price_entry: PriceEntry, counts: TokenCounts
+) -> None:
+    # cost_nano takes an integer path for rates in whole atto-USD and the Decimal path for finer ones.
+    exact = cost_usd(price_entry, counts) * NANO_PER_USD
+    assert cost_nano(price_entry, counts) == int(exact.to_integral_value(rounding=ROUND_HALF_EVEN))
