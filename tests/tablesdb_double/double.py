@@ -10,6 +10,7 @@ from .engine import Engine
 from .faults import Fault
 from .http_app import App, serve
 from .rows import to_wire
+from .versions import lookup_version, row_output
 
 
 class TablesDBDouble:
@@ -18,6 +19,11 @@ class TablesDBDouble:
     case_insensitive_ids: mirror MariaDB's utf8mb4_general_ci collation for row ids, unique
     indexes and string comparisons in queries (appwrite-facts §3.2, last bullet).
     column_ready_after: seconds a column or index created on its own stays `processing`.
+    server_version: the Appwrite server mirrored, "1.9.6" (default) or "1.8.1"; versions.py lists what
+    differs (no varchar/text/bigint column routes, no inline create_table schema, integer `$sequence`,
+    no list_rows `ttl` in 1.8.1).
+    sdk_warning: answer `X-Appwrite-Warning` when the client's X-Appwrite-Response-Format is newer than
+    the server version, as Appwrite does (SDK 27 sends 2.5.0 and prints the warning to stderr).
     """
 
     def __init__(
@@ -26,11 +32,17 @@ class TablesDBDouble:
         api_key: str = "test-key",
         case_insensitive_ids: bool = True,
         column_ready_after: float = 0.05,
+        server_version: str = "1.9.6",
+        sdk_warning: bool = True,
     ) -> None:
         self.project_id = project_id
         self.api_key = api_key
-        self.engine = Engine(case_insensitive=case_insensitive_ids, column_ready_after=column_ready_after)
-        self._app = App(self.engine, project_id, api_key)
+        self._version = lookup_version(server_version)
+        self.server_version = self._version.version
+        self.engine = Engine(
+            case_insensitive=case_insensitive_ids, column_ready_after=column_ready_after, version=self._version
+        )
+        self._app = App(self.engine, project_id, api_key, sdk_warning=sdk_warning)
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -87,7 +99,7 @@ class TablesDBDouble:
         with self.engine.lock:
             table = self.engine.catalog.table(database_id, table_id)
             columns = table.visible_columns(self.engine.clock.time())
-            return [to_wire(table, row, columns) for row in table.rows.all()]
+            return [row_output(to_wire(table, row, columns), self._version) for row in table.rows.all()]
 
     def advance_clock(self, seconds: float) -> None:
         """Move the double's clock forward (transaction expiry, timestamps, column readiness)."""

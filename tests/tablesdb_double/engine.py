@@ -9,6 +9,7 @@ from typing import Any
 from .schema import Catalog
 from .transactions import TransactionBook
 from .values import Clock
+from .versions import VERSIONS, ServerVersion
 
 # A handler answers (status, JSON body); a None body is an empty 204.
 Reply = tuple[int, Any]
@@ -25,8 +26,11 @@ class Request:
 class Engine:
     """Databases, tables, rows and transactions behind one lock (handlers run holding it)."""
 
-    def __init__(self, *, case_insensitive: bool, column_ready_after: float) -> None:
+    def __init__(
+        self, *, case_insensitive: bool, column_ready_after: float, version: ServerVersion = VERSIONS["1.9.6"]
+    ) -> None:
         self.lock = threading.RLock()
+        self.version = version
         self.clock = Clock()
         self.case_insensitive = case_insensitive
         self.catalog = Catalog(self.clock, case_insensitive, column_ready_after)

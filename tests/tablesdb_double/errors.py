@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-# appwrite-facts §0/§2.1: the envelope carries the server version; the double mirrors server 1.9.6.
+# appwrite-facts §0/§2.1: the envelope carries the server version (APP_VERSION_STABLE); 1.9.6 unless
+# the double mirrors another version (versions.py).
 VERSION = "1.9.6"
 
 # appwrite-facts §2.2 and §1.3: HTTP status of every error type the double answers with.
@@ -64,9 +65,10 @@ class AppwriteError(Exception):
         self.message = message
         self.code = code if code is not None else CODES[type_]
 
-    def body(self) -> dict[str, Any]:
-        # appwrite-facts §2.1: body is {"message","code","type","version"} [S general.php ~L1495].
-        return {"message": self.message, "code": self.code, "type": self.type, "version": VERSION}
+    def body(self, version: str = VERSION) -> dict[str, Any]:
+        # appwrite-facts §2.1: body is {"message","code","type","version"} [S general.php ~L1495;
+        # general.php @1.8.1 L1384-1389: `'version' => APP_VERSION_STABLE`].
+        return {"message": self.message, "code": self.code, "type": self.type, "version": version}
 
 
 def argument_invalid(param: str, rule: str) -> AppwriteError:

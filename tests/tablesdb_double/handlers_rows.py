@@ -52,7 +52,9 @@ def list_rows(e: Engine, r: Request) -> Reply:
     now = e.clock.time()
     plan = queries.parse(r.params.get("queries"), table, now)
     want_total = p.get_bool(r.params, "total", True)
-    p.get_int(r.params, "ttl", 0, 86_400, 0)  # appwrite-facts §1.2: ttl 0..86400 (no cache in the double)
+    if e.version.list_rows_ttl:
+        p.get_int(r.params, "ttl", 0, 86_400, 0)  # appwrite-facts §1.2: ttl 0..86400 (no cache in the double)
+    # else 1.8.1: TDB/Tables/Rows/XList.php @1.8.1 declares no `ttl`, so it is ignored unread.
     rows = _readable(e, r, table)
     page, count = queries.run(plan, rows.all(), rows.get, rows.case_insensitive)
     columns = table.visible_columns(now)

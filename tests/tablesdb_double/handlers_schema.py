@@ -71,14 +71,17 @@ def create_table(e: Engine, r: Request) -> Reply:
         enabled=p.get_bool(r.params, "enabled", True),
         rows=RowSet(e.case_insensitive),
     )
-    for spec in p.get_list(r.params, "columns", []):
+    # 1.8.1: TDB/Tables/Create.php @1.8.1 declares no `columns`/`indexes`; the framework reads only
+    # declared params, so inline definitions are silently ignored (no columns, no indexes, 201).
+    inline = e.version.inline_schema
+    for spec in p.get_list(r.params, "columns", []) if inline else []:
         kind = spec.get("type") if isinstance(spec, dict) else None
         if kind not in INLINE_TYPES:
             # appwrite-facts §1.1: inline types are a fixed list; relationship columns are rejected.
             raise argument_invalid("columns", f"type: {kind!r} is not a valid inline column type")
         # appwrite-facts §1.1: inline columns are created synchronously and are `available` at once.
         e.catalog.add_column(table, build_column(kind, spec, param="columns", now_iso=now_iso, ready_at=0.0))
-    for spec in p.get_list(r.params, "indexes", []):
+    for spec in p.get_list(r.params, "indexes", []) if inline else []:
         if not isinstance(spec, dict):
             raise argument_invalid("indexes", "Each index must be an object")
         e.catalog.add_index(table, e.catalog.build_index(table, spec, inline=True, ready_at=0.0))
@@ -102,24 +105,6 @@ def delete_table(e: Engine, r: Request) -> Reply:
     table = e.catalog.table(r.args["db"], r.args["table"])
     e.catalog.databases[table.database_id].tables.pop(table.id)
     return 204, None
-
-
-COLUMN_KINDS = (
-    "varchar",
-    "text",
-    "mediumtext",
-    "longtext",
-    "string",
-    "integer",
-    "bigint",
-    "float",
-    "boolean",
-    "datetime",
-    "enum",
-    "email",
-    "url",
-    "ip",
-)
 
 
 def create_column(e: Engine, r: Request) -> Reply:

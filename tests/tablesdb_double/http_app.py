@@ -17,6 +17,7 @@ from . import routes
 from .engine import Engine, Reply, Request
 from .errors import AppwriteError
 from .faults import Fault, FaultSchedule
+from .versions import ServerVersion, row_output, sdk_warning
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,10 @@ _FAULT_ERRORS = {
 class App:
     """Everything one running double needs to answer a request."""
 
-    def __init__(self, engine: Engine, project_id: str, api_key: str) -> None:
+    def __init__(self, engine: Engine, project_id: str, api_key: str, *, sdk_warning: bool = True) -> None:
         self.engine, self.project_id, self.api_key = engine, project_id, api_key
+        self.version: ServerVersion = engine.version
+        self.sdk_warning = sdk_warning
         self.faults = FaultSchedule()
         self.counter_lock = threading.Lock()
         self.requests: list[tuple[str, str]] = []
@@ -57,26 +60,39 @@ class App:
                 "user_unauthorized", "The current user is not authorized to perform the requested action."
             )
 
+    def error_body(self, exc: AppwriteError) -> dict[str, Any]:
+        return exc.body(self.version.version)
+
+    def warning(self, headers: Any) -> str | None:
+        """X-Appwrite-Warning for this request (versions.sdk_warning), unless turned off."""
+        return sdk_warning(headers.get("X-Appwrite-Response-Format"), self.version) if self.sdk_warning else None
+
     def dispatch(self, method: str, path: str, headers: Any, params: Any) -> Reply:
         try:
-            found = routes.resolve(method, path[len(API_PREFIX) :]) if path.startswith(API_PREFIX + "/") else None
+            found = (
+                routes.resolve(method, path[len(API_PREFIX) :], self.version.column_kinds)
+                if path.startswith(API_PREFIX + "/")
+                else None
+            )
             if found is None:
                 # appwrite-facts §2.1: an unknown route is 404 general_route_not_found.
                 raise AppwriteError(
                     "general_route_not_found",
                     "The requested route was not found. Please refer to the API docs and try again.",
                 )
-            self.authenticate(headers)
+            handler, args = found
+            if handler not in routes.PUBLIC:
+                self.authenticate(headers)
             if isinstance(params, AppwriteError):
                 raise params
-            handler, args = found
             with self.engine.lock:
-                return handler(self.engine, Request(method, path, args, params))
+                status, body = handler(self.engine, Request(method, path, args, params))
+            return status, row_output(body, self.version)
         except AppwriteError as exc:
-            return exc.code, exc.body()
+            return exc.code, self.error_body(exc)
         except Exception as exc:  # never let a bug hang the client: answer 500 and keep the cause
             log.exception("TablesDB double failed on %s %s", method, path)
-            body = AppwriteError("general_unknown", "Server Error").body()
+            body = self.error_body(AppwriteError("general_unknown", "Server Error"))
             body["trace"] = f"{type(exc).__name__}: {exc}"  # as Appwrite's development mode adds
             return 500, body
 
@@ -110,7 +126,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._handle()
         except Exception as exc:  # a bug outside dispatch: still answer, never leave the client hanging
             log.exception("TablesDB double failed before dispatch on %s %s", self.command, self.path)
-            body = AppwriteError("general_unknown", "Server Error").body()
+            body = self.server.app.error_body(AppwriteError("general_unknown", "Server Error"))
             body["trace"] = f"{type(exc).__name__}: {exc}"
             self.close_connection = True
             self._send(500, body)
@@ -157,7 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Apply a fault; True when the request is fully handled by it."""
         if fault.kind in _FAULT_ERRORS:
             error = _FAULT_ERRORS[fault.kind]
-            self._send(error.code, error.body())
+            self._send(error.code, app.error_body(error))
             return True
         if fault.kind == "drop":
             self._drop()
@@ -169,7 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
                 with app.engine.lock:
                     app.engine.transactions.conflict(tx_id)
             except AppwriteError as exc:
-                self._send(exc.code, exc.body())
+                self._send(exc.code, app.error_body(exc))
             return True
         return False
 
@@ -183,6 +199,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, reply: Any) -> None:
         try:
             self.send_response(status)
+            warning = self.server.app.warning(self.headers)
+            if warning is not None:
+                # general.php @1.8.1 L1089-1090 / @1.9.6 L968-970: sent on every answer, errors included.
+                self.send_header("X-Appwrite-Warning", warning)
             if reply is None:
                 # appwrite-facts §2.1: SDK 27 needs a non-JSON Content-Type on an empty 204.
                 self.send_header("Content-Type", "text/plain")
