@@ -15,9 +15,11 @@ from services.store.sqlite_store import SQLiteUsageStore
 
 configure_logging("console", "WARNING")
 
+# Appwrite versions the local TablesDB server mirrors; the store must work on each (README, "Supported").
+APPWRITE_VERSIONS = ("1.9.6", "1.8.1")
 BACKENDS = [
     pytest.param("sqlite", marks=pytest.mark.sqlite),
-    pytest.param("appwrite", marks=pytest.mark.appwrite),
+    *(pytest.param(f"appwrite-{version}", marks=pytest.mark.appwrite) for version in APPWRITE_VERSIONS),
 ]
 
 
@@ -30,7 +32,8 @@ def open_backend(name: str, tmp_path: Path) -> Iterator[UsageStore]:
     from tests.appwrite_support import make_appwrite_store
     from tests.tablesdb_double import TablesDBDouble
 
-    double = TablesDBDouble(project_id="test-project", api_key="test-key")
+    version = name.removeprefix("appwrite-")
+    double = TablesDBDouble(project_id="test-project", api_key="test-key", server_version=version)
     double.start()
     try:
         appwrite_store = make_appwrite_store(double)

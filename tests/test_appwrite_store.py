@@ -20,6 +20,7 @@ from services.store.protocol import EventFilter
 from services.store.rollups import GLOBAL_KINDS, RollupKind, total_of
 from services.usage_tracking_service import UsageTrackingService
 from tests.appwrite_support import DATABASE_ID, make_appwrite_store, provision, record_in_process
+from tests.conftest import APPWRITE_VERSIONS
 from tests.factories import BASE_TIME, expected_rollups, make_log
 from tests.tablesdb_double import TablesDBDouble
 
@@ -27,9 +28,9 @@ pytestmark = pytest.mark.appwrite
 DAY = BASE_TIME.date().isoformat()
 
 
-@pytest.fixture
-def double() -> Iterator[TablesDBDouble]:
-    with TablesDBDouble() as running:
+@pytest.fixture(params=APPWRITE_VERSIONS)
+def double(request: pytest.FixtureRequest) -> Iterator[TablesDBDouble]:
+    with TablesDBDouble(server_version=request.param) as running:
         yield running
 
 

@@ -112,3 +112,12 @@ class TimeoutClient(Client):
         if warning and warning not in self._warned:
             self._warned.add(warning)
             log.warning("appwrite_server_warning", warning=warning)
+
+
+def get_json(client: Client, path: str, params: dict[str, Any] | None = None) -> Any:
+    """A GET through any SDK client, answered as the server's JSON rather than parsed into the SDK's models.
+
+    The headers are the ones the SDK's own services send (the project id travels per call in SDK 27).
+    """
+    headers = {"X-Appwrite-Project": client.get_config("project"), "accept": "application/json"}
+    return client.call("get", path, headers, params or {})

@@ -2,9 +2,13 @@
 
 ``provision`` creates what is missing (database, tables, columns, indexes), waits until every column and
 index is ``available``, and reports what differs from the declaration. It never drops or alters anything:
-a difference is for a person to resolve. A new table is created with its columns and indexes inline, which
-Appwrite makes available at once; a column or index added to an existing table goes through its own
-endpoint and is polled until the worker has built it (appwrite-facts §1.1).
+a difference is for a person to resolve.
+
+Only APIs every supported server has are used (Cloud, self-hosted 1.8.1+ and 1.9.x): tables are created
+empty and each column and index through its own endpoint, polled until the worker has built it
+(appwrite-facts §1.1), because self-hosted 1.8 ignores inline ``columns``/``indexes`` in ``create_table``;
+strings are ``string`` columns and 64-bit counters ``integer`` columns without a 32-bit bound, because
+``varchar``/``text`` arrived in 1.9.0 and ``bigint`` in 1.9.5.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 from appwrite.exception import AppwriteException
 from appwrite.query import Query
 from appwrite.services.tables_db import TablesDB
+
+from services.store.appwrite_client import get_json
 
 INT32_MAX = 2**31 - 1
 CONFIG_NAMES = ("appwrite.config.json", "appwrite.json")
@@ -113,24 +119,6 @@ def is_64_bit(column: dict[str, Any]) -> bool:
     )
 
 
-def inline_column(column: dict[str, Any]) -> dict[str, Any]:
-    """A declared column as ``create_table`` takes it inline (an inline integer needs size 8 to be 64-bit)."""
-    keys = ("key", "type", "size", "required", "default", "array", "min", "max", "elements", "format")
-    inline = {k: column[k] for k in keys if column.get(k) is not None}
-    if column["type"] == "integer" and is_64_bit(column):
-        inline["size"] = 8
-    return inline
-
-
-def inline_index(index: dict[str, Any]) -> dict[str, Any]:
-    # appwrite.json names an index's columns `columns`; the inline create_table API calls them `attributes`.
-    inline = {"key": index["key"], "type": index["type"], "attributes": list(index["columns"])}
-    for key in ("orders", "lengths"):
-        if index.get(key):
-            inline[key] = list(index[key])
-    return inline
-
-
 class Provisioner:
     """Brings one database in line with a ``SchemaSpec``; every step is safe to repeat."""
 
@@ -177,10 +165,8 @@ class Provisioner:
                 permissions=list(table.permissions),
                 row_security=table.row_security,
                 enabled=table.enabled,
-                columns=[inline_column(c) for c in table.columns],
-                indexes=[inline_index(i) for i in table.indexes],
             )
-            report.created.append(f"table {table.id} ({len(table.columns)} columns, {len(table.indexes)} indexes)")
+            report.created.append(f"table {table.id}")
         where = f"{database_id}/{table.id}"
         columns = self._columns(database_id, table.id)
         for declared in table.columns:
@@ -218,13 +204,7 @@ class Provisioner:
 
     def _raw_list(self, path: str, field_name: str) -> dict[str, dict[str, Any]]:
         # Raw JSON, not the SDK's models: its column union mis-types columns and turns int64 bounds into floats.
-        client = self.db.client
-        answer = client.call(
-            "get",
-            path,
-            {"X-Appwrite-Project": client.get_config("project"), "accept": "application/json"},
-            {"queries": [Query.limit(_LIST_LIMIT)], "total": False},
-        )
+        answer = get_json(self.db.client, path, {"queries": [Query.limit(_LIST_LIMIT)], "total": False})
         return {item["key"]: item for item in answer[field_name]}
 
     def _columns(self, database_id: str, table_id: str) -> dict[str, dict[str, Any]]:
@@ -252,7 +232,13 @@ class Provisioner:
         kind, key = column["type"], column["key"]
         common = {"required": bool(column.get("required", False)), "array": column.get("array")}
         default = column.get("default")
-        if kind == "varchar":
+        if kind == "string":
+            # Deprecated since 1.9.0 in favour of varchar/text, which 1.8 lacks; still served by 1.9 and Cloud.
+            # The SDK's deprecation wrapper resets the process's warning filters on every call, so it is
+            # bypassed rather than silenced.
+            create = TablesDB.create_string_column.__wrapped__  # type: ignore[attr-defined]
+            create(self.db, database_id, table_id, key, column["size"], default=default, **common)
+        elif kind == "varchar":
             self.db.create_varchar_column(database_id, table_id, key, column["size"], default=default, **common)
         elif kind in ("text", "mediumtext", "longtext"):
             create = getattr(self.db, f"create_{kind}_column")

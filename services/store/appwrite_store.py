@@ -24,7 +24,7 @@ from appwrite.services.tables_db import TablesDB
 from models.ai_usage import COUNTER_FIELDS, MAX_ID_CHARS, MAX_MODEL_CHARS, AIUsageLog, Counters, EventPage
 from services.errors import ConfigurationError
 from services.settings import Settings
-from services.store.appwrite_client import TimeoutClient
+from services.store.appwrite_client import TimeoutClient, get_json
 from services.store.appwrite_retry import TRANSACTION_CONFLICT, Backoff, RetryPolicy, is_ambiguous
 from services.store.appwrite_rows import (
     counters_from_data,
@@ -68,7 +68,7 @@ class _Conflict(Exception):
 
 
 class AppwriteUsageStore:
-    """``UsageStore`` on Appwrite TablesDB (Cloud, self-hosted 1.9.0+) through the ``appwrite`` SDK 27."""
+    """``UsageStore`` on Appwrite TablesDB (Cloud, self-hosted 1.8.1+ and 1.9.x) through the ``appwrite`` SDK 27."""
 
     def __init__(
         self,
@@ -230,34 +230,42 @@ class AppwriteUsageStore:
                 if len(self._recent_events) > _RECENT_EVENTS:
                     self._recent_events.popitem(last=False)
             return set(row_ids)
-        return {row.id for row in self._rows_by_id(row_ids, [Query.select(["request_id"])])}
+        return {row["$id"] for row in self._rows_by_id(row_ids, [Query.select(["request_id"])])}
 
-    def _rows_by_id(self, row_ids: Sequence[str], extra: list[str]) -> Iterator[Any]:
+    def _rows_by_id(self, row_ids: Sequence[str], extra: list[str]) -> Iterator[dict[str, Any]]:
         unique = list(dict.fromkeys(row_ids))
         for start in range(0, len(unique), IDS_PER_QUERY):
             queries = [Query.equal("$id", unique[start : start + IDS_PER_QUERY]), *extra]
             yield from self._list(EVENTS_TABLE, queries, "look up events")
 
     # -- reads -------------------------------------------------------------------------------------
-    def _list(self, table: str, queries: list[str], what: str, limit: int = PAGE) -> Iterator[Any]:
+    # Rows are read as the server's JSON, not through the SDK's Row models: SDK 27 requires `$sequence` to be
+    # a string, which self-hosted 1.8 sends as an integer (server 1.8.1, Response/Model/Row.php), and the
+    # columns are all this store reads.
+    def _list_rows(self, table: str, queries: list[str]) -> list[dict[str, Any]]:
+        path = f"/tablesdb/{self.database_id}/tables/{table}/rows"
+        return get_json(self.db.client, path, {"queries": queries, "total": False})["rows"]
+
+    def _get_row(self, table: str, row_id: str) -> dict[str, Any]:
+        return get_json(self.db.client, f"/tablesdb/{self.database_id}/tables/{table}/rows/{row_id}")
+
+    def _list(self, table: str, queries: list[str], what: str, limit: int = PAGE) -> Iterator[dict[str, Any]]:
         """Every matching row, ``limit`` to a request, following the cursor (never ``total``)."""
         cursor = None
         while True:
             page_queries = [*queries, Query.limit(limit)]
             if cursor is not None:
                 page_queries.append(Query.cursor_after(cursor))
-            page = self.retry.call(
-                what, lambda q=page_queries: self.db.list_rows(self.database_id, table, q, total=False)
-            )
-            yield from page.rows
-            if len(page.rows) < limit:
+            rows = self.retry.call(what, lambda q=page_queries: self._list_rows(table, q))
+            yield from rows
+            if len(rows) < limit:
                 return
-            cursor = page.rows[-1].id
+            cursor = rows[-1]["$id"]
 
     def _get_event_data(self, row_id: str) -> dict[str, Any] | None:
         def read() -> dict[str, Any] | None:
             try:
-                return self.db.get_row(self.database_id, EVENTS_TABLE, row_id).data
+                return self._get_row(EVENTS_TABLE, row_id)
             except AppwriteException as exc:
                 if exc.code == 404 and exc.type in ("row_not_found", "document_not_found"):
                     return None
@@ -278,8 +286,8 @@ class AppwriteUsageStore:
         wanted = set(request_ids)
         found = {}
         for row in self._rows_by_id([event_row_id(request_id) for request_id in wanted], []):
-            if row.data["request_id"] in wanted:
-                found[row.data["request_id"]] = log_from_data(row.data)
+            if row["request_id"] in wanted:
+                found[row["request_id"]] = log_from_data(row)
         return found
 
     def get_rollups(self, kind: RollupKind, scope: str, bucket: str) -> dict[str, Counters]:
@@ -298,8 +306,7 @@ class AppwriteUsageStore:
             Query.select(_ROLLUP_COLUMNS),
         ]
         result: dict[RollupKind, dict[str, Counters]] = {kind: {} for kind in kinds}
-        for row in self._list(ROLLUPS_TABLE, queries, "read rollups"):
-            data = row.data
+        for data in self._list(ROLLUPS_TABLE, queries, "read rollups"):
             # String equality is case- and accent-insensitive on Appwrite's MariaDB: keep exact matches only.
             if data["scope"] != scope or data["bucket"] != bucket or data["kind"] not in result:
                 continue
@@ -320,8 +327,7 @@ class AppwriteUsageStore:
             Query.select(_ROLLUP_COLUMNS),
         ]
         result: dict[tuple[str, str], Counters] = {}
-        for row in self._list(ROLLUPS_TABLE, queries, "read rollups"):
-            data = row.data
+        for data in self._list(ROLLUPS_TABLE, queries, "read rollups"):
             if data["scope"] != scope or data["kind"] != kind.value:
                 continue
             key = (data["bucket"], data["dim"])
@@ -346,24 +352,22 @@ class AppwriteUsageStore:
         if cursor:
             queries.append(Query.cursor_after(cursor))
 
-        def read() -> Any:
+        def read() -> list[dict[str, Any]]:
             try:
-                return self.db.list_rows(self.database_id, EVENTS_TABLE, queries, total=False)
+                return self._list_rows(EVENTS_TABLE, queries)
             except AppwriteException as exc:
                 if exc.type == "general_cursor_not_found":
                     raise ValueError("cursor is not one this store returned") from exc
                 raise
 
-        rows = self.retry.call("list events", read).rows
+        rows = self.retry.call("list events", read)
         page, more = rows[:limit], len(rows) > limit
-        items = [
-            log_from_data(row.data) for row in page if all(row.data.get(name) == value for name, value in exact.items())
-        ]
-        return EventPage(items=items, next_cursor=page[-1].id if more else None)
+        items = [log_from_data(row) for row in page if all(row.get(name) == value for name, value in exact.items())]
+        return EventPage(items=items, next_cursor=page[-1]["$id"] if more else None)
 
     def ping(self) -> None:
         queries = [Query.limit(1), Query.select(["request_id"])]
-        self.retry.call("ping", lambda: self.db.list_rows(self.database_id, EVENTS_TABLE, queries, total=False))
+        self.retry.call("ping", lambda: self._list_rows(EVENTS_TABLE, queries))
 
     def close(self) -> None:
         close = getattr(self.db.client, "close", None)
