@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import queries
+from .conflicts import CONFLICT_MESSAGE, CommitGuard
 from .errors import AppwriteError, argument_invalid
 from .rows import RowWriter
 from .rowset import RowSet
@@ -32,6 +33,7 @@ _NEEDS_ROW = ("update", "delete", "increment", "decrement")
 
 # appwrite-facts §1.3: commit errors use legacy/document type names [S Transactions/Update.php L312-347].
 _COMMIT_TYPES = {
+    "transaction_conflict": "transaction_conflict",  # a row changed after staging (conflicts.py)
     "row_already_exists": "transaction_conflict",
     "row_unique_constraint_violation": "transaction_conflict",
     "row_invalid_structure": "document_invalid_structure",
@@ -52,6 +54,9 @@ class Operation:
     row_id: str | None = None
     data: Any = None
     permissions: Any = None
+    # When it was staged: its transactionLogs row's `$createdAt`, what the commit's conflict check compares
+    # a row's `$updatedAt` with (conflicts.py) [S Transactions/Update.php @1.9.6 L229].
+    staged_at: str | None = None
 
 
 @dataclass
@@ -114,8 +119,11 @@ class TransactionBook:
                 f"Transaction already has {len(tx.operations)} operations, adding {len(operations)} "
                 f"would exceed the maximum of {MAX_OPERATIONS}",
             )
+        now = self.clock.now_iso()
+        for op in operations:  # one call's logs share one `$createdAt` (createDocuments' single `$time`)
+            op.staged_at = now
         tx.operations.extend(operations)
-        tx.updated_at = self.clock.now_iso()
+        tx.updated_at = now
         return tx
 
     def parse_operations(self, tx_id: str, raw: Any) -> list[Operation]:
@@ -172,18 +180,19 @@ class TransactionBook:
         """Fault `conflict`: answer 409 and mark the transaction failed without applying it."""
         tx = self._open(tx_id)
         tx.status = "failed"  # appwrite-facts §1.3: after a commit error the status is `failed`
-        raise AppwriteError("transaction_conflict", "Transaction conflict: a row changed since it was staged.")
+        raise AppwriteError("transaction_conflict", CONFLICT_MESSAGE)
 
     def commit(self, tx_id: str) -> Transaction:
         tx = self._open(tx_id)
         tx.status = "committing"
         snapshots: dict[int, tuple[Table, Any]] = {}
+        guard = CommitGuard()  # a row changed after an operation was staged refuses the commit (conflicts.py)
         try:
             for op in tx.operations:
                 table = self.catalog.table(op.database_id, op.table_id)
                 if id(table) not in snapshots:
                     snapshots[id(table)] = (table, table.rows.snapshot())
-                self._apply(op, table, table.rows)
+                guard.run(op, table, lambda op=op, table=table: self._apply(op, table, table.rows))
         except BaseException as exc:
             # appwrite-facts §1.3: commit is one database transaction: all or nothing; status → failed.
             for table, snapshot in snapshots.values():
@@ -197,34 +206,35 @@ class TransactionBook:
         tx.updated_at = self.clock.now_iso()
         return tx
 
-    def _apply(self, op: Operation, table: Table, rows: RowSet) -> None:
+    def _apply(self, op: Operation, table: Table, rows: RowSet) -> list[str]:
+        """Write one operation; answers the ids of the rows it wrote or deleted."""
         writer = RowWriter(table, rows, self.clock)
         data = op.data
         if op.action == "create":
-            writer.create(op.row_id or unique_id(self.clock), data, op.permissions)
+            done = [writer.create(op.row_id or unique_id(self.clock), data, op.permissions)]
         elif op.action == "update":
-            writer.update(op.row_id or "", data, op.permissions)
+            done = [writer.update(op.row_id or "", data, op.permissions)]
         elif op.action == "upsert":
             # appwrite-facts §8: upserts ignore rowId at commit; without `$id` in data a random id is made.
             row_id = data.get("$id") if isinstance(data, dict) else None
             body = {k: v for k, v in (data or {}).items() if k != "$id"}
-            writer.upsert(unique_id(self.clock) if row_id in (None, UNIQUE) else row_id, body, op.permissions)
+            new_id = unique_id(self.clock) if row_id in (None, UNIQUE) else row_id
+            done = [writer.upsert(new_id, body, op.permissions)]
         elif op.action == "delete":
-            writer.delete(op.row_id or "")
+            done = [writer.delete(op.row_id or "")]
         elif op.action in ("increment", "decrement"):
             sign = 1 if op.action == "increment" else -1
             bound = data.get("max" if sign > 0 else "min")
-            writer.increment(op.row_id or "", data["column"], data.get("value", 1), bound, sign)
+            done = [writer.increment(op.row_id or "", data["column"], data.get("value", 1), bound, sign)]
         elif op.action == "bulkCreate":
-            writer.create_many(data)
+            done = writer.create_many(data)
         elif op.action == "bulkUpsert":
-            writer.upsert_many(data)
+            done = writer.upsert_many(data)
         else:
             plan = queries.parse((data or {}).get("queries"), table, writer.now_ts)
-            if op.action == "bulkUpdate":
-                writer.update_many(data.get("data"), plan)
-            else:
-                writer.delete_many(plan)
+            bulk_update = op.action == "bulkUpdate"
+            done = writer.update_many(data.get("data"), plan) if bulk_update else writer.delete_many(plan)
+        return [row["$id"] for row in done]
 
 
 def _check_shape(action: str, data: Any) -> None:
@@ -272,4 +282,8 @@ def _commit_error(exc: AppwriteError) -> AppwriteError:
     kind = _COMMIT_TYPES.get(exc.type)
     if kind is None:
         kind = "document_not_found" if exc.type.endswith("_not_found") else "transaction_failed"
+    if kind == "transaction_conflict":
+        # Update.php @1.9.6 L317-321: `new Exception(TRANSACTION_CONFLICT, previous: $e)`: no message of its
+        # own, so duplicates and unique violations also answer the error's description.
+        return AppwriteError(kind, CONFLICT_MESSAGE)
     return AppwriteError(kind, exc.message)
