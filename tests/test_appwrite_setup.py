@@ -20,7 +20,7 @@ from models.ai_usage import (
     AIUsageLog,
 )
 from services.cli import cli
-from services.store.appwrite_schema import INT32_MAX, Provisioner, SchemaSpec, TableSpec, load_schema
+from services.store.appwrite_schema import INT32_MAX, Provisioner, SchemaSpec, TableSpec, column_diff, load_schema
 from services.store.appwrite_store import EVENTS_TABLE, ROLLUPS_TABLE
 from tests.appwrite_support import DATABASE_ID, make_appwrite_store, tables_db_for
 from tests.conftest import APPWRITE_VERSIONS
@@ -157,6 +157,28 @@ def test_setup_reports_differences_and_extra_columns_without_touching_them(doubl
     assert f"column {DATABASE_ID}/events.user_id: size is {MAX_ID_CHARS}, declared 64" in report.differences
     assert f"column {DATABASE_ID}/events.legacy_note: on the server but not declared (kept)" in report.differences
     assert server_columns(double, EVENTS_TABLE)["user_id"]["size"] == MAX_ID_CHARS
+
+
+@pytest.mark.parametrize(
+    ("actual", "differences"),
+    [
+        ({"type": "string", "size": 128}, []),
+        ({"type": "varchar", "size": 128}, []),  # the 1.9-only layout this schema had before
+        ({"type": "varchar", "size": 64}, ["size is 64, declared 128"]),
+        ({"type": "text", "size": 65535}, []),  # 128 characters fit in 65,535 bytes
+        ({"type": "integer"}, ["type is 'integer', declared 'string'"]),
+    ],
+)
+def test_an_existing_column_that_stores_the_declared_strings_is_no_difference(
+    actual: dict[str, typing.Any], differences: list[str]
+) -> None:
+    declared = {"key": "user_id", "type": "string", "size": 128, "required": True}
+    assert column_diff(declared, {"key": "user_id", "required": True, **actual}) == differences
+
+
+def test_a_text_column_too_small_for_the_declared_string_is_a_difference() -> None:
+    declared = {"key": "blob", "type": "string", "size": 20_000, "required": False}
+    assert column_diff(declared, {"type": "text", "required": False}) == ["type is 'text', declared 'string'"]
 
 
 def cli_env(double: TablesDBDouble) -> dict[str, str]:

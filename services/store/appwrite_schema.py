@@ -258,17 +258,31 @@ class Provisioner:
             raise SchemaError(f"column {table_id}.{key}: type {kind!r} is not supported by this set-up")
 
 
+# Bytes a text-family column holds (appwrite-facts §3.4); a character takes at most 4 in utf8mb4.
+_TEXT_BYTES = {"text": 65_535, "mediumtext": 16_777_215, "longtext": 4_294_967_295}
+
+
+def _holds_declared_string(declared: dict[str, Any], actual: dict[str, Any]) -> bool:
+    """A 1.9 ``varchar``/``text`` column (this schema's layout before it moved to ``string`` for 1.8) stores
+    every value the declared ``string`` column would: the same column as far as set-up is concerned."""
+    if declared["type"] != "string":
+        return False
+    if actual.get("type") == "varchar":
+        return True  # same VARCHAR(n); a different size is reported as such
+    return actual.get("type") in _TEXT_BYTES and declared["size"] * 4 <= _TEXT_BYTES[actual["type"]]
+
+
 def column_diff(declared: dict[str, Any], actual: dict[str, Any]) -> list[str]:
     """How a column on the server differs from its declaration (empty when it matches)."""
     diffs = []
     kind = declared["type"]
-    if actual.get("type") != kind:
+    if actual.get("type") != kind and not _holds_declared_string(declared, actual):
         diffs.append(f"type is {actual.get('type')!r}, declared {kind!r}")
         return diffs
     for name in ("required", "array"):
         if bool(actual.get(name, False)) != bool(declared.get(name, False)):
             diffs.append(f"{name} is {actual.get(name)}, declared {declared.get(name, False)}")
-    if kind in ("varchar", "string") and actual.get("size") != declared.get("size"):
+    if actual.get("type") in ("varchar", "string") and actual.get("size") != declared.get("size"):
         diffs.append(f"size is {actual.get('size')}, declared {declared.get('size')}")
     if kind in ("integer", "bigint"):
         if is_64_bit(declared) != (actual.get("max", 0) > INT32_MAX):
