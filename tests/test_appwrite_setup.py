@@ -20,7 +20,15 @@ from models.ai_usage import (
     AIUsageLog,
 )
 from services.cli import cli
-from services.store.appwrite_schema import INT32_MAX, Provisioner, SchemaSpec, TableSpec, column_diff, load_schema
+from services.store.appwrite_schema import (
+    INT32_MAX,
+    Provisioner,
+    SchemaError,
+    SchemaSpec,
+    TableSpec,
+    column_diff,
+    load_schema,
+)
 from services.store.appwrite_store import EVENTS_TABLE, ROLLUPS_TABLE
 from tests.appwrite_support import DATABASE_ID, make_appwrite_store, tables_db_for
 from tests.conftest import APPWRITE_VERSIONS
@@ -157,6 +165,26 @@ def test_setup_reports_differences_and_extra_columns_without_touching_them(doubl
     assert f"column {DATABASE_ID}/events.user_id: size is {MAX_ID_CHARS}, declared 64" in report.differences
     assert f"column {DATABASE_ID}/events.legacy_note: on the server but not declared (kept)" in report.differences
     assert server_columns(double, EVENTS_TABLE)["user_id"]["size"] == MAX_ID_CHARS
+
+
+def test_setup_fails_naming_a_declared_column_the_server_could_not_build(double: TablesDBDouble) -> None:
+    spec = load_schema()
+    provisioner(double).provision(without(spec, EVENTS_TABLE, column="character_id"))
+    # Created as set-up creates it, then broken by the server's worker:
+    provisioner(double)._create_column(DATABASE_ID, EVENTS_TABLE, spec.table(EVENTS_TABLE).column("character_id"))
+    double.fail_column(DATABASE_ID, EVENTS_TABLE, "character_id", "disk full")
+    with pytest.raises(SchemaError, match=r"columns of .*events failed on the server: \{'character_id': 'disk full'\}"):
+        provisioner(double).provision(spec)
+
+
+def test_setup_does_not_fail_on_a_failed_column_it_does_not_declare(double: TablesDBDouble) -> None:
+    spec = load_schema()
+    provisioner(double).provision(spec)
+    tables_db_for(double).create_integer_column(DATABASE_ID, EVENTS_TABLE, "legacy_broken", False)
+    double.fail_column(DATABASE_ID, EVENTS_TABLE, "legacy_broken")
+    report = provisioner(double).provision(spec)
+    assert report.created == []
+    assert report.differences == [f"column {DATABASE_ID}/events.legacy_broken: on the server but not declared (kept)"]
 
 
 @pytest.mark.parametrize(

@@ -62,10 +62,12 @@ class Column:
     default: Any = None
     format: str = ""
     elements: list[str] = field(default_factory=list)
+    # appwrite-facts §1.1: the worker sets `failed` (with an error) when it cannot build the column.
+    failed: str = ""
 
     def available(self, now: float) -> bool:
         # appwrite-facts §1.1: columns made one at a time are 202 `processing`, then `available`.
-        return now >= self.ready_at
+        return not self.failed and now >= self.ready_at
 
     def bounds(self) -> tuple[int | float, int | float]:
         if self.type == "double":
@@ -257,8 +259,8 @@ def column_model(col: Column, now: float) -> dict[str, Any]:
     model: dict[str, Any] = {
         "key": col.key,
         "type": col.type,
-        "status": "available" if col.available(now) else "processing",
-        "error": "",
+        "status": "failed" if col.failed else ("available" if col.available(now) else "processing"),
+        "error": col.failed,
         "required": col.required,
         "array": col.array,
         "$createdAt": col.created_at,

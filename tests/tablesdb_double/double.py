@@ -101,6 +101,12 @@ class TablesDBDouble:
             columns = table.visible_columns(self.engine.clock.time())
             return [row_output(to_wire(table, row, columns), self._version) for row in table.rows.all()]
 
+    def fail_column(self, database_id: str, table_id: str, key: str, error: str = "worker failed") -> None:
+        """Put a column into `failed`, as Appwrite's worker does when it cannot build it (appwrite-facts §1.1)."""
+        with self.engine.lock:
+            table = self.engine.catalog.table(database_id, table_id)
+            table.columns[key].failed = error
+
     def advance_clock(self, seconds: float) -> None:
         """Move the double's clock forward (transaction expiry, timestamps, column readiness)."""
         self.engine.clock.advance(seconds)
