@@ -104,21 +104,35 @@ def rates_for(entry: PriceEntry, tokens_input: int) -> TokenRates:
     )
 
 
+def _billed_tokens(counts: TokenCounts) -> tuple[int, int, int, int, int]:
+    """Tokens billed at the input, output, cached-read, cache-write and reasoning rate, in that order.
+
+    The token convention in one place: cache reads and writes are parts of ``tokens_input``, reasoning is
+    part of ``tokens_output``, so each token is billed at exactly one rate.
+    """
+    return (
+        counts.tokens_input - counts.tokens_cached - counts.tokens_cache_write,
+        counts.tokens_output - counts.tokens_reasoning,
+        counts.tokens_cached,
+        counts.tokens_cache_write,
+        counts.tokens_reasoning,
+    )
+
+
 def cost_usd(entry: PriceEntry, counts: TokenCounts) -> Decimal:
     """Exact, unrounded USD cost of one event."""
     counts.validate()
     if entry.unit == "free":
         return Decimal(0)
     rates = rates_for(entry, counts.tokens_input)
-    uncached = counts.tokens_input - counts.tokens_cached - counts.tokens_cache_write
-    plain_output = counts.tokens_output - counts.tokens_reasoning
+    uncached, plain_output, cached, written, reasoning = _billed_tokens(counts)
     with localcontext(_EXACT):
         per_thousand = (
             uncached * rates.input
-            + counts.tokens_cached * rates.cached_input
-            + counts.tokens_cache_write * rates.cache_write
             + plain_output * rates.output
-            + counts.tokens_reasoning * rates.reasoning
+            + cached * rates.cached_input
+            + written * rates.cache_write
+            + reasoning * rates.reasoning
         )
         total = per_thousand / _THOUSAND
         if entry.per_request is not None:
@@ -143,12 +157,13 @@ def cost_nano(entry: PriceEntry, counts: TokenCounts) -> int:
     if entry.unit == "free":
         return 0
     per_input, per_output, per_cached, per_write, per_reasoning, per_request, per_credit = rates
+    uncached, plain_output, cached, written, reasoning = _billed_tokens(counts)
     atto = (
-        (counts.tokens_input - counts.tokens_cached - counts.tokens_cache_write) * per_input
-        + counts.tokens_cached * per_cached
-        + counts.tokens_cache_write * per_write
-        + (counts.tokens_output - counts.tokens_reasoning) * per_output
-        + counts.tokens_reasoning * per_reasoning
+        uncached * per_input
+        + plain_output * per_output
+        + cached * per_cached
+        + written * per_write
+        + reasoning * per_reasoning
         + counts.requests * per_request
         + counts.credits * per_credit
     )
@@ -167,14 +182,13 @@ _ATTO_CACHE_LIMIT = 4096
 
 def _atto_rates(entry: PriceEntry, tokens_input: int) -> _AttoRates | None:
     """The entry's rates in whole atto-USD (per token, per request, per credit), or None if one is finer."""
+    threshold = entry.long_context_threshold
     cached = _ATTO_CACHE.get(id(entry))
     if cached is None or cached[0] is not entry:
         if len(_ATTO_CACHE) >= _ATTO_CACHE_LIMIT:
             _ATTO_CACHE.clear()  # price books are few; this only bounds a process that reloads them often
-        threshold = entry.long_context_threshold
         long = _to_atto(entry, threshold + 1) if threshold is not None and entry.long_context is not None else None
         cached = _ATTO_CACHE[id(entry)] = (entry, _to_atto(entry, 0), long)
-    threshold = entry.long_context_threshold
     use_long = cached[2] is not None and threshold is not None and tokens_input > threshold
     return cached[2] if use_long else cached[1]
 
