@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_future_skew_seconds: int = Field(default=300, ge=0, description="How far ahead a timestamp may be")
+    count_deadline_ms: int = Field(
+        default=250, ge=1, le=60_000, description="The rate limiter's count answers within this, else 0 (degraded)"
+    )
 
     # HTTP serving (functions-framework / `ai-usage serve`).
     host: str = "127.0.0.1"
@@ -50,6 +53,11 @@ class Settings(BaseSettings):
     )
     appwrite_timeout_seconds: float = Field(default=10.0, gt=0)
     appwrite_retry_budget_seconds: float = Field(default=8.0, ge=0)
+    # Appwrite sends no user id for an execution made with an API key, but also for one made by anybody where
+    # a function's execute permission admits guests; only the deployment knows which, so it must say so.
+    appwrite_no_user_is_server: bool = Field(
+        default=False, description="Treat an Appwrite execution without a user id as the game backend (server role)"
+    )
 
     @field_validator("admin_user_ids", mode="before")
     @classmethod
