@@ -1,7 +1,10 @@
 """The Appwrite entry points, driven through a ``context`` shaped like open-runtimes v5 (no Appwrite server).
 
 Each test loads ``functions/<name>/main.py`` from its file, as the runtime does, so every test is a cold start.
-Appwrite injects ``x-appwrite-user-id`` for a signed-in executor and leaves it empty for an API key.
+Appwrite injects ``x-appwrite-user-id`` for a signed-in executor and leaves it empty for an API key. The deployment
+under test here is the one ``appwrite.json`` declares, whose execute permissions admit no guests, so it sets
+``AI_USAGE_APPWRITE_NO_USER_IS_SERVER``: an execution without a user id is the game backend. What happens without
+that setting, and to headers Appwrite could not have sent, is in ``tests/test_appwrite_fail_closed.py``.
 """
 
 from __future__ import annotations
@@ -97,12 +100,14 @@ def load_function(name: str) -> ModuleType:
 
 @pytest.fixture
 def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """A function's environment off Appwrite: the SQLite store in tmp_path, one admin listed by id."""
+    """A function's environment off Appwrite: the SQLite store in tmp_path, one admin listed by id, and executions
+    without a user id acting as the server (the deployment's execute permissions admit no guests)."""
     for name in ("APPWRITE_FUNCTION_API_ENDPOINT", "APPWRITE_FUNCTION_PROJECT_ID", "APPWRITE_ENDPOINT",
                  "APPWRITE_PROJECT_ID", "APPWRITE_API_KEY", "AI_USAGE_API_KEY", "AI_USAGE_ADMIN_KEY"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AI_USAGE_DB_PATH", str(tmp_path / "usage.db"))
     monkeypatch.setenv("AI_USAGE_ADMIN_USER_IDS", '["boss-1"]')
+    monkeypatch.setenv("AI_USAGE_APPWRITE_NO_USER_IS_SERVER", "true")
     return tmp_path
 
 

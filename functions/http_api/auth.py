@@ -7,10 +7,11 @@ whose role may not use the route is 403.
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from services.errors import Forbidden, Unauthorized
+from services.errors import BadRequest, Forbidden, Unauthorized
 from services.settings import Settings
 
 from .request import ANONYMOUS, Caller, Role
@@ -62,16 +63,40 @@ def caller_from_authorization(header: str | None, config: AuthConfig) -> Caller:
     raise Unauthorized("invalid API key")
 
 
-def caller_from_appwrite(user_id: str | None, *, signed_in_role: Role, admin_user_ids: Iterable[str] = ()) -> Caller:
-    """The caller of an Appwrite execution.
+# Appwrite's ID rule (``Validator/Key.php``, appwrite-facts.md 3.4, "IDs"): up to 36 characters from
+# [A-Za-z0-9._-], not starting with one of ``._-``. A user id Appwrite injected always matches it.
+APPWRITE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,35}")
+USER_ID_HEADER = "x-appwrite-user-id"
 
-    Appwrite sets ``x-appwrite-user-id`` when a signed-in user executed the function; it is empty when an API
-    key did, which is the game backend (``server``). ``signed_in_role`` is what a signed-in user is in this
-    function: ``admin`` where the function's execute permission already admits only admins, else ``user``.
+
+def caller_from_appwrite(
+    user_id: str | None,
+    *,
+    signed_in_role: Role,
+    admin_user_ids: Iterable[str] = (),
+    no_user_is_server: bool = False,
+) -> Caller:
+    """The caller of an Appwrite execution, failing closed.
+
+    Appwrite sets ``x-appwrite-user-id`` when a signed-in user executed the function through the API, and leaves
+    it empty for an API key, for an anonymous caller and for a custom-domain request (appwrite-facts.md 4.2).
+    An execution without a user id is therefore the game backend (``server``) only when the deployment says
+    the function admits no guests (``no_user_is_server``, from ``AI_USAGE_APPWRITE_NO_USER_IS_SERVER``);
+    otherwise it is anonymous, so every route but health and the OpenAPI document answers 401.
+
+    ``signed_in_role`` is what a signed-in user is in this function: ``admin`` where the function's execute
+    permission already admits only admins, else ``user``. Surrounding whitespace is HTTP's optional whitespace
+    and is dropped (a value of spaces only is no user id); anything else that is not an Appwrite id cannot
+    have come from Appwrite and raises ``BadRequest`` rather than being matched against the admin list.
     """
-    user_id = (user_id or "").strip()
+    user_id = (user_id or "").strip(" \t")  # HTTP optional whitespace: spaces and tabs
     if not user_id:
-        return Caller(Role.SERVER)
+        return Caller(Role.SERVER) if no_user_is_server else ANONYMOUS
+    if not APPWRITE_ID.fullmatch(user_id):
+        raise BadRequest(
+            f"header {USER_ID_HEADER} must be an Appwrite user id: 1 to 36 characters from A-Z, a-z, 0-9, "
+            "'.', '_' and '-', not starting with '.', '_' or '-'"
+        )
     if user_id in frozenset(admin_user_ids):
         return Caller(Role.ADMIN, user_id)
     return Caller(signed_in_role, user_id)
