@@ -2,7 +2,7 @@
 
 Games log model ids in many spellings (``anthropic/claude-3.5-sonnet``, ``claude-3-5-sonnet-20241022``,
 ``Claude-3.5-Sonnet``...). :func:`parse_model_id` reduces one to a matching key plus the hints the
-spelling carried (a ``provider/`` prefix, an OpenRouter ``:free`` suffix).
+spelling carried (a ``provider/`` prefix, a local runtime's prefix, an OpenRouter ``:free`` suffix).
 """
 
 from __future__ import annotations
@@ -20,6 +20,33 @@ _PROVIDER_SPELLINGS = {
 }
 # Prefixes that are path segments of an SDK, not a provider (Google's SDK reports "models/gemini-...").
 _NOT_PROVIDERS = frozenset({"models"})
+
+# Local runtimes: a model id that STARTS with one of these prefixes ran on the player's (or developer's) own
+# machine, so nobody bills it per token. Spellings are LiteLLM's provider names (ollama, ollama_chat, lm_studio,
+# llamafile, docker_model_runner, lemonade) and those other clients use for the same runtimes (lmstudio in the
+# Vercel AI SDK and Continue, llama.cpp / llama_cpp / llamacpp for llama.cpp's server, jan, gpt4all, localai).
+# Kept conservative on purpose: vllm / hosted_vllm, xinference, triton, oobabooga and petals are NOT here:
+# they are servers that usually run on rented GPUs or someone else's machines, so $0 per token would hide a
+# real cost. Such ids are priced by the book or a default (flagged); an operator who knows they are free adds
+# an entry or a [defaults] table with unit = "free" to the price file, which is then visible as theirs.
+_LOCAL_RUNTIMES = {
+    "ollama": "ollama",
+    "ollama_chat": "ollama",
+    "lm_studio": "lm_studio",
+    "lmstudio": "lm_studio",
+    "llamafile": "llamafile",
+    "llama.cpp": "llama.cpp",
+    "llama_cpp": "llama.cpp",
+    "llamacpp": "llama.cpp",
+    "docker_model_runner": "docker_model_runner",
+    "lemonade": "lemonade",
+    "jan": "jan",
+    "gpt4all": "gpt4all",
+    "localai": "localai",
+}
+OPENROUTER = "openrouter"
+# OpenRouter's Free Models Router: a model id of its own, always $0 (https://openrouter.ai/openrouter/free).
+_OPENROUTER_FREE_ROUTER = "free"
 
 # "-20241022", "-2024-08-06", "@20241022" at the end of an id.
 _DATE_SUFFIX = re.compile(r"[-@](?:\d{8}|\d{4}-\d{2}-\d{2})$")
@@ -58,7 +85,31 @@ class ParsedModelId:
 
     @property
     def is_free_variant(self) -> bool:
+        """The id ends in ``:free``, whoever served it; see :attr:`is_openrouter_free` for the pricing rule."""
         return self.variant == "free"
+
+    @property
+    def local_runtime(self) -> str | None:
+        """The local runtime the id's FIRST segment names (``ollama_chat/llama3`` -> ``ollama``), if any.
+
+        Only the first segment counts: ``ollama/hf.co/org/model`` is a local model with a namespaced name, while
+        ``org/ollama/model`` is not spelled by any runtime.
+        """
+        return _LOCAL_RUNTIMES.get(self.prefixes[0]) if self.prefixes else None
+
+    @property
+    def is_openrouter_free(self) -> bool:
+        """The id is spelled like one of OpenRouter's $0 models.
+
+        That is ``author/slug:free`` (how OpenRouter's API returns ``model``), optionally behind an
+        ``openrouter/`` prefix (LiteLLM's spelling), or the Free Models Router ``openrouter/free``. A ``:free``
+        suffix on any other shape (``gpt-4o:free``, ``x/y/z:free``) is not OpenRouter's and means nothing.
+        """
+        authors = self.prefixes[1:] if self.prefixes[:1] == (OPENROUTER,) else self.prefixes
+        if self.is_free_variant:
+            return len(authors) == 1 and authors[0] not in ("", OPENROUTER, *_NOT_PROVIDERS)
+        router = self.prefixes in ((OPENROUTER,), (OPENROUTER, OPENROUTER))
+        return router and self.variant is None and self.exact == _OPENROUTER_FREE_ROUTER
 
 
 def canonical_provider(provider: str) -> str:

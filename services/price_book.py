@@ -2,6 +2,11 @@
 
 Prices come from ``services/data/prices.toml`` plus an optional user file with the same format on top.
 Every price is a ``Decimal`` read from a string; nothing here does arithmetic on money (see ``pricing``).
+
+Two rules price a model at $0 without a book entry, and only the model id itself can invoke them: a local
+runtime's prefix (``ollama/llama3``) and an OpenRouter ``:free`` id (``meta-llama/llama-3.3-70b-instruct:free``).
+A ``provider`` argument is a hint that chooses between models sharing a name and picks a default; it never
+makes a priced id free. A contracted model is never free. Every match says which rule chose it.
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from services.model_ids import (
+    OPENROUTER,
     ParsedModelId,
     canonical_provider,
     infer_provider_from_name,
@@ -30,30 +37,55 @@ from services.price_data import (
 )
 
 __all__ = [
+    "FREE_RULES",
     "PRICE_UNITS",
     "LongContextRates",
     "PriceBook",
     "PriceBookError",
     "PriceEntry",
     "PriceMatch",
+    "PriceRule",
     "PriceUnit",
     "normalise_model_id",
 ]
 
 SHIPPED_PRICES = Path(__file__).with_name("data") / "prices.toml"
 GLOBAL_DEFAULT = "*"
-_LOCAL_PROVIDERS = frozenset({"ollama"})  # models run on the player's machine: always free
-_LOCAL_SOURCE = "https://ollama.com (runs models locally: no charge)"
-_FREE_VARIANT_SOURCE = "OpenRouter ':free' variants carry no charge"
+_FREE_VARIANT_SOURCE = "https://openrouter.ai/docs/guides/routing/model-variants/free (OpenRouter ':free': no charge)"
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 # Model names seen in traffic are few; the bound keeps a flood of junk names from growing memory.
 _RESOLVED_CACHE_SIZE = 10_000
 
 
+PriceRule = Literal["book", "default", "free_local", "free_variant"]
+FREE_RULES: frozenset[PriceRule] = frozenset({"free_local", "free_variant"})
+
+
 @dataclass(frozen=True)
 class PriceMatch:
+    """The entry that prices a model at a moment, and the rule that chose it.
+
+    ``rule`` is one of:
+
+    - ``"book"``: the model's own entry in the price book (a contracted entry is always this).
+    - ``"default"``: the model is unknown; its provider's default, else the global one, priced it.
+    - ``"free_local"``: $0 because the id starts with a local runtime's prefix (``ollama/``, ``lm_studio/``...).
+    - ``"free_variant"``: $0 because the id is an OpenRouter ``:free`` id (or the ``openrouter/free`` router).
+
+    The two free rules are not book prices, so callers store the rule and count them apart: $0 is never silent.
+    """
+
     entry: PriceEntry
-    is_fallback: bool
+    rule: PriceRule
+
+    @property
+    def is_fallback(self) -> bool:
+        """True when no entry knew the model and a default priced it (stored as ``price_is_fallback``)."""
+        return self.rule == "default"
+
+    @property
+    def is_free_by_rule(self) -> bool:
+        return self.rule in FREE_RULES
 
 
 def _free_entry(model_id: str, provider: str, source: str) -> PriceEntry:
@@ -80,7 +112,7 @@ class PriceBook:
 
     def __init__(self, entries: Iterable[PriceEntry], defaults: Mapping[str, PriceEntry]) -> None:
         self._history: dict[str, list[PriceEntry]] = {}
-        self._resolved: dict[tuple[str, str | None], PriceMatch | tuple[list[PriceEntry], bool]] = {}
+        self._resolved: dict[tuple[str, str | None], PriceMatch | tuple[list[PriceEntry], PriceRule]] = {}
         self._providers: dict[str, str | None] = {}
         for entry in entries:
             versions = self._history.setdefault(entry.model_id, [])
@@ -177,35 +209,42 @@ class PriceBook:
                 self._resolved[(model, provider)] = resolved
         if isinstance(resolved, PriceMatch):
             return resolved
-        history, free_variant = resolved
-        entry = _in_force(history, when)
-        return PriceMatch(_as_free(entry) if free_variant else entry, False)
+        history, rule = resolved
+        return PriceMatch(_in_force(history, when), rule)
 
-    def _resolve(self, model: str, provider: str | None) -> PriceMatch | tuple[list[PriceEntry], bool]:
-        """A fixed answer (free or default), or the price history of the matched model."""
+    def _resolve(self, model: str, provider: str | None) -> PriceMatch | tuple[list[PriceEntry], PriceRule]:
+        """A fixed answer (free or default), or the price history of the matched model and its rule."""
         parsed = parse_model_id(model)
-        hints = [p for p in (canonical_provider(provider) if provider else None, parsed.provider_hint) if p]
-        local = next((p for p in (*hints, *parsed.prefixes) if p in _LOCAL_PROVIDERS), None)
-        if local is not None:
-            return PriceMatch(_free_entry(f"{local}/{parsed.exact}", local, _LOCAL_SOURCE), False)
+        # The id alone decides the free rules; `provider` never switches pricing off (issue 8, point 7).
+        runtime = parsed.local_runtime
+        if runtime is not None:
+            source = f"Local runtime {runtime!r} (id prefix '{parsed.prefixes[0]}/'): runs locally, no per-token charge"
+            return PriceMatch(_free_entry(f"{runtime}/{parsed.exact}", runtime, source), "free_local")
+        given = canonical_provider(provider) if provider else None
+        hints = [p for p in (given, parsed.provider_hint) if p]
+        # "anthropic/claude-3.5-sonnet:free" from Anthropic itself is not OpenRouter's: a provider other than
+        # OpenRouter can only keep the price on, never take it off.
+        openrouter_free = parsed.is_openrouter_free and given in (None, OPENROUTER)
         model_id = self._match(parsed, hints)
         if model_id is not None:
-            return self._history[model_id], parsed.is_free_variant
-        if parsed.is_free_variant:
-            owner = hints[0] if hints else infer_provider_from_name(model) or "unknown"
-            prefix = "/".join(parsed.prefixes)
-            name = f"{prefix}/{parsed.exact}:free" if prefix else f"{parsed.exact}:free"
-            return PriceMatch(_free_entry(name, owner, _FREE_VARIANT_SOURCE), False)
+            history = self._history[model_id]
+            if openrouter_free and not history[0].contracted:  # a contract holds whatever the id's suffix says
+                return [_as_free(version) for version in history], "free_variant"
+            return history, "book"
+        if openrouter_free:
+            owner = given or parsed.provider_hint or "unknown"
+            name = "/".join((*parsed.prefixes, parsed.exact)) + (":free" if parsed.is_free_variant else "")
+            return PriceMatch(_free_entry(name, owner, _FREE_VARIANT_SOURCE), "free_variant")
         for candidate in (*hints, infer_provider_from_name(model)):
             if candidate and candidate in self._defaults:
-                return PriceMatch(self._defaults[candidate], True)
-        return PriceMatch(self._defaults[GLOBAL_DEFAULT], True)
+                return PriceMatch(self._defaults[candidate], "default")
+        return PriceMatch(self._defaults[GLOBAL_DEFAULT], "default")
 
     def infer_provider(self, model: str) -> str | None:
         if model in self._providers:
             return self._providers[model]
         parsed = parse_model_id(model)
-        provider = parsed.provider_hint
+        provider = parsed.local_runtime or parsed.provider_hint
         if not provider:
             model_id = self._match(parsed, [])
             provider = self._history[model_id][0].provider if model_id is not None else infer_provider_from_name(model)

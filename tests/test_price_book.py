@@ -89,7 +89,7 @@ def test_contracted_rates_apply_to_every_name_at_every_timestamp(model_id: str, 
     match = BOOK.lookup(name, at=moment)
     assert match.entry.model_id == model_id
     assert (match.entry.input_per_1k, match.entry.output_per_1k) == (D(expected_in), D(expected_out))
-    assert match.entry.contracted and not match.is_fallback
+    assert match.entry.contracted and not match.is_fallback and match.rule == "book"
 
 
 def test_contracted_models_have_exactly_one_entry_in_the_shipped_book() -> None:
@@ -262,28 +262,22 @@ def test_a_known_model_keeps_its_price_whatever_the_provider_argument() -> None:
 
 def test_openrouter_free_variant_of_a_known_model_is_free() -> None:
     match = BOOK.lookup("meta-llama/llama-3.3-70b-instruct:free", at=NOW)
-    assert match.entry.unit == "free" and not match.is_fallback
+    assert match.entry.unit == "free" and not match.is_fallback and match.rule == "free_variant"
     assert match.entry.model_id == "meta/llama-3.3-70b-instruct:free"
 
 
 def test_openrouter_free_variant_of_an_unknown_model_is_free_not_fallback() -> None:
     match = BOOK.lookup("qwen/qwen3-235b:free", at=NOW)
-    assert match.entry.unit == "free" and not match.is_fallback
+    assert match.entry.unit == "free" and not match.is_fallback and match.rule == "free_variant"
     assert match.entry.provider == "qwen"
 
 
-@pytest.mark.parametrize(
-    ("model", "provider"),
-    [
-        ("llama3", "ollama"),
-        ("gpt-4o", "ollama"),
-        ("ollama/llama3:8b", None),
-        ("ollama/claude-3-5-sonnet", None),
-    ],
-)
-def test_ollama_is_free_for_any_model(model: str, provider: str | None) -> None:
-    match = BOOK.lookup(model, at=NOW, provider=provider)
-    assert match.entry.unit == "free" and match.entry.provider == "ollama" and not match.is_fallback
+# The id carries the runtime; a bare "llama3" with provider "ollama" is no longer free (see test_free_pricing.py).
+@pytest.mark.parametrize("model", ["ollama/llama3:8b", "ollama/claude-3-5-sonnet", "Ollama/llama3"])
+def test_an_ollama_id_is_free_for_any_model(model: str) -> None:
+    match = BOOK.lookup(model, at=NOW)
+    assert match.entry.unit == "free" and match.entry.provider == "ollama"
+    assert match.rule == "free_local" and not match.is_fallback
 
 
 # --- defaults ------------------------------------------------------------------------------------------------------
@@ -306,7 +300,7 @@ def test_unknown_model_is_priced_by_its_providers_default_and_flagged(
     model: str, provider: str | None, default: str
 ) -> None:
     match = BOOK.lookup(model, at=NOW, provider=provider)
-    assert match.is_fallback and match.entry.is_default
+    assert match.is_fallback and match.entry.is_default and match.rule == "default"
     assert match.entry is BOOK.defaults()[default]
     assert BOOK.find(model, at=NOW) is None
 
@@ -316,7 +310,7 @@ def test_unknown_model_is_priced_by_its_providers_default_and_flagged(
 )
 def test_unknown_model_of_unknown_provider_gets_the_global_default(model: str, provider: str | None) -> None:
     match = BOOK.lookup(model, at=NOW, provider=provider)
-    assert match.is_fallback and match.entry.model_id == "*"
+    assert match.is_fallback and match.rule == "default" and match.entry.model_id == "*"
     assert (match.entry.input_per_1k, match.entry.output_per_1k) == (D("0.001"), D("0.005"))
 
 
