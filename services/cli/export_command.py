@@ -1,7 +1,13 @@
 """``ai-usage export``: raw events as CSV or JSON Lines, streamed page by page in constant memory.
 
-A file is written beside its target and moved into place only when the export is complete, so a failed
-export never leaves a truncated file that looks whole. Progress goes to stderr, never into the data.
+Safe to open, and never stopped by a stored row:
+- A CSV text cell that a spreadsheet would run as a formula gets a leading ``'`` (``neutralise_cell``) unless
+  ``--raw-formulas`` is given. JSON Lines is data for programs, so its values are never altered.
+- A lone UTF-16 surrogate, which UTF-8 cannot encode, is written as its JSON escape ``\\udXXX`` (``escape_surrogates``),
+  and metadata too deep for pydantic's serializer is encoded without recursion (``encode_json``).
+- A file is written to a private (0600) temporary file beside its target and renamed onto it only when complete,
+  so a failed or interrupted export leaves nothing behind; ``--output`` naming a directory is refused up front.
+Progress goes to stderr, never into the data.
 """
 
 from __future__ import annotations
@@ -9,37 +15,146 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+import stat
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 import click
+from pydantic_core import PydanticSerializationError
 
 from models.ai_usage import AIUsageLog
 from services.cli.common import ISO_MOMENT, CommandFailed, invalid, load_settings, open_service, translate_errors
+from services.cli.tables import terminal_safe
 from services.store import MAX_PAGE_SIZE, EventFilter
 
 EXPORT_FIELDS: tuple[str, ...] = tuple(AIUsageLog.model_fields)
 
+# OWASP "CSV Injection": Excel, LibreOffice and Sheets run a cell beginning with = + - @ TAB or CR as a formula
+# (=HYPERLINK(...) from a player-chosen id, say). NUL is ASVS 1.2.10's addition. "'" is in the set so that the
+# prefix can be undone exactly: every neutralised text cell begins with "'", and removing it gives the stored value.
+_NEUTRALISE_FIRST = frozenset("=+-@\t\r\0'")
+# Spreadsheets may skip leading blanks before deciding a cell is a formula (" =1+1", "\n@SUM(...)").
+_FORMULA_SIGNS = frozenset("=+-@")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# Compact, UTF-8 text; non-finite floats refused here and written as strings by the iterative encoder.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
-def csv_cells(log: AIUsageLog) -> list[str]:
+
+def neutralise_cell(value: str) -> str:
+    """``value`` with a leading ``'`` when a spreadsheet would read it as a formula; otherwise unchanged.
+
+    Prefixed: a value whose first character is ``= + - @``, TAB, CR, NUL or ``'``, or whose first character after
+    leading whitespace is ``= + - @``. To recover the stored value, drop one leading ``'``.
+    """
+    if value and (value[0] in _NEUTRALISE_FIRST or (value[0].isspace() and value.lstrip()[:1] in _FORMULA_SIGNS)):
+        return "'" + value
+    return value
+
+
+def escape_surrogates(text: str) -> str:
+    """Each lone UTF-16 surrogate (unencodable in UTF-8) as the six characters ``\\udXXX``, its JSON escape."""
+    if text.isascii() or _SURROGATE.search(text) is None:
+        return text
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def encode_json(value: Any) -> str:
+    """Compact JSON for any value a stored row holds, however deep, with lone surrogates escaped."""
+    try:
+        text = _encode(value)
+    except (RecursionError, ValueError, TypeError):
+        # Nesting deeper than the C encoder's recursion limit, NaN/Infinity, or a non-JSON type: never fail a row.
+        text = _encode_iteratively(value)
+    return escape_surrogates(text)
+
+
+class _Raw(str):
+    """A fragment of JSON text already encoded (as opposed to a string value still to be quoted)."""
+
+
+def _encode_iteratively(value: Any) -> str:
+    parts: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Raw):
+            parts.append(item)
+        elif isinstance(item, dict):
+            # Pushed in reverse: the stack pops "{", then each key and its value, then "}".
+            stack.append(_Raw("}"))
+            entries = list(item.items())
+            for index in range(len(entries) - 1, -1, -1):
+                key, child = entries[index]
+                stack.append(child)
+                stack.append(_Raw(("," if index else "") + _encode(str(key)) + ":"))
+            stack.append(_Raw("{"))
+        elif isinstance(item, list | tuple):
+            stack.append(_Raw("]"))
+            for index in range(len(item) - 1, -1, -1):
+                stack.append(item[index])
+                if index:
+                    stack.append(_Raw(","))
+            stack.append(_Raw("["))
+        elif item is None or isinstance(item, bool | int | str) or (isinstance(item, float) and item == item):
+            try:
+                parts.append(_encode(item))
+            except ValueError:  # +/-Infinity (NaN fails the test above): not JSON numbers, kept as text
+                parts.append(_encode(str(item)))
+        else:
+            parts.append(_encode(str(item)))  # NaN, or a type JSON has no form for
+    return "".join(parts)
+
+
+def _row(log: AIUsageLog) -> dict[str, Any]:
+    # Metadata skips pydantic's serializer, which stops at 255 levels ("Maximum serialization depth exceeded").
+    data = log.model_dump(mode="json", exclude={"metadata"})
+    data["metadata"] = log.metadata
+    return data
+
+
+def csv_cells(log: AIUsageLog, *, neutralise: bool = True) -> list[str]:
     """One CSV row: JSON-mode values, so exact cost is a decimal string and metadata a JSON object string."""
-    data = log.model_dump(mode="json")
-    return [_cell(data[name]) for name in EXPORT_FIELDS]
+    data = _row(log)
+    return [_cell(data[name], neutralise) for name in EXPORT_FIELDS]
 
 
-def _cell(value: Any) -> str:
-    if value is None:
+def _cell(value: Any, neutralise: bool) -> str:
+    if value.__class__ is str:  # most cells: checked inline, since this runs ~28 times a row
+        text = value if value.isascii() else escape_surrogates(value)
+    elif value is None:
         return ""
-    if isinstance(value, bool):
+    elif isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return str(value)
+    elif isinstance(value, dict | list):
+        text = encode_json(value)
+    else:
+        return str(value)  # a number: never negative in a row, so never read as a formula
+    if neutralise and text and (text[0] in _NEUTRALISE_FIRST or text[0].isspace()):
+        return neutralise_cell(text)
+    return text
+
+
+# The metadata is spliced in before the next field's key: `,"<key>":` cannot occur inside a JSON string, whose
+# quotes are all escaped, so its first occurrence is the key itself.
+_AFTER_METADATA = f',"{EXPORT_FIELDS[EXPORT_FIELDS.index("metadata") + 1]}":'
+
+
+def jsonl_line(log: AIUsageLog) -> str:
+    """One JSON Lines record (no newline): every AIUsageLog field in order, values exactly as stored."""
+    try:
+        # pydantic's own JSON is 4x faster than building a dict; it refuses only a lone surrogate.
+        rest = log.model_dump_json(exclude={"metadata"})
+    except PydanticSerializationError:
+        rest = encode_json(log.model_dump(mode="json", exclude={"metadata"}))
+    head, _, tail = rest.partition(_AFTER_METADATA)
+    return f'{head},"metadata":{encode_json(log.metadata)}{_AFTER_METADATA}{tail}'
 
 
 class Progress:
@@ -68,43 +183,80 @@ class Progress:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         text = f"exported {self.count:,} events ({self.count / elapsed:,.0f}/s)"
         if final:
-            text += f" to {target} in {elapsed:.1f}s"
+            text += f" to {terminal_safe(target)} in {elapsed:.1f}s"
         end = "\n" if final or not self.tty else ""
         click.echo(f"\r{text}" if self.tty else text, file=self.stream, nl=False)
         click.echo(end, file=self.stream, nl=False)
         self.stream.flush()
 
 
+def _check_output(output: str) -> None:
+    """Refuse a directory before anything is read or written (``.``, ``out/``, an existing directory)."""
+    if output.endswith(("/", os.sep)) or Path(output).is_dir():
+        raise invalid("output", f"{output!r} is a directory; name a file to write, or - for stdout")
+
+
+class _OutputFailed(Exception):
+    """Writing the export failed (disk full, I/O error): told apart from a failure to read the store."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _is_special(target: Path) -> bool:
+    return target.exists() and not stat.S_ISREG(target.stat().st_mode)
+
+
 @contextmanager
 def _destination(output: str) -> Iterator[IO[str]]:
-    """stdout for ``-``; otherwise a temporary file renamed onto ``output`` only on success."""
+    """stdout for ``-``; a device or pipe directly; otherwise a 0600 temporary file renamed onto ``output``."""
     if output == "-":
         yield sys.stdout
         return
     target = Path(output)
-    partial = target.with_name(f".{target.name}.partial")
     try:
-        handle = partial.open("w", encoding="utf-8", newline="")
+        if _is_special(target):
+            # /dev/stdout, a FIFO: renaming over one would replace the node itself, so it is written directly.
+            stream, partial = target.open("w", encoding="utf-8", newline=""), None
+        else:
+            # mkstemp creates the file 0600 whatever the umask, under a name no concurrent export uses.
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+            stream, partial = os.fdopen(fd, "w", encoding="utf-8", newline=""), Path(name)
     except OSError as exc:
         raise CommandFailed(f"cannot write {output}: {exc.strerror or exc}") from exc
     try:
-        with handle:
+        with stream as handle:
             yield handle
+            try:
+                handle.flush()
+                if partial is not None:
+                    os.fsync(handle.fileno())  # on disk before the name says the export is complete
+                    os.replace(partial, target)
+            except OSError as exc:
+                raise _OutputFailed(exc) from exc
     except BaseException:
-        partial.unlink(missing_ok=True)
+        if partial is not None:
+            with suppress(OSError):
+                partial.unlink(missing_ok=True)
         raise
-    os.replace(partial, target)
 
 
 @click.command("export")
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True)
-@click.option("--output", "-o", default="-", show_default=True, help="File to write, or - for stdout.")
+@click.option("--output", "-o", default="-", show_default=True, help="File to write (replaced whole), or - for stdout.")
 @click.option("--user-id")
 @click.option("--session-id")
 @click.option("--model", help="Exactly as logged.")
 @click.option("--start", type=ISO_MOMENT, help="From this moment, inclusive (ISO-8601; a bare date is 00:00 UTC).")
 @click.option("--end", type=ISO_MOMENT, help="Up to this moment, exclusive.")
 @click.option("--page-size", type=click.IntRange(1, MAX_PAGE_SIZE), default=MAX_PAGE_SIZE, show_default=True)
+@click.option(
+    "--raw-formulas",
+    is_flag=True,
+    help="CSV: write cells beginning with = + - @ TAB CR as stored, without the leading ' that stops a "
+    "spreadsheet running them as formulas. Only for files no spreadsheet will open.",
+)
 @click.option("--progress/--no-progress", default=None, help="Counter on stderr (default: when stderr is a terminal).")
 @translate_errors
 def export(
@@ -116,34 +268,50 @@ def export(
     start: datetime | None,
     end: datetime | None,
     page_size: int,
+    raw_formulas: bool,
     progress: bool | None,
 ) -> None:
     """Stream raw events, oldest first, as CSV (one column per AIUsageLog field) or JSON Lines."""
     if start is not None and end is not None and end <= start:
         raise invalid("end", "must be after start")
+    if output != "-":
+        _check_output(output)
     where = EventFilter(user_id=user_id, session_id=session_id, model=model, start=start, end=end)
     stderr = sys.stderr
     counter = Progress(stderr.isatty() if progress is None else progress, stderr)
-    with open_service(load_settings()) as service, _destination(output) as out:
-        events = service.iter_events(where, page_size=page_size)
-        try:
-            _write(fmt, events, out, counter)
-        except BrokenPipeError:  # `ai-usage export | head`: the reader left; stop quietly
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps Python's exit flush from failing again
-            raise SystemExit(1) from None
+    try:
+        with open_service(load_settings()) as service, _destination(output) as out:
+            events = service.iter_events(where, page_size=page_size)
+            try:
+                _write(fmt, events, out, counter, neutralise=not raw_formulas)
+            except BrokenPipeError:  # `ai-usage export | head`: the reader left; stop quietly
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps Python's exit flush from failing again
+                raise SystemExit(1) from None
+    except _OutputFailed as exc:
+        # A file is replaced only when complete; a device or pipe (or stdout) already has what was written.
+        left = "; nothing was written" if output != "-" and not _is_special(Path(output)) else ""
+        raise CommandFailed(f"cannot write {output}: {exc.error.strerror or exc.error}{left}") from exc
     counter.finish("stdout" if output == "-" else output)
 
 
-def _write(fmt: str, events: Iterator[AIUsageLog], out: IO[str], counter: Progress) -> None:
+def _write(fmt: str, events: Iterator[AIUsageLog], out: IO[str], counter: Progress, *, neutralise: bool) -> None:
     if fmt == "csv":
         writer = csv.writer(out)
-        writer.writerow(EXPORT_FIELDS)
+        _put(writer.writerow, EXPORT_FIELDS)
         for log in events:
-            writer.writerow(csv_cells(log))
+            _put(writer.writerow, csv_cells(log, neutralise=neutralise))
             counter.advance()
     else:
         for log in events:
-            out.write(log.model_dump_json())
-            out.write("\n")
+            _put(out.write, jsonl_line(log) + "\n")
             counter.advance()
-    out.flush()
+    _put(out.flush)
+
+
+def _put(write: Callable[..., object], *args: Any) -> None:
+    try:
+        write(*args)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise _OutputFailed(exc) from exc

@@ -1,6 +1,8 @@
 """Plain-text rendering of the service's results: aligned tables, money rounded for display beside the exact sum.
 
-Pure functions from models to strings; the commands echo what these return.
+Pure functions from models to strings; the commands echo what these return. Every value that came from the ledger
+(ids, model names, error messages) passes through ``terminal_safe`` on its way in, so a stored escape sequence,
+control character or bidi override is shown escaped and never acted on by the terminal.
 """
 
 from __future__ import annotations
@@ -23,6 +25,31 @@ from models.ai_usage import (
 DISPLAY_PLACES = Decimal("0.0001")
 
 
+def terminal_safe(text: str) -> str:
+    """``text`` with every character ``str.isprintable`` rejects written as a Python-style escape.
+
+    Rejected: control characters (C0, DEL, C1: ESC sequences, CSI), format characters (bidi overrides and
+    isolates, zero-width ones), lone surrogates, line and paragraph separators, private-use and unassigned code
+    points, and every space but U+0020. ESC shows as ``\\x1b``, a newline as ``\\n``, U+202E as ``\\u202e``.
+    Printable text, backslashes included, is shown exactly as stored so it can be copied back into a command.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escape(char) for char in text)
+
+
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(char: str) -> str:
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    code = ord(char)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
 def usd(exact: Decimal) -> str:
     """Rounded for reading (4 places, half-even); the exact figure is always shown beside it."""
     return f"${exact.quantize(DISPLAY_PLACES, rounding=ROUND_HALF_EVEN):,}"
@@ -42,7 +69,8 @@ def count(value: int) -> str:
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], align: str = "") -> str:
     """Columns padded to their widest cell; ``align`` has one ``l``/``r`` per column (default: left)."""
-    body = [list(map(str, row)) for row in rows]
+    headers = [terminal_safe(str(h)) for h in headers]
+    body = [[terminal_safe(str(cell)) for cell in row] for row in rows]
     widths = [max([len(h), *(len(row[i]) for row in body)]) for i, h in enumerate(headers)]
     sides = align.ljust(len(headers), "l")
 
@@ -56,7 +84,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], align: str = ""
 
 def fields(pairs: Iterable[tuple[str, str]]) -> str:
     """``label   value`` lines with the values aligned."""
-    items = list(pairs)
+    items = [(terminal_safe(label), terminal_safe(value)) for label, value in pairs]
     width = max((len(label) for label, _ in items), default=0)
     return "\n".join(f"{label.ljust(width)}  {value}" for label, value in items)
 
@@ -90,7 +118,7 @@ def daily(summary: DailyUsageSummary) -> str:
         for task in s.requests_by_task
     ]
     tasks = table(("task", "requests", "cost", "exact USD"), rows, "lrrr")
-    return f"Daily usage of {s.user_id} on {s.date.isoformat()} (UTC)\n{head}\n\n{tasks}"
+    return f"Daily usage of {terminal_safe(s.user_id)} on {s.date.isoformat()} (UTC)\n{head}\n\n{tasks}"
 
 
 def monthly(summary: MonthlyUsageSummary) -> str:
@@ -102,7 +130,7 @@ def monthly(summary: MonthlyUsageSummary) -> str:
         ("credits", count(s.total_credits)),
         ("cost", cost(s.estimated_cost_exact)),
     ])  # fmt: skip
-    return f"Monthly usage of {s.user_id} in {s.year:04d}-{s.month:02d} (UTC)\n{head}"
+    return f"Monthly usage of {terminal_safe(s.user_id)} in {s.year:04d}-{s.month:02d} (UTC)\n{head}"
 
 
 def global_daily(usage: GlobalDailyUsage) -> str:
@@ -140,14 +168,14 @@ def totals(t: UsageTotals) -> str:
 
 
 def session(usage: SessionUsage) -> str:
-    return f"Session {usage.session_id}\n{totals(usage)}\n\n{breakdown_table('task', usage.by_task)}"
+    return f"Session {terminal_safe(usage.session_id)}\n{totals(usage)}\n\n{breakdown_table('task', usage.by_task)}"
 
 
 def usage_summary(usage: UsageSummary) -> str:
     days = {day.isoformat(): part for day, part in usage.by_day.items()}
     return "\n\n".join(
         [
-            f"Usage of {usage.user_id}, last {usage.days} day(s): {usage.start.isoformat()} to "
+            f"Usage of {terminal_safe(usage.user_id)}, last {usage.days} day(s): {usage.start.isoformat()} to "
             f"{usage.end.isoformat()} (UTC)\n{totals(usage)}",
             breakdown_table("task", usage.by_task),
             breakdown_table("day", days),
@@ -185,8 +213,9 @@ def usage_log(log: AIUsageLog) -> str:
 def log_result(result: LogResult) -> str:
     if result.log is None:
         return f"{result.status.value}"
+    request_id = terminal_safe(result.log.request_id)
     if result.duplicate:
-        first = f"duplicate: request {result.log.request_id} was already logged; nothing new stored, no total changed"
+        first = f"duplicate: request {request_id} was already logged; nothing new stored, no total changed"
     else:
-        first = f"stored: request {result.log.request_id}"
+        first = f"stored: request {request_id}"
     return f"{first}\n{usage_log(result.log)}"
