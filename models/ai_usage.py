@@ -7,12 +7,14 @@ own rates; ``tokens_reasoning`` is the part of ``tokens_output`` spent on reason
 
 from __future__ import annotations
 
+import hashlib
 import json
+import unicodedata
 from dataclasses import astuple, dataclass, fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -35,6 +37,13 @@ MAX_ID_CHARS = 128
 MAX_MODEL_CHARS = 200
 MAX_ERROR_MESSAGE_CHARS = 2000
 MAX_METADATA_BYTES = 4096
+# Deeper metadata is a bug or an attack: 256 levels made every answer for the event fail to render.
+MAX_METADATA_DEPTH = 32
+
+
+# How an event's price was chosen; the free rules are counted apart so $0 is never silent.
+PriceRule = Literal["book", "default", "free_local", "free_variant"]
+FREE_PRICE_RULES = frozenset({"free_local", "free_variant"})
 
 
 class TaskType(StrEnum):
@@ -77,17 +86,51 @@ def _not_an_operator(value: str | None) -> str | None:
     if value and value.startswith("{"):
         try:
             decoded = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # Too deep for Python is deeper than PHP's json_decode (512 levels) reads: Appwrite stores it as text.
             return value
         if isinstance(decoded, dict) and "method" in decoded:
             raise ValueError('must not be a JSON object with a "method" key (the Appwrite store reserves it)')
     return value
 
 
+def _encodable(value: str | None) -> str | None:
+    # Stored and served as UTF-8: a lone UTF-16 surrogate ("\ud800", from a JS string sliced through an emoji)
+    # passes str validation but can never be written back, so every answer for the event would fail.
+    if value is not None and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"must be valid Unicode text (a lone surrogate at position {exc.start})") from None
+    return value
+
+
+def _no_control_characters(value: str | None) -> str | None:
+    # Ids end up in logs, terminals, CSV cells and URLs; a control character in one is never legitimate.
+    if value is not None and not value.isprintable():
+        for index, char in enumerate(value):
+            if unicodedata.category(char) == "Cc":
+                raise ValueError(f"must not contain control characters (U+{ord(char):04X} at position {index})")
+    return value
+
+
+def _no_slash(value: str | None) -> str | None:
+    # user_id and session_id are path segments of the read routes (/v1/users/{user_id}/...): an id with "/"
+    # could be stored but never read back over HTTP, so it is refused where it would enter.
+    if value is not None and "/" in value:
+        raise ValueError('must not contain "/" (it is a path segment of the read routes)')
+    return value
+
+
 NotOperator = AfterValidator(_not_an_operator)
+Encodable = AfterValidator(_encodable)
+NoControl = AfterValidator(_no_control_characters)
+NoSlash = AfterValidator(_no_slash)
 # The model strips whitespace before the length rules, so "   " is refused as empty.
-Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS), NotOperator]
-OptionalIdentifier = Annotated[str | None, Field(max_length=MAX_ID_CHARS), AfterValidator(_optional_strip), NotOperator]
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS), Encodable, NoControl, NotOperator]
+OptionalIdentifier = Annotated[
+    str | None, Field(max_length=MAX_ID_CHARS), AfterValidator(_optional_strip), Encodable, NoControl, NotOperator
+]
 TokenCount = Annotated[StrictInt, Field(ge=0, le=MAX_TOKENS_PER_EVENT)]
 AwareDatetime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_aware_utc)]
 # Exact money travels as a decimal string in JSON so no client parses it into a float by accident.
@@ -100,10 +143,12 @@ class UsageEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     request_id: OptionalIdentifier = None
-    user_id: Identifier
+    user_id: Annotated[Identifier, NoSlash]
     tenant_id: OptionalIdentifier = None
-    model: Annotated[str, Field(min_length=1, max_length=MAX_MODEL_CHARS), NotOperator]
-    provider: Annotated[str | None, Field(max_length=64), AfterValidator(_optional_strip), NotOperator] = None
+    model: Annotated[str, Field(min_length=1, max_length=MAX_MODEL_CHARS), Encodable, NoControl, NotOperator]
+    provider: Annotated[
+        str | None, Field(max_length=64), AfterValidator(_optional_strip), Encodable, NoControl, NotOperator
+    ] = None
     task_type: TaskType = TaskType.GENERAL
     tokens_input: TokenCount = 0
     tokens_output: TokenCount = 0
@@ -111,11 +156,12 @@ class UsageEvent(BaseModel):
     tokens_cache_write: TokenCount = 0
     tokens_reasoning: TokenCount = 0
     credits: Annotated[StrictInt, Field(ge=0, le=MAX_CREDITS_PER_EVENT)] = 0
-    session_id: OptionalIdentifier = None
+    session_id: Annotated[OptionalIdentifier, NoSlash] = None
     character_id: OptionalIdentifier = None
     request_duration_ms: Annotated[StrictInt | None, Field(ge=0, le=MAX_DURATION_MS)] = None
     success: StrictBool = True
-    error_message: Annotated[str | None, Field(max_length=MAX_ERROR_MESSAGE_CHARS), NotOperator] = None
+    # Free text (a provider's error): control characters such as newlines are allowed, broken Unicode is not.
+    error_message: Annotated[str | None, Field(max_length=MAX_ERROR_MESSAGE_CHARS), Encodable, NotOperator] = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     timestamp: AwareDatetime | None = None
 
@@ -124,8 +170,13 @@ class UsageEvent(BaseModel):
     def _metadata_small_json(cls, value: dict[str, Any]) -> dict[str, Any]:
         if not value:
             return value
+        _check_metadata_shape(value)
         try:
+            # Encoded exactly as it is stored and served (UTF-8 JSON), so whatever passes can be answered back.
+            json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode("utf-8")
             encoded = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        except UnicodeEncodeError:
+            raise ValueError("must hold valid Unicode text only (a string has a lone surrogate)") from None
         except (TypeError, ValueError) as exc:
             raise ValueError(f"must be a JSON object ({exc})") from exc
         if len(encoded.encode()) > MAX_METADATA_BYTES:
@@ -142,6 +193,19 @@ class UsageEvent(BaseModel):
         if self.tokens_reasoning > self.tokens_output:
             raise ValueError("tokens_reasoning must not exceed tokens_output (it is part of the output)")
         return self
+
+
+def _check_metadata_shape(value: dict[str, Any]) -> None:
+    """Refuse metadata nested deeper than ``MAX_METADATA_DEPTH``, walking iteratively (no recursion to exhaust)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_METADATA_DEPTH:
+            raise ValueError(f"must not be nested more than {MAX_METADATA_DEPTH} levels deep")
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values() if isinstance(child, dict | list))
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node if isinstance(child, dict | list))
 
 
 class AIUsageLog(BaseModel):
@@ -175,11 +239,26 @@ class AIUsageLog(BaseModel):
     estimated_cost_exact: ExactUSD = Field(description="Exact USD as a decimal string")
     price_model_id: str = Field(description="The price book entry that priced this event")
     price_is_fallback: bool = Field(description="True when the model was unknown and a default priced it")
+    price_rule: PriceRule = Field(
+        default="book",
+        description="How the price was chosen: book (the model's entry), default (unknown model), "
+        "free_local (a local runtime's id), free_variant (an OpenRouter ':free' id)",
+    )
     platform_credits: int = Field(description="int(cost in USD × 100)")
 
     @property
     def day(self) -> date:
         return self.timestamp.date()
+
+
+def log_id_for(request_id: str, tenant_id: str | None = None) -> str:
+    """The idempotency key (tenant_id, request_id) as a stable row id: 32 of [0-9a-f], as Appwrite row ids allow.
+
+    The default tenant (None) keeps the id of a bare request id, so rows stored before tenants scoped the key
+    keep theirs; another tenant's id hashes both parts, joined by a control character no id may contain.
+    """
+    key = request_id if tenant_id is None else f"{tenant_id}\x1f{request_id}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +280,7 @@ class Counters:
     credits: int = 0
     cost_nano: int = 0
     platform_credits: int = 0
+    free_requests: int = 0  # priced $0 by a free rule (a local runtime, an OpenRouter :free id)
 
     def __add__(self, other: Counters) -> Counters:
         return Counters(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
@@ -231,6 +311,7 @@ def counter_values(log: AIUsageLog) -> tuple[int, ...]:
         log.credits,
         log.cost_nano,
         log.platform_credits,
+        1 if log.price_rule in FREE_PRICE_RULES else 0,
     )
 
 
@@ -258,6 +339,7 @@ class UsageTotals(BaseModel):
     estimated_cost_exact: ExactUSD
     failed_requests: int
     unpriced_requests: int
+    free_requests: int = Field(description="Requests priced $0 by a free rule (local runtime, OpenRouter :free)")
     platform_credits: int
 
 
@@ -306,8 +388,9 @@ class UsageSummary(DateRangeUsage):
 
 class LogStatus(StrEnum):
     STORED = "stored"
-    DUPLICATE = "duplicate"
+    DUPLICATE = "duplicate"  # this (tenant_id, request_id) was stored before with the same billed content
     REJECTED = "rejected"
+    CONFLICT = "conflict"  # this (tenant_id, request_id) was stored before with different billed content
 
 
 class FieldError(BaseModel):
@@ -316,7 +399,7 @@ class FieldError(BaseModel):
 
 
 class LogResult(BaseModel):
-    """What logging one event did: stored it, or found it already stored (a retry)."""
+    """What logging one event did: stored it, found it already stored (a retry), or refused it."""
 
     status: LogStatus
     log: AIUsageLog | None = None

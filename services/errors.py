@@ -30,6 +30,21 @@ class ValidationFailed(ServiceError):
         super().__init__(message or f"invalid input: {summary}")
 
 
+class IdempotencyConflict(ServiceError):
+    """This (tenant_id, request_id) is already stored with different billed content; nothing was changed.
+
+    ``fields`` names what differs, never the stored values (they may be another caller's).
+    """
+
+    status = 409
+    code = "idempotency_conflict"
+
+    def __init__(self, fields: Sequence[FieldError]) -> None:
+        self.fields = list(fields)
+        names = ", ".join(f.field for f in self.fields)
+        super().__init__(f"request_id was already logged with different content ({names}); nothing was stored")
+
+
 class BadRequest(ServiceError):
     status = 400
     code = "bad_request"

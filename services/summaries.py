@@ -47,6 +47,7 @@ def totals_fields(counters: Counters) -> dict[str, Any]:
         "estimated_cost_exact": exact,
         "failed_requests": counters.failed_requests,
         "unpriced_requests": counters.unpriced_requests,
+        "free_requests": counters.free_requests,
         "platform_credits": counters.platform_credits,
     }
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -10,10 +9,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from models.ai_usage import AIUsageLog, FieldError, UsageEvent
+from models.ai_usage import AIUsageLog, FieldError, UsageEvent, log_id_for
 from services.errors import ValidationFailed
 from services.price_book import PriceBook
 from services.pricing import TokenCounts, cost_nano, nano_to_usd
+
+__all__ = ["BILLED_FIELDS", "EventPricer", "differing_fields", "field_errors", "log_id_for", "parse_event"]
 
 # Appwrite datetimes start at year 1000 and nothing real predates this; older means a unit mistake.
 EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
@@ -49,9 +50,24 @@ def parse_event(data: UsageEvent | Mapping[str, Any]) -> UsageEvent:
         raise ValidationFailed(field_errors(exc)) from None
 
 
-def log_id_for(request_id: str) -> str:
-    """A stable row id for a request id: ≤ 36 characters of [0-9a-f], as Appwrite row ids require."""
-    return hashlib.sha256(request_id.encode()).hexdigest()[:32]
+# What a replay must repeat to be a duplicate: everything it bills. ``provider`` and ``timestamp`` count only
+# when the caller sent them (otherwise they were inferred or stamped on arrival, and a retry cannot repeat them).
+BILLED_FIELDS = (
+    "user_id", "tenant_id", "model", "task_type", "tokens_input", "tokens_output", "tokens_cached",
+    "tokens_cache_write", "tokens_reasoning", "credits", "success", "session_id",
+)  # fmt: skip
+
+
+def differing_fields(event: UsageEvent, built: AIUsageLog, stored: AIUsageLog) -> list[FieldError]:
+    """The billed fields where a replayed event differs from the stored one (names only, never the values)."""
+    names = [name for name in BILLED_FIELDS if getattr(built, name) != getattr(stored, name)]
+    if event.provider is not None and built.provider != stored.provider:
+        names.append("provider")
+    if event.timestamp is not None and built.timestamp != stored.timestamp:
+        names.append("timestamp")
+    return [
+        FieldError(field=name, message="differs from the event already logged with this request_id") for name in names
+    ]
 
 
 class EventPricer:
@@ -94,7 +110,7 @@ class EventPricer:
         exact = nano_to_usd(nano)
         request_id = event.request_id or uuid.uuid4().hex
         return AIUsageLog(
-            log_id=log_id_for(request_id),
+            log_id=log_id_for(request_id, event.tenant_id),
             request_id=request_id,
             user_id=event.user_id,
             tenant_id=event.tenant_id,
@@ -120,5 +136,6 @@ class EventPricer:
             estimated_cost_exact=exact,
             price_model_id=match.entry.model_id,
             price_is_fallback=match.is_fallback,
+            price_rule=match.rule,
             platform_credits=int(exact * 100),
         )

@@ -31,14 +31,14 @@ from models.ai_usage import (
     UsageEvent,
     UsageSummary,
 )
-from services import summaries
-from services.errors import NotFound, ValidationFailed
+from services import deadlines, summaries
+from services.errors import IdempotencyConflict, NotFound, ValidationFailed
 from services.price_book import PriceBook
 from services.pricing import TokenCounts, cost_usd, model_cost_info, nano_to_usd
 from services.settings import Settings
 from services.store import EventFilter, UsageStore, open_store
 from services.store.rollups import RollupKind, total_of
-from services.usage_events import EventPricer, parse_event
+from services.usage_events import EventPricer, differing_fields, parse_event
 
 MAX_BATCH_EVENTS = 1000
 MAX_RANGE_DAYS = 366
@@ -92,59 +92,87 @@ class UsageTrackingService:
         """Log one AI request. Keyword arguments are the fields of ``UsageEvent``.
 
         Returns ``LogResult`` with status ``stored``, or ``duplicate`` (and the stored row) when this
-        ``request_id`` was logged before; raises ``ValidationFailed`` naming each bad field.
+        (``tenant_id``, ``request_id``) was logged before with the same billed content; raises
+        ``IdempotencyConflict`` when it was logged with other content, ``ValidationFailed`` naming each bad field.
         """
         return self.log_event(parse_event(fields))
 
     def log_event(self, event: UsageEvent | Mapping[str, Any]) -> LogResult:
-        usage = self._pricer.build(parse_event(event))
+        parsed = parse_event(event)
+        usage = self._pricer.build(parsed)
         stored = self.store.record([usage])[0]
-        return self._outcome(usage, stored)
+        line = log.bind(
+            request_id=usage.request_id, user_id=usage.user_id, model=usage.model, task_type=usage.task_type.value
+        )
+        if stored:
+            line.info("usage.logged", cost_nano=usage.cost_nano, price_rule=usage.price_rule)
+            return LogResult(status=LogStatus.STORED, log=usage)
+        result = self._replay(parsed, usage, self.store.get_event(usage.request_id, usage.tenant_id))
+        if result.status is LogStatus.CONFLICT:
+            line.warning("usage.idempotency_conflict", fields=[error.field for error in result.errors])
+            raise IdempotencyConflict(result.errors)
+        line.info("usage.duplicate")
+        return result
 
     def log_usage_batch(self, events: Sequence[UsageEvent | Mapping[str, Any]]) -> list[LogResult]:
         """Log many events in one store transaction; one result per event, in order.
 
-        Invalid events are rejected with their field errors and the valid ones are stored regardless.
+        An event that cannot be logged (invalid, or failing in any other way) is rejected on its own and the
+        others are stored regardless; a replay with other content is a ``conflict`` and changes nothing.
         """
         if len(events) > MAX_BATCH_EVENTS:
             raise _invalid("events", f"at most {MAX_BATCH_EVENTS} events per batch")
         results: list[LogResult | None] = []
-        valid: list[tuple[int, AIUsageLog]] = []
+        valid: list[tuple[int, UsageEvent, AIUsageLog]] = []
         for index, raw in enumerate(events):
             try:
-                valid.append((index, self._pricer.build(parse_event(raw))))
+                event = parse_event(raw)
+                valid.append((index, event, self._pricer.build(event)))
                 results.append(None)
             except ValidationFailed as exc:
                 results.append(LogResult(status=LogStatus.REJECTED, errors=exc.fields))
-        flags = self.store.record([usage for _, usage in valid])
-        duplicates = [usage.request_id for (_, usage), stored in zip(valid, flags, strict=True) if not stored]
-        # One read for every duplicate, so a retried batch costs what a fresh one does.
-        originals = self.store.get_events(duplicates) if duplicates else {}
-        for (index, usage), stored in zip(valid, flags, strict=True):
-            status = LogStatus.STORED if stored else LogStatus.DUPLICATE
-            results[index] = LogResult(status=status, log=usage if stored else originals.get(usage.request_id, usage))
+            except Exception:  # a bug met by one event is that event's rejection, never the whole batch's
+                log.exception("usage.event_failed", index=index)
+                results.append(LogResult(status=LogStatus.REJECTED, errors=[_UNPROCESSABLE]))
+        flags = self.store.record([usage for _, _, usage in valid])
+        originals = self._originals([usage for (_, _, usage), stored in zip(valid, flags, strict=True) if not stored])
+        for (index, event, usage), stored in zip(valid, flags, strict=True):
+            if stored:
+                results[index] = LogResult(status=LogStatus.STORED, log=usage)
+            else:
+                original = originals.get((usage.tenant_id, usage.request_id))
+                results[index] = self._replay(event, usage, original)
+        done = [r for r in results if r is not None]
         log.info(
             "usage.batch_logged",
             events=len(events),
-            stored=sum(flags),
-            duplicates=len(flags) - sum(flags),
-            rejected=len(events) - len(valid),
+            **{status.value: sum(r.status is status for r in done) for status in LogStatus},
         )
-        return [r for r in results if r is not None]
+        return done
 
-    def _outcome(self, usage: AIUsageLog, stored: bool) -> LogResult:
-        line = log.bind(
-            request_id=usage.request_id,
-            user_id=usage.user_id,
-            model=usage.model,
-            task_type=usage.task_type.value,
-        )
-        if stored:
-            line.info("usage.logged", cost_nano=usage.cost_nano, fallback_price=usage.price_is_fallback)
-            return LogResult(status=LogStatus.STORED, log=usage)
-        line.info("usage.duplicate")
-        existing = self.store.get_event(usage.request_id)
-        return LogResult(status=LogStatus.DUPLICATE, log=existing or usage)
+    def _originals(self, replays: Sequence[AIUsageLog]) -> dict[tuple[str | None, str], AIUsageLog]:
+        """The stored events the replays repeat: one read per tenant, so a retried batch costs what a fresh one does."""
+        by_tenant: dict[str | None, list[str]] = {}
+        for usage in replays:
+            by_tenant.setdefault(usage.tenant_id, []).append(usage.request_id)
+        found: dict[tuple[str | None, str], AIUsageLog] = {}
+        for tenant_id, request_ids in by_tenant.items():
+            for request_id, stored in self.store.get_events(request_ids, tenant_id).items():
+                found[(tenant_id, request_id)] = stored
+        return found
+
+    @staticmethod
+    def _replay(event: UsageEvent, usage: AIUsageLog, stored: AIUsageLog | None) -> LogResult:
+        """A duplicate (with the stored row) when the replay bills the same, else a conflict naming the fields.
+
+        The stored row goes back only on a duplicate, whose tenant and user are the replay's own by then.
+        """
+        if stored is None:  # the store saw the key but cannot read the row back: answer with what was sent
+            return LogResult(status=LogStatus.DUPLICATE, log=usage)
+        differing = differing_fields(event, usage, stored)
+        if differing:
+            return LogResult(status=LogStatus.CONFLICT, errors=differing)
+        return LogResult(status=LogStatus.DUPLICATE, log=stored)
 
     # -- summaries -------------------------------------------------------------------------------------
     def _utc_day(self, value: object) -> date:
@@ -194,11 +222,13 @@ class UsageTrackingService:
         return float(nano_to_usd(total.cost_nano))
 
     def request_count_today(self, user_id: str) -> RequestCount:
-        """The rate limiter's count. Fail-open: if the store cannot answer, 0 and ``degraded=True``."""
+        """The rate limiter's count. Fail-open and fast: if the store cannot answer within the count deadline
+        (``AI_USAGE_COUNT_DEADLINE_MS``), 0 and ``degraded=True``."""
         day = self.today()
         try:
-            by_task = self.store.get_rollups(RollupKind.USER_DAY, user_id, day.isoformat())
-        except Exception as exc:  # the game must not stop because the ledger is down
+            with deadlines.deadline(self.settings.count_deadline_ms / 1000):
+                by_task = self.store.get_rollups(RollupKind.USER_DAY, user_id, day.isoformat())
+        except Exception as exc:  # the game must not stop, or wait, because the ledger is down or slow
             log.warning("rate_limit.count_degraded", user_id=user_id, error=repr(exc))
             return RequestCount(user_id, day, 0, True)
         return RequestCount(user_id, day, sum(c.requests for c in by_task.values()), False)
@@ -257,8 +287,8 @@ class UsageTrackingService:
         )
 
     # -- raw events --------------------------------------------------------------------------------------
-    def get_event(self, request_id: str) -> AIUsageLog | None:
-        return self.store.get_event(request_id)
+    def get_event(self, request_id: str, tenant_id: str | None = None) -> AIUsageLog | None:
+        return self.store.get_event(request_id, tenant_id)
 
     def list_events(self, where: EventFilter | None = None, limit: int = 100, cursor: str | None = None) -> EventPage:
         return self.store.list_events(where or EventFilter(), limit=limit, cursor=cursor)
@@ -282,6 +312,9 @@ class UsageTrackingService:
 
     def close(self) -> None:
         self.store.close()
+
+
+_UNPROCESSABLE = FieldError(field="__root__", message="could not be processed; the server log has the details")
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:

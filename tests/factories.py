@@ -7,10 +7,9 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from models.ai_usage import AIUsageLog, Counters, TaskType
+from models.ai_usage import AIUsageLog, Counters, TaskType, log_id_for
 from services.pricing import nano_to_usd
 from services.store.rollups import RollupKey, rollup_keys
-from services.usage_events import log_id_for
 
 _ids = itertools.count(1)
 BASE_TIME = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
@@ -24,7 +23,7 @@ def make_log(**overrides: Any) -> AIUsageLog:
     tokens_input = overrides.pop("tokens_input", 1200)
     tokens_output = overrides.pop("tokens_output", 300)
     fields: dict[str, Any] = {
-        "log_id": log_id_for(request_id),
+        "log_id": log_id_for(request_id, overrides.get("tenant_id")),
         "request_id": request_id,
         "user_id": "player-1",
         "model": "anthropic/claude-3.5-sonnet",
@@ -46,13 +45,13 @@ def make_log(**overrides: Any) -> AIUsageLog:
 
 
 def expected_rollups(logs: Iterable[AIUsageLog]) -> dict[RollupKey, Counters]:
-    """Rollups recomputed from scratch from the distinct events (first occurrence of a request id wins)."""
+    """Rollups recomputed from scratch from the distinct events (first occurrence of an idempotency key wins)."""
     seen: set[str] = set()
     totals: dict[RollupKey, Counters] = {}
     for log in logs:
-        if log.request_id in seen:
+        if log.log_id in seen:
             continue
-        seen.add(log.request_id)
+        seen.add(log.log_id)
         for key in rollup_keys(log):
             totals[key] = totals.get(key, Counters()) + Counters.of(log)
     return totals

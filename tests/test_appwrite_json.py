@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import AliasChoices
+from pydantic import AliasChoices, TypeAdapter
 
 from functions.http_api.routes import ROUTES, routes_for
 from services.settings import Settings
@@ -136,3 +136,12 @@ def test_declared_tables_point_at_a_declared_database() -> None:
         assert "rowSecurity" in table  # appwrite-cli defaults it to true when omitted, unlike the API
         for column in table.get("columns", []):
             assert {"key", "type"} <= set(column)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS, ids=_ids(FUNCTIONS))
+def test_a_function_that_treats_no_user_as_the_server_admits_no_guests(function: dict[str, Any]) -> None:
+    # No user id comes from an API key, an anonymous caller or a custom domain (which needs `any`/`guests`):
+    # appwrite-facts.md 4.2, 4.4. Only where execute admits neither is "no user" an API key.
+    value = function.get("vars", {}).get("AI_USAGE_APPWRITE_NO_USER_IS_SERVER", "false")
+    if TypeAdapter(bool).validate_python(value):
+        assert not {"any", "guests"} & set(function["execute"]), function["$id"]

@@ -109,11 +109,23 @@ def test_logging_the_same_request_id_again_reports_a_duplicate_and_changes_no_to
 ) -> None:
     assert run(*log_args(**{"request-id": "retry-1"})).exit_code == 0
     before = ledger.get_daily_usage("p1", DAY)
-    again = run(*log_args(**{"request-id": "retry-1", "tokens-input": "9999"}), "--json")
+    again = run(*log_args(**{"request-id": "retry-1"}), "--json")
     assert again.exit_code == 0
     assert json.loads(again.stdout)["status"] == "duplicate"
     text = run(*log_args(**{"request-id": "retry-1"}))
     assert text.stdout.startswith("duplicate: request retry-1 was already logged")
+    assert ledger.get_daily_usage("p1", DAY) == before
+    assert stored_count(ledger) == 1
+
+
+def test_logging_a_request_id_again_with_other_tokens_is_a_conflict_naming_the_field(
+    ledger: UsageTrackingService,
+) -> None:
+    assert run(*log_args(**{"request-id": "retry-1"})).exit_code == 0
+    before = ledger.get_daily_usage("p1", DAY)
+    conflict = run(*log_args(**{"request-id": "retry-1", "tokens-input": "9999"}))
+    assert conflict.exit_code == 2
+    assert "tokens_input: differs from the event already logged" in conflict.stderr
     assert ledger.get_daily_usage("p1", DAY) == before
     assert stored_count(ledger) == 1
 

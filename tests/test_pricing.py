@@ -127,7 +127,7 @@ def test_per_credit_pricing() -> None:
 
 def test_free_models_cost_nothing() -> None:
     assert price("meta-llama/llama-3.3-70b-instruct:free", tokens_input=10**6, tokens_output=10**6) == 0
-    ollama = BOOK.lookup("llama3", provider="ollama").entry
+    ollama = BOOK.lookup("ollama/llama3").entry
     assert cost_nano(ollama, TokenCounts(tokens_input=10**6, tokens_output=10**6)) == 0
 
 

@@ -28,7 +28,7 @@ def assert_rollups_match_events(store: UsageStore, logs) -> None:  # type: ignor
 def test_record_stores_the_event_and_reads_it_back(store: UsageStore) -> None:
     log = make_log(metadata={"scene": "tavern", "turn": 3}, session_id="s-1", character_id="c-9", tenant_id="t-1")
     assert store.record([log]) == [True]
-    assert store.get_event(log.request_id) == log
+    assert store.get_event(log.request_id, "t-1") == log
 
 
 def test_optional_fields_round_trip_as_none(store: UsageStore) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
@@ -45,17 +45,34 @@ def dispatch(request: ApiRequest, app: ApiApp, group: str | None = None) -> ApiR
         pattern = route.pattern
         _bind_known(params)
         response = _handle(route, params, request, app, group)
+        # Rendered here, inside the error handling, so an answer that cannot be serialised is a logged JSON 500
+        # on every runtime rather than the server's own HTML page.
+        response.render()
     except ServiceError as exc:
-        response = error_response(exc, correlation_id)
+        if exc.status >= 500:  # the detail (a file, the store's own words) goes to the log, never to the caller
+            log.warning("http.service_error", code=exc.code, error=exc.message, cause=repr(exc.__cause__))
+        failure = exc
+        response = _render_error(lambda: error_response(failure, correlation_id), correlation_id)
     except Exception:
         # Logged with its traceback under the correlation id; the caller gets the id and nothing else.
         log.exception("http.unhandled_error", route=pattern, method=request.method)
-        response = internal_error_response(correlation_id)
+        response = _render_error(lambda: internal_error_response(correlation_id), correlation_id)
     response.headers[CORRELATION_HEADER] = correlation_id
     duration_ms = round((time.perf_counter() - started) * 1000, 3)
     line = log.error if response.status >= 500 else log.info
     line("http.request", method=request.method, route=pattern or request.path[:_MAX_LOGGED_CHARS],
          status=response.status, duration_ms=duration_ms)  # fmt: skip
+    return response
+
+
+def _render_error(build: Callable[[], ApiResponse], correlation_id: str) -> ApiResponse:
+    try:
+        response = build()
+        response.render()
+    except Exception:  # an error message that cannot be rendered: the constant 500 always can
+        log.exception("http.render_error")
+        response = internal_error_response(correlation_id)
+        response.render()
     return response
 
 

@@ -12,6 +12,7 @@ from models.ai_usage import (
     DailyUsageSummary,
     FieldError,
     GlobalDailyUsage,
+    LogStatus,
     MonthlyUsageSummary,
     SessionUsage,
 )
@@ -84,11 +85,15 @@ def log_usage_batch(call: Call) -> BatchResponse:
         BatchItem(index=index, status=result.status, log=result.log, errors=result.errors)
         for index, result in enumerate(results)
     ]
-    counts = {status: 0 for status in ("stored", "duplicate", "rejected")}
+    counts = {status: 0 for status in LogStatus}
     for item in items:
-        counts[item.status.value] += 1
+        counts[item.status] += 1
     return BatchResponse(
-        stored=counts["stored"], duplicates=counts["duplicate"], rejected=counts["rejected"], results=items
+        stored=counts[LogStatus.STORED],
+        duplicates=counts[LogStatus.DUPLICATE],
+        rejected=counts[LogStatus.REJECTED],
+        conflicts=counts[LogStatus.CONFLICT],
+        results=items,
     )
 
 

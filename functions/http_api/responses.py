@@ -19,15 +19,24 @@ class ApiResponse:
     status: int
     payload: BaseModel | dict[str, Any] | list[Any]
     headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None  # set by ``render``
+
+    def render(self) -> bytes:
+        """Serialise the body once (``dispatch`` does it inside its error handling); raises if it cannot be."""
+        if self.body is None:
+            if isinstance(self.payload, BaseModel):
+                self.body = self.payload.model_dump_json().encode()
+            else:
+                self.body = json.dumps(self.payload, separators=(",", ":"), ensure_ascii=False).encode()
+        return self.body
 
     def json_data(self) -> Any:
-        """The body as plain JSON data (dicts, lists, strings, numbers), e.g. for Appwrite's ``res.json``."""
-        if isinstance(self.payload, BaseModel):
-            return self.payload.model_dump(mode="json")
-        return self.payload
+        """The body as plain JSON data (dicts, lists, strings, numbers), e.g. for Appwrite's ``res.json``.
+
+        Read back from the rendered bytes, so what a runtime serialises again is known to serialise.
+        """
+        return json.loads(self.render())
 
     def json_bytes(self) -> bytes:
         """The body as UTF-8 JSON, e.g. for a WSGI response."""
-        if isinstance(self.payload, BaseModel):
-            return self.payload.model_dump_json().encode()
-        return json.dumps(self.payload, separators=(",", ":"), ensure_ascii=False).encode()
+        return self.render()

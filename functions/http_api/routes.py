@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from models.ai_usage import DailyUsageSummary, GlobalDailyUsage, MonthlyUsageSummary, SessionUsage, UsageEvent
 from services.errors import NotFound
+from services.usage_tracking_service import MAX_BATCH_EVENTS
 
 from . import handlers
 from .errors import RouteMethodNotAllowed
@@ -30,12 +31,15 @@ from .schemas import (
     PriceInfo,
     PriceList,
     RequestCountResponse,
+    maximal_event_bytes,
 )
 
 KIB = 1024
 MIB = 1024 * KIB
 DEFAULT_BODY_LIMIT = 64 * KIB  # routes that take no body, and unknown paths
 GROUPS = ("ingest", "reports", "admin")
+# A thousand maximal events, rounded up to whole MiB (8 MiB today): see ``maximal_event_bytes``.
+BATCH_BODY_LIMIT = -(-MAX_BATCH_EVENTS * maximal_event_bytes() // MIB) * MIB
 
 SERVER = frozenset({Role.SERVER})
 SERVER_ADMIN = frozenset({Role.SERVER, Role.ADMIN})
@@ -90,7 +94,7 @@ ROUTES: tuple[Route, ...] = (
           body=UsageEvent, body_limit=1 * MIB),
     Route("POST", "/v1/usage/batch", "logUsageBatch", "Log up to 1,000 AI requests; one result per event",
           handlers.log_usage_batch, SERVER, frozenset({"ingest"}), BatchResponse, body=BatchRequest,
-          body_limit=16 * MIB),
+          body_limit=BATCH_BODY_LIMIT),
     Route("GET", "/v1/users/{user_id}/usage/daily", "getDailyUsage", "One user's usage on a UTC day",
           handlers.daily_usage, SERVER_ADMIN, READERS, DailyUsageSummary, owner_param="user_id", query=DayQuery),
     Route("GET", "/v1/users/{user_id}/cost/monthly", "getMonthlyCost", "One user's cost in a calendar month",

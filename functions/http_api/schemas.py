@@ -5,15 +5,31 @@ Every model here also feeds the OpenAPI document, so field descriptions are the 
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from models.ai_usage import AIUsageLog, FieldError, LogStatus, UsageEvent
+from models.ai_usage import (
+    MAX_CREDITS_PER_EVENT,
+    MAX_DURATION_MS,
+    MAX_ERROR_MESSAGE_CHARS,
+    MAX_ID_CHARS,
+    MAX_METADATA_BYTES,
+    MAX_MODEL_CHARS,
+    MAX_TOKENS_PER_EVENT,
+    AIUsageLog,
+    FieldError,
+    LogStatus,
+    TaskType,
+    UsageEvent,
+)
 from services.usage_tracking_service import MAX_BATCH_EVENTS
 
+ID_FIELDS = ("request_id", "user_id", "tenant_id", "session_id", "character_id")
+COUNT_FIELDS = ("tokens_input", "tokens_output", "tokens_cached", "tokens_cache_write", "tokens_reasoning", "credits")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -61,17 +77,42 @@ class LoggedUsage(AIUsageLog):
     duplicate: bool = False
 
 
+def maximal_event_bytes() -> int:
+    """The compact JSON size of one event with every field at its bound (ASCII text, metadata at its cap).
+
+    The batch route's body limit is a thousand of these: a body past it cannot be a valid batch of plain
+    events, and refusing it unread keeps a caller from making the server parse (and hold) a flood of JSON.
+    """
+    biggest_int = max(MAX_TOKENS_PER_EVENT, MAX_CREDITS_PER_EVENT, MAX_DURATION_MS)
+    event: dict[str, Any] = {name: "x" * MAX_ID_CHARS for name in ID_FIELDS}
+    event.update(
+        model="m" * MAX_MODEL_CHARS,
+        provider="p" * 64,
+        task_type=max((task.value for task in TaskType), key=len),
+        error_message="e" * MAX_ERROR_MESSAGE_CHARS,
+        metadata={"k": "v" * (MAX_METADATA_BYTES - len('{"k":""}'))},
+        timestamp="2026-11-24T10:00:00.000000+00:00",
+        success=False,
+        request_duration_ms=MAX_DURATION_MS,
+        **{name: biggest_int for name in COUNT_FIELDS},
+    )
+    return len(json.dumps(event, separators=(",", ":")))
+
+
 class BatchItem(BaseModel):
     index: int = Field(description="Position of the event in the request")
     status: LogStatus
     log: AIUsageLog | None = Field(default=None, description="The stored row (stored or duplicate)")
-    errors: list[FieldError] = Field(default_factory=list, description="Why the event was rejected")
+    errors: list[FieldError] = Field(
+        default_factory=list, description="Why the event was rejected, or which fields conflict with the stored one"
+    )
 
 
 class BatchResponse(BaseModel):
     stored: int
     duplicates: int
     rejected: int
+    conflicts: int = Field(default=0, description="Events whose request_id was logged with other content")
     results: list[BatchItem] = Field(description="One result per event, in request order")
 
 

@@ -17,7 +17,7 @@ import click
 import pydantic
 from pydantic import BaseModel
 
-from services.errors import ServiceError, StoreError, ValidationFailed
+from services.errors import IdempotencyConflict, ServiceError, StoreError, ValidationFailed
 from services.log_config import configure_logging
 from services.price_data import PriceBookError
 from services.settings import Settings
@@ -59,6 +59,8 @@ def translate_errors(command: Callable[P, R]) -> Callable[P, R]:
         except ValidationFailed as exc:
             summary = "invalid input" if exc.message.startswith("invalid input") else exc.message
             raise CommandFailed(summary, [f"{f.field}: {f.message}" for f in exc.fields], EXIT_INVALID) from exc
+        except IdempotencyConflict as exc:
+            raise CommandFailed(exc.message, [f"{f.field}: {f.message}" for f in exc.fields], EXIT_INVALID) from exc
         except StoreError as exc:
             hint = [f"retry after {exc.retry_after:g} s"] if exc.retry_after else []
             raise CommandFailed(exc.message, hint, EXIT_FAILED) from exc

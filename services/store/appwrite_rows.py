@@ -1,9 +1,9 @@
 """How usage events and rollups look as Appwrite rows: ids, column values, and the way back.
 
-Row ids are derived, never random, so a retry writes the same ids: an event's id comes from its
-``request_id`` (Appwrite answers a second create with a conflict instead of storing a copy), a rollup's from
-its (kind, scope, bucket, dim, shard). Global rollups are split over shards by player so the day's global
-row is not one hot row every write of every player waits for; readers add the shards up.
+Row ids are derived, never random, so a retry writes the same ids: an event's id comes from its idempotency
+key, (``tenant_id``, ``request_id``) (Appwrite answers a second create with a conflict instead of storing a
+copy), a rollup's from its (kind, scope, bucket, dim, shard). Global rollups are split over shards by player
+so the day's global row is not one hot row every write of every player waits for; readers add the shards up.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from typing import Any
 
 from appwrite.operator import Operator
 
-from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters
+from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters, log_id_for
 from services.pricing import nano_to_usd
 from services.store.rollups import GLOBAL_KINDS, counter_values, day_bucket, month_bucket, rollup_keys
-from services.usage_events import log_id_for
 
 INT64_MAX = 2**63 - 1
 # Operator methods of Appwrite 1.8/1.9 (server `Operator::isMethod`; SDK `appwrite/operator.py`).
@@ -32,7 +31,7 @@ OPERATOR_METHODS = frozenset({
 })  # fmt: skip
 _TEXT_FIELDS = (
     "request_id", "log_id", "user_id", "tenant_id", "model", "provider", "session_id", "character_id",
-    "error_message", "price_model_id",
+    "error_message", "price_model_id", "price_rule",
 )  # fmt: skip
 _INT_FIELDS = (
     "tokens_input", "tokens_output", "tokens_cached", "tokens_cache_write", "tokens_reasoning", "tokens_total",
@@ -40,8 +39,8 @@ _INT_FIELDS = (
 )  # fmt: skip
 
 
-def event_row_id(request_id: str) -> str:
-    return log_id_for(request_id)
+def event_row_id(request_id: str, tenant_id: str | None = None) -> str:
+    return log_id_for(request_id, tenant_id)
 
 
 def rollup_row_id(kind: str, scope: str, bucket: str, dim: str, shard: int) -> str:
@@ -60,7 +59,7 @@ def looks_like_operator(value: str) -> bool:
         return False
     try:
         decoded = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # deeper than Python reads is deeper than PHP's json_decode (512)
         return False
     return isinstance(decoded, dict) and decoded.get("method") in OPERATOR_METHODS
 
@@ -117,6 +116,7 @@ def event_data(log: AIUsageLog) -> dict[str, Any]:
 def log_from_data(data: Mapping[str, Any]) -> AIUsageLog:
     exact = nano_to_usd(data["cost_nano"])
     fields = {name: data.get(name) for name in (*_TEXT_FIELDS, *_INT_FIELDS) if name != "tokens_total"}
+    fields["price_rule"] = fields["price_rule"] or _rule_before_the_column(data)
     return AIUsageLog(
         **fields,
         task_type=data["task_type"],
@@ -128,6 +128,19 @@ def log_from_data(data: Mapping[str, Any]) -> AIUsageLog:
         estimated_cost=float(exact),
         estimated_cost_exact=exact,
     )
+
+
+def _rule_before_the_column(data: Mapping[str, Any]) -> str:
+    """The price rule of a row stored before rows kept it (the SQLite migration to version 2 reads it the same way):
+    the free entries of that time were ``ollama/...`` and ``...:free`` at $0."""
+    if data["price_is_fallback"]:
+        return "default"
+    model_id = data.get("price_model_id") or ""
+    if data["cost_nano"] == 0 and model_id.endswith(":free"):
+        return "free_variant"
+    if data["cost_nano"] == 0 and model_id.startswith("ollama/"):
+        return "free_local"
+    return "book"
 
 
 def counters_from_data(data: Mapping[str, Any]) -> Counters:

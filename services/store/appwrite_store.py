@@ -1,7 +1,8 @@
 """The Appwrite store: the ledger on Appwrite TablesDB, with rollups written in the event's transaction.
 
 Two tables (declared in ``appwrite.json``): ``events``, one row per event with an id derived from its
-``request_id``, and ``rollups``, one row per (kind, scope, bucket, dim, shard) holding 64-bit counters.
+idempotency key (``tenant_id``, ``request_id``), and ``rollups``, one row per (kind, scope, bucket, dim,
+shard) holding 64-bit counters.
 ``record`` stages, in one transaction, a ``bulkCreate`` of the events and a ``bulkUpsert`` of every rollup
 row they touch with ``Operator.increment`` values, then commits: three requests whatever the batch size
 (up to 100 operations; a larger batch is split into transactions that each carry their events and their
@@ -106,13 +107,13 @@ class AppwriteUsageStore:
         first: dict[str, AIUsageLog] = {}
         repeated: list[bool] = []
         for log in logs:
-            repeated.append(log.request_id in first)
-            first.setdefault(log.request_id, log)
+            repeated.append(log.log_id in first)
+            first.setdefault(log.log_id, log)
         stored = self._record_unique(list(first.values())) if first else set()
-        return [not again and log.request_id in stored for log, again in zip(logs, repeated, strict=True)]
+        return [not again and log.log_id in stored for log, again in zip(logs, repeated, strict=True)]
 
     def _record_unique(self, logs: list[AIUsageLog]) -> set[str]:
-        """Store the events not stored yet; returns the request ids this call stored."""
+        """Store the events not stored yet; returns the row ids (``log_id``) this call stored."""
         backoff = self.retry.start("record")
         stored: set[str] = set()
         pending = logs
@@ -121,13 +122,13 @@ class AppwriteUsageStore:
             try:
                 self._write_group(group, backoff)
             except _Conflict as conflict:
-                existing = self._existing_ids([event_row_id(log.request_id) for log in group])
+                existing = self._existing_ids([log.log_id for log in group])
                 if not existing:
                     backoff.wait(conflict.cause)  # a rollup row moved under us: write the same group again
                     continue
-                pending = [log for log in pending if event_row_id(log.request_id) not in existing]
+                pending = [log for log in pending if log.log_id not in existing]
                 continue
-            stored.update(log.request_id for log in group)
+            stored.update(log.log_id for log in group)
             pending = pending[len(group) :]
         return stored
 
@@ -143,7 +144,7 @@ class AppwriteUsageStore:
         return logs
 
     def _operations(self, group: list[AIUsageLog]) -> list[dict[str, Any]]:
-        events = [{"$id": event_row_id(log.request_id), **event_data(log)} for log in group]
+        events = [{"$id": log.log_id, **event_data(log)} for log in group]
         # Rows in id order: two batches touching the same rollup rows then lock them in the same order,
         # which keeps MariaDB from deadlocking them against each other at commit.
         rollups = [delta.row(row_id) for row_id, delta in sorted(rollup_deltas(group, self.shards).items())]
@@ -157,7 +158,7 @@ class AppwriteUsageStore:
     def _write_group(self, group: list[AIUsageLog], backoff: Backoff) -> None:
         """Stage and commit one transaction; raises ``_Conflict`` when the commit is refused."""
         operations = self._operations(group)
-        row_ids = [event_row_id(log.request_id) for log in group]
+        row_ids = [log.log_id for log in group]
         while True:
             try:
                 transaction = self.db.create_transaction(ttl=self.transaction_ttl)
@@ -273,20 +274,22 @@ class AppwriteUsageStore:
 
         return self.retry.call("read an event", read)
 
-    def get_event(self, request_id: str) -> AIUsageLog | None:
-        row_id = event_row_id(request_id)
+    def get_event(self, request_id: str, tenant_id: str | None = None) -> AIUsageLog | None:
+        row_id = event_row_id(request_id, tenant_id)
         with self._recent_lock:
             data = self._recent_events.get(row_id)
         if data is None:
             data = self._get_event_data(row_id)
-        # Ids compare case-insensitively on Appwrite's MariaDB; the stored request id must match exactly.
-        return log_from_data(data) if data is not None and data["request_id"] == request_id else None
+        # Ids compare case-insensitively on Appwrite's MariaDB; the stored key must match exactly.
+        if data is None or data["request_id"] != request_id or data.get("tenant_id") != tenant_id:
+            return None
+        return log_from_data(data)
 
-    def get_events(self, request_ids: Sequence[str]) -> dict[str, AIUsageLog]:
+    def get_events(self, request_ids: Sequence[str], tenant_id: str | None = None) -> dict[str, AIUsageLog]:
         wanted = set(request_ids)
         found = {}
-        for row in self._rows_by_id([event_row_id(request_id) for request_id in wanted], []):
-            if row["request_id"] in wanted:
+        for row in self._rows_by_id([event_row_id(request_id, tenant_id) for request_id in wanted], []):
+            if row["request_id"] in wanted and row.get("tenant_id") == tenant_id:
                 found[row["request_id"]] = log_from_data(row)
         return found
 

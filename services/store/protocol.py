@@ -29,18 +29,19 @@ class UsageStore(Protocol):
     def record(self, logs: Sequence[AIUsageLog]) -> list[bool]:
         """Store events and add them to their rollups, all in one transaction.
 
-        Returns one flag per log, in order: True when stored, False when its ``request_id`` was already
-        stored (earlier, or earlier in this same call). Either everything is applied or nothing is, so a
-        retry after any failure is safe. Raises ``StoreError`` when the store cannot answer.
+        Returns one flag per log, in order: True when stored, False when its idempotency key ``log_id``
+        (derived from ``tenant_id`` and ``request_id``) was already stored (earlier, or earlier in this call).
+        Either everything is applied or nothing is, so a retry after any failure is safe. Raises ``StoreError``
+        when the store cannot answer.
         """
         ...
 
-    def get_event(self, request_id: str) -> AIUsageLog | None:
-        """The stored event with this ``request_id``, or None."""
+    def get_event(self, request_id: str, tenant_id: str | None = None) -> AIUsageLog | None:
+        """The stored event with this (tenant_id, request_id), or None; None is the default tenant."""
         ...
 
-    def get_events(self, request_ids: Sequence[str]) -> dict[str, AIUsageLog]:
-        """The stored events among these request ids, keyed by request id (missing ids are absent)."""
+    def get_events(self, request_ids: Sequence[str], tenant_id: str | None = None) -> dict[str, AIUsageLog]:
+        """One tenant's stored events among these request ids, keyed by request id (missing ids are absent)."""
         ...
 
     def get_rollups(self, kind: RollupKind, scope: str, bucket: str) -> dict[str, Counters]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from models.ai_usage import COUNTER_FIELDS
+from models.ai_usage import COUNTER_FIELDS, FREE_PRICE_RULES, log_id_for
 from services.errors import StoreError
 from services.store.rollups import OPTIONAL_SCOPES, SHAPES, SHAPES_FINGERPRINT, UNKNOWN_PROVIDER
 
@@ -17,7 +17,7 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "request_id", "log_id", "user_id", "tenant_id", "model", "provider", "task_type",
     "tokens_input", "tokens_output", "tokens_cached", "tokens_cache_write", "tokens_reasoning",
     "credits", "session_id", "character_id", "request_duration_ms", "success", "error_message",
-    "metadata", "ts", "cost_nano", "price_model_id", "price_is_fallback", "platform_credits",
+    "metadata", "ts", "cost_nano", "price_model_id", "price_is_fallback", "platform_credits", "price_rule",
 )  # fmt: skip
 
 
@@ -40,6 +40,7 @@ _COUNTER_SQL = {
     "credits": "SUM(credits)",
     "cost_nano": "SUM(cost_nano)",
     "platform_credits": "SUM(platform_credits)",
+    "free_requests": f"SUM(price_rule IN ({', '.join(repr(rule) for rule in sorted(FREE_PRICE_RULES))}))",
 }
 
 
@@ -81,8 +82,15 @@ def rebuild_rollups(conn: sqlite3.Connection) -> None:
     add_events_to_rollups(conn, 0)
 
 
+# The counters as version 1 created them; later versions add columns (a migration never changes in hindsight).
+_V1_COUNTERS = (
+    "requests", "failed_requests", "unpriced_requests", "tokens_input", "tokens_output", "tokens_cached",
+    "tokens_cache_write", "tokens_reasoning", "credits", "cost_nano", "platform_credits",
+)  # fmt: skip
+
+
 def _v1_initial(conn: sqlite3.Connection) -> None:
-    counter_columns = ",\n    ".join(f"{name} INTEGER NOT NULL DEFAULT 0" for name in COUNTER_FIELDS)
+    counter_columns = ",\n    ".join(f"{name} INTEGER NOT NULL DEFAULT 0" for name in _V1_COUNTERS)
     # Rollups are keyed scope first: one player's rows share pages, so a commit touches few pages.
     statements = [
         """CREATE TABLE events (
@@ -129,16 +137,66 @@ def _v1_initial(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _v2_tenant_keys(conn: sqlite3.Connection) -> None:
+    """Idempotency by (tenant_id, request_id) and the price rule of each event.
+
+    Version 1 made ``request_id`` unique across tenants (one tenant's event could swallow another's); the key
+    is now ``log_id``, derived from both. The column constraint cannot be dropped in place, so the events are
+    copied into the new table, every row kept: a tenant's row gets its tenant-scoped id, and the price rule
+    is read off what priced it (old free entries were ``ollama/...`` and ``...:free`` at $0).
+    """
+    conn.create_function("ai_usage_log_id", 2, log_id_for, deterministic=True)
+    table = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'").fetchone()[0]
+    new_table = table.replace("request_id TEXT NOT NULL UNIQUE", "request_id TEXT NOT NULL", 1).replace(
+        "log_id TEXT NOT NULL", "log_id TEXT NOT NULL UNIQUE", 1
+    )
+    new_table = new_table.replace("CREATE TABLE events", "CREATE TABLE events_v2", 1).rstrip().removesuffix(")")
+    conn.execute(f"{new_table},\n            price_rule TEXT NOT NULL DEFAULT 'book'\n        )")
+    old_columns = [c for c in EVENT_COLUMNS if c != "price_rule"]
+    copied = ", ".join("ai_usage_log_id(request_id, tenant_id)" if c == "log_id" else c for c in old_columns)
+    rule = (
+        "CASE WHEN price_is_fallback THEN 'default' "
+        "WHEN cost_nano = 0 AND price_model_id LIKE '%:free' THEN 'free_variant' "
+        "WHEN cost_nano = 0 AND price_model_id LIKE 'ollama/%' THEN 'free_local' ELSE 'book' END"
+    )
+    conn.execute(
+        f"INSERT INTO events_v2 (seq, {', '.join(old_columns)}, price_rule) "
+        f"SELECT seq, {copied}, {rule} FROM events ORDER BY seq"
+    )
+    conn.execute("DROP TABLE events")
+    conn.execute("ALTER TABLE events_v2 RENAME TO events")
+    conn.execute("CREATE INDEX events_user_ts ON events (user_id, ts)")
+    conn.execute("CREATE INDEX events_session ON events (session_id) WHERE session_id IS NOT NULL")
+    conn.execute("ALTER TABLE rollups ADD COLUMN free_requests INTEGER NOT NULL DEFAULT 0")
+
+
 # Append only: each migration runs once, in order, and bumps PRAGMA user_version.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_initial,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_initial, _v2_tenant_keys)
 SCHEMA_VERSION = len(MIGRATIONS)
+# The rollups hold what these shapes and counters add up; when either changes, they are rebuilt.
+ROLLUPS_FINGERPRINT = f"{SHAPES_FINGERPRINT} {COUNTER_FIELDS!r}"
+
+
+def _due(conn: sqlite3.Connection) -> bool:
+    """Whether a migration or a rollup rebuild is due (a plain read: it never waits for a writer)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"database schema version {version} is newer than this code ({SCHEMA_VERSION})")
+    if version < SCHEMA_VERSION:
+        return True
+    row = conn.execute("SELECT value FROM meta WHERE key = 'rollup_shapes'").fetchone()
+    return row is None or row[0] != ROLLUPS_FINGERPRINT
 
 
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema up to date; safe from several processes at once (the write lock serialises them).
 
-    When the rollup shapes changed since the rollups were built, they are rebuilt from the events.
+    The write lock is taken only when something is due, so opening an up-to-date store (a new server worker,
+    ``ai-usage daily``) never waits behind a writer. When the rollup shapes or counters changed since the
+    rollups were built, they are rebuilt from the events, in the same transaction.
     """
+    if not _due(conn):
+        return SCHEMA_VERSION
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -149,12 +207,12 @@ def migrate(conn: sqlite3.Connection) -> int:
         if version < SCHEMA_VERSION:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         row = conn.execute("SELECT value FROM meta WHERE key = 'rollup_shapes'").fetchone()
-        if row is None or row[0] != SHAPES_FINGERPRINT:
+        if row is None or row[0] != ROLLUPS_FINGERPRINT:
             rebuild_rollups(conn)
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('rollup_shapes', ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (SHAPES_FINGERPRINT,),
+                (ROLLUPS_FINGERPRINT,),
             )
         conn.execute("COMMIT")
     except BaseException:

@@ -19,16 +19,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters, EventPage
+import structlog
+
+from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters, EventPage, log_id_for
+from services import deadlines
 from services.errors import StoreError
 from services.pricing import nano_to_usd
 from services.store.protocol import MAX_PAGE_SIZE, EventFilter
 from services.store.rollups import RollupKind, rollup_deltas
 from services.store.sqlite_schema import EVENT_COLUMNS, add_events_to_rollups, migrate
 
+# The idempotency key is log_id, derived from (tenant_id, request_id): a replay inserts nothing.
 _INSERT_EVENT = (
     f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))}) "
-    "ON CONFLICT (request_id) DO NOTHING"
+    "ON CONFLICT (log_id) DO NOTHING"
 )
 _SELECT_EVENT = f"SELECT seq, {', '.join(EVENT_COLUMNS)} FROM events"
 _COUNTERS = ", ".join(COUNTER_FIELDS)
@@ -38,6 +42,8 @@ _UPSERT_ROLLUP = (
     "ON CONFLICT (scope, kind, bucket, dim) DO UPDATE SET "
     + ", ".join(f"{name} = {name} + excluded.{name}" for name in COUNTER_FIELDS)
 )
+log = structlog.get_logger("ai_usage.store")
+
 # SQLite allows 32,766 host parameters; stay far below for IN lists.
 _IN_CHUNK = 500
 _BUSY_RETRIES = 5
@@ -59,7 +65,7 @@ def _event_row(log: AIUsageLog) -> tuple[object, ...]:
         log.tokens_cache_write, log.tokens_reasoning, log.credits, log.session_id, log.character_id,
         log.request_duration_ms, int(log.success), log.error_message,
         _encode_json(log.metadata) if log.metadata else "{}", _ts_text(log.timestamp),
-        log.cost_nano, log.price_model_id, int(log.price_is_fallback), log.platform_credits,
+        log.cost_nano, log.price_model_id, int(log.price_is_fallback), log.platform_credits, log.price_rule,
     )  # fmt: skip
 
 
@@ -93,6 +99,7 @@ def _log_from_row(row: sqlite3.Row) -> AIUsageLog:
         estimated_cost_exact=exact,
         price_model_id=row["price_model_id"],
         price_is_fallback=bool(row["price_is_fallback"]),
+        price_rule=row["price_rule"],
         platform_credits=row["platform_credits"],
     )
 
@@ -122,9 +129,9 @@ class SQLiteUsageStore:
         self._writer_lock = threading.Lock()
         self._lock_file: int | None = None
         if not self._memory:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _private_files(Path(self.path))
             self._lock_file = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        self.schema_version = self._guard(lambda: migrate(self._conn()))
+        self.schema_version = self._guard(lambda _deadline: migrate(self._conn()), writes=True)
 
     # -- connections -------------------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
@@ -156,31 +163,53 @@ class SQLiteUsageStore:
             conn = self._local.conn = self._open()
         return conn
 
-    def _guard(self, action):  # type: ignore[no-untyped-def]
-        """Run ``action``, retrying while another process holds the write lock; wrap failures."""
-        for attempt in range(_BUSY_RETRIES + 1):
+    def _guard(self, action, *, writes: bool = False):  # type: ignore[no-untyped-def]
+        """Run ``action`` within one deadline, retrying while another process holds the lock; wrap failures.
+
+        The deadline is the busy timeout for a write, counted once from the first attempt (not per retry), and
+        for any call the caller's ``deadlines.deadline`` when it is tighter (the rate limiter's count).
+        Error messages name no file: the path goes to the log line only.
+        """
+        budget = self._busy_timeout_ms / 1000
+        caller = deadlines.remaining()
+        if caller is not None:
+            budget = min(budget, caller)
+        deadline = time.monotonic() + budget
+        attempt = 0
+        while True:
             try:
                 with self._lock if self._memory else nullcontext():
-                    return action()
+                    if not writes and caller is None:
+                        return action()
+                    conn = self._conn()
+                    conn.execute(f"PRAGMA busy_timeout = {max(0, int((deadline - time.monotonic()) * 1000))}")
+                    try:
+                        return action(deadline) if writes else action()
+                    finally:
+                        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
             except sqlite3.OperationalError as exc:
                 busy = "locked" in str(exc) or "busy" in str(exc)
-                if busy and attempt < _BUSY_RETRIES:
-                    time.sleep(random.uniform(0.005, 0.05) * (2**attempt))
+                pause = random.uniform(0.005, 0.05) * (2**attempt)
+                if busy and attempt < _BUSY_RETRIES and time.monotonic() + pause < deadline:
+                    attempt += 1
+                    time.sleep(pause)
                     continue
-                raise StoreError(f"SQLite store at {self.path} could not answer: {exc}") from exc
+                raise self._failure("could not answer", exc) from exc
             except sqlite3.DatabaseError as exc:
-                raise StoreError(f"SQLite store at {self.path} failed: {exc}") from exc
-        raise AssertionError("unreachable")
+                raise self._failure("failed", exc) from exc
+
+    def _failure(self, what: str, exc: sqlite3.Error) -> StoreError:
+        log.warning("store.sqlite_error", path=self.path, error=str(exc))
+        return StoreError(f"the SQLite store {what}: {exc}")
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, deadline: float) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
         # Writers queue on a lock file first: SQLite's busy handler polls with sleeps of 1, 2, 5, 10… ms,
         # which made the p99 of concurrent writers (several server workers) 3x their median; this queue
         # polls every 0.1–2 ms. Threads of one process queue on the mutex, since flock does not exclude
-        # threads sharing the file. Both waits end at the busy timeout, like SQLite's own lock.
-        deadline = time.monotonic() + self._busy_timeout_ms / 1000
-        if not self._writer_lock.acquire(timeout=self._busy_timeout_ms / 1000):
+        # threads sharing the file. Both waits end at the write's one deadline, like SQLite's own lock.
+        if not self._writer_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise sqlite3.OperationalError("database is locked (another thread is writing)")
         try:
             with _file_lock(self._lock_file, deadline):
@@ -201,11 +230,11 @@ class SQLiteUsageStore:
             return []
         rows = [_event_row(log) for log in logs]
         if len(rows) == 1:
-            return self._guard(lambda: self._record_one(logs[0], rows[0]))
-        return self._guard(lambda: self._record_many(logs, rows))
+            return self._guard(lambda deadline: self._record_one(logs[0], rows[0], deadline), writes=True)
+        return self._guard(lambda deadline: self._record_many(logs, rows, deadline), writes=True)
 
-    def _record_one(self, log: AIUsageLog, row: tuple[object, ...]) -> list[bool]:
-        with self._write() as conn:
+    def _record_one(self, log: AIUsageLog, row: tuple[object, ...], deadline: float) -> list[bool]:
+        with self._write(deadline) as conn:
             stored = conn.execute(_INSERT_EVENT, row).rowcount == 1
             if stored:
                 # One event: seven plain upserts beat seven GROUP BY statements (5,900 vs 4,800 events/s).
@@ -215,22 +244,22 @@ class SQLiteUsageStore:
                 )
             return [stored]
 
-    def _record_many(self, logs: Sequence[AIUsageLog], rows: list[tuple[object, ...]]) -> list[bool]:
-        with self._write() as conn:
+    def _record_many(self, logs: Sequence[AIUsageLog], rows: list[tuple[object, ...]], deadline: float) -> list[bool]:
+        with self._write(deadline) as conn:
             # Under the write lock nobody else inserts, so the fresh events are exactly those after this seq.
             last_seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
-            ids = list({log.request_id for log in logs})
+            ids = list({log.log_id for log in logs})
             existing: set[str] = set()
             for start in range(0, len(ids), _IN_CHUNK):
                 chunk = ids[start : start + _IN_CHUNK]
                 marks = ",".join("?" * len(chunk))
                 existing.update(
-                    r[0] for r in conn.execute(f"SELECT request_id FROM events WHERE request_id IN ({marks})", chunk)
+                    r[0] for r in conn.execute(f"SELECT log_id FROM events WHERE log_id IN ({marks})", chunk)
                 )
             stored: list[bool] = []
             for log in logs:
-                fresh = log.request_id not in existing
-                existing.add(log.request_id)
+                fresh = log.log_id not in existing
+                existing.add(log.log_id)
                 stored.append(fresh)
             fresh_rows = [row for row, fresh in zip(rows, stored, strict=True) if fresh]
             if fresh_rows:
@@ -238,21 +267,26 @@ class SQLiteUsageStore:
                 add_events_to_rollups(conn, last_seq)
             return stored
 
-    def get_event(self, request_id: str) -> AIUsageLog | None:
+    def get_event(self, request_id: str, tenant_id: str | None = None) -> AIUsageLog | None:
+        sql = f"{_SELECT_EVENT} WHERE log_id = ? AND request_id = ? AND tenant_id IS ?"
+        params = (log_id_for(request_id, tenant_id), request_id, tenant_id)
+
         def read() -> AIUsageLog | None:
-            row = self._conn().execute(f"{_SELECT_EVENT} WHERE request_id = ?", (request_id,)).fetchone()
+            row = self._conn().execute(sql, params).fetchone()
             return None if row is None else _log_from_row(row)
 
         return self._guard(read)
 
-    def get_events(self, request_ids: Sequence[str]) -> dict[str, AIUsageLog]:
+    def get_events(self, request_ids: Sequence[str], tenant_id: str | None = None) -> dict[str, AIUsageLog]:
         def read() -> dict[str, AIUsageLog]:
             found: dict[str, AIUsageLog] = {}
-            ids = list(dict.fromkeys(request_ids))
+            ids = [log_id_for(request_id, tenant_id) for request_id in dict.fromkeys(request_ids)]
             for start in range(0, len(ids), _IN_CHUNK):
                 chunk = ids[start : start + _IN_CHUNK]
-                sql = f"{_SELECT_EVENT} WHERE request_id IN ({','.join('?' * len(chunk))})"
-                found.update((row["request_id"], _log_from_row(row)) for row in self._conn().execute(sql, chunk))
+                sql = f"{_SELECT_EVENT} WHERE log_id IN ({','.join('?' * len(chunk))}) AND tenant_id IS ?"
+                found.update(
+                    (row["request_id"], _log_from_row(row)) for row in self._conn().execute(sql, (*chunk, tenant_id))
+                )
             return found
 
         return self._guard(read)
@@ -338,6 +372,28 @@ def _decode_cursor(cursor: str | None) -> int:
     if not cursor.isdigit():
         raise ValueError("cursor is not one this store returned")
     return int(cursor)
+
+
+def _private_files(db_path: Path) -> None:
+    """The data directory 0700 when created here, the database 0600 (SQLite gives its -wal and -shm files the
+    database's mode): usage data names players and what they did."""
+    db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(db_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        # An existing file made by an older version (or a looser umask) is tightened if it is ours.
+        info = os.fstat(fd)
+        if info.st_mode & 0o077 and info.st_uid == os.getuid():
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):
+        sidecar = Path(f"{db_path}{suffix}")
+        try:
+            info = sidecar.lstat()
+        except FileNotFoundError:
+            continue
+        if info.st_mode & 0o077 and info.st_uid == os.getuid() and not sidecar.is_symlink():
+            sidecar.chmod(0o600)
 
 
 @contextmanager

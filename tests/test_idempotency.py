@@ -1,0 +1,143 @@
+"""Idempotency is scoped by tenant and checked: a replay is a duplicate only when it bills the same.
+
+Runs on every store (the ``store`` fixture), through the service, as the game backend calls it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from models.ai_usage import LogStatus
+from services.errors import IdempotencyConflict
+from services.price_book import PriceBook
+from services.store.protocol import UsageStore
+from services.store.rollups import RollupKind
+from services.usage_tracking_service import UsageTrackingService
+
+NOW = datetime(2026, 11, 23, 15, 30, tzinfo=UTC)
+DAY = NOW.date().isoformat()
+
+
+@pytest.fixture(scope="module")
+def price_book() -> PriceBook:
+    return PriceBook.load()
+
+
+@pytest.fixture
+def ledger(store: UsageStore, price_book: PriceBook) -> UsageTrackingService:
+    return UsageTrackingService(store, price_book, clock=lambda: NOW)
+
+
+def event(**overrides: object) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "request_id": "req-1",
+        "user_id": "player-1",
+        "model": "gpt-4o",
+        "task_type": "npc_dialogue",
+        "tokens_input": 1000,
+        "tokens_output": 200,
+    }
+    fields.update(overrides)
+    return fields
+
+
+def requests_today(ledger: UsageTrackingService, user_id: str) -> int:
+    return sum(c.requests for c in ledger.store.get_rollups(RollupKind.USER_DAY, user_id, DAY).values())
+
+
+def test_two_tenants_may_use_the_same_request_id_and_each_keeps_its_own_event(ledger: UsageTrackingService) -> None:
+    first = ledger.log_event(event(tenant_id="studio-a", tokens_input=1000))
+    second = ledger.log_event(event(tenant_id="studio-b", tokens_input=3000))
+    default = ledger.log_event(event(tokens_input=5000))
+    assert [r.status for r in (first, second, default)] == [LogStatus.STORED] * 3
+    assert ledger.get_event("req-1", "studio-a").tokens_input == 1000
+    assert ledger.get_event("req-1", "studio-b").tokens_input == 3000
+    assert ledger.get_event("req-1").tokens_input == 5000
+    assert ledger.get_event("req-1", "studio-c") is None
+    assert requests_today(ledger, "player-1") == 3
+
+
+def test_a_replay_with_the_same_content_is_a_duplicate_with_the_stored_row(ledger: UsageTrackingService) -> None:
+    stored = ledger.log_event(event(tenant_id="studio-a", metadata={"scene": 1}))
+    # What the caller did not send (provider, timestamp) is not compared; metadata is not billed.
+    again = ledger.log_event(event(tenant_id="studio-a", metadata={"scene": 2}))
+    assert again.status is LogStatus.DUPLICATE
+    assert again.log == stored.log
+    assert requests_today(ledger, "player-1") == 1
+
+
+def test_a_replay_that_bills_differently_is_a_conflict_naming_the_fields_and_changes_nothing(
+    ledger: UsageTrackingService,
+) -> None:
+    ledger.log_event(event(tenant_id="studio-a"))
+    before = ledger.store.get_rollups(RollupKind.USER_DAY, "player-1", DAY)
+    with pytest.raises(IdempotencyConflict) as raised:
+        ledger.log_event(event(tenant_id="studio-a", tokens_input=999_999, task_type="general", success=False))
+    conflict = raised.value
+    assert conflict.status == 409 and conflict.code == "idempotency_conflict"
+    assert sorted(f.field for f in conflict.fields) == ["success", "task_type", "tokens_input"]
+    assert "999999" not in conflict.message and "1000" not in str(conflict.fields)
+    assert ledger.store.get_rollups(RollupKind.USER_DAY, "player-1", DAY) == before
+    assert ledger.get_event("req-1", "studio-a").tokens_input == 1000
+
+
+def test_another_player_replaying_a_request_id_gets_a_conflict_not_the_owners_row(
+    ledger: UsageTrackingService,
+) -> None:
+    ledger.log_event(event(user_id="owner", metadata={"secret": "owner's prompt id"}))
+    with pytest.raises(IdempotencyConflict) as raised:
+        ledger.log_event(event(user_id="intruder"))
+    assert [f.field for f in raised.value.fields] == ["user_id"]
+    assert "owner" not in raised.value.message
+    assert requests_today(ledger, "intruder") == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "original", "replayed"),
+    [
+        ("provider", "openai", "azure"),
+        ("timestamp", "2026-11-23T10:00:00Z", "2026-11-23T10:00:01Z"),
+        ("session_id", "s-1", "s-2"),
+        ("credits", 0, 5),
+        ("model", "gpt-4o", "gpt-4o-mini"),
+    ],
+)
+def test_each_billed_field_the_caller_sent_is_compared(
+    ledger: UsageTrackingService, field: str, original: object, replayed: object
+) -> None:
+    ledger.log_event(event(**{field: original}))
+    assert ledger.log_event(event(**{field: original})).status is LogStatus.DUPLICATE
+    with pytest.raises(IdempotencyConflict) as raised:
+        ledger.log_event(event(**{field: replayed}))
+    assert [f.field for f in raised.value.fields] == [field]
+
+
+def test_a_retry_without_a_timestamp_is_a_duplicate_of_one_stamped_on_arrival(ledger: UsageTrackingService) -> None:
+    ledger.log_event(event())
+    assert ledger.log_event(event()).status is LogStatus.DUPLICATE
+
+
+def test_a_batch_answers_conflict_per_event_and_stores_the_others(ledger: UsageTrackingService) -> None:
+    ledger.log_event(event(request_id="old"))
+    results = ledger.log_usage_batch(
+        [
+            event(request_id="old", tokens_output=7),  # conflict
+            event(request_id="old"),  # duplicate
+            event(request_id="new"),  # stored
+            event(request_id="new", tokens_input=5),  # conflicts with the one just stored in this batch
+            event(request_id="new", tenant_id="other"),  # another tenant: its own key
+        ]
+    )
+    assert [r.status for r in results] == [
+        LogStatus.CONFLICT,
+        LogStatus.DUPLICATE,
+        LogStatus.STORED,
+        LogStatus.CONFLICT,
+        LogStatus.STORED,
+    ]
+    assert [f.field for f in results[0].errors] == ["tokens_output"] and results[0].log is None
+    assert [f.field for f in results[3].errors] == ["tokens_input"] and results[3].log is None
+    assert results[1].log is not None and results[1].log.tokens_output == 200
+    assert requests_today(ledger, "player-1") == 3
