@@ -24,7 +24,9 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
     """Pydantic's errors as (field, message) pairs a caller can act on."""
     errors = []
     for error in exc.errors(include_url=False):
-        field = ".".join(str(part) for part in error["loc"]) or "__root__"
+        loc = error["loc"]
+        # Inside metadata the location is the caller's own keys (any text, even broken): name the field only.
+        field = "metadata" if loc[:1] == ("metadata",) else ".".join(str(part) for part in loc) or "__root__"
         message = error["msg"]
         if message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")

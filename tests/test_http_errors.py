@@ -13,6 +13,7 @@ import pytest
 
 from functions.http_api import PROCESS_APP, ApiApp
 from functions.http_api.app import app_from_environment
+from functions.http_api.routes import BATCH_BODY_LIMIT
 from services.errors import StoreError
 from services.store.sqlite_store import SQLiteUsageStore
 from tests.http_harness import ADAPTERS, SERVER, FlakyStore, LiveServer, all_logs, event, live_server, make_app
@@ -173,7 +174,7 @@ def test_a_body_of_exactly_1_mib_is_accepted_on_the_single_event_route(api: Live
     assert response.status_code == 201
 
 
-@pytest.mark.parametrize(("path", "limit"), [("/v1/usage", MIB), ("/v1/usage/batch", 16 * MIB)])
+@pytest.mark.parametrize(("path", "limit"), [("/v1/usage", MIB), ("/v1/usage/batch", BATCH_BODY_LIMIT)])
 def test_a_body_over_the_routes_limit_is_413_and_the_connection_stays_usable(
     api: LiveServer, path: str, limit: int
 ) -> None:

@@ -137,7 +137,10 @@ class SQLiteUsageStore:
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0)
         conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+        # Opening runs statements that may wait for a lock too: within the caller's deadline, if it has one.
+        left = deadlines.remaining()
+        wait_ms = self._busy_timeout_ms if left is None else min(self._busy_timeout_ms, int(left * 1000))
+        conn.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
         if not self._memory:
             conn.execute("PRAGMA journal_mode = WAL")
             # A checkpoint every 1,000 pages (the default) halved single-event logging throughput; every
@@ -148,6 +151,7 @@ class SQLiteUsageStore:
         conn.execute("PRAGMA cache_size = -65536")
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
         with self._lock:
             self._connections.append(conn)
         return conn
