@@ -5,6 +5,11 @@ network failure: refused, reset, timed out, answer lost) and 409 ``transaction_c
 touched a row this transaction updates; the whole write is redone). Everything else is a definite answer
 and is raised at once. When the budget is spent the last failure is raised as ``StoreError`` with a
 ``retry_after`` hint, chained to the ``AppwriteException`` that caused it.
+
+The budget bounds the attempts' own time too, not only the sleeps between them: while an operation runs
+(``RetryPolicy.call``, or ``with policy.start(...) as backoff:``) its deadline is the ambient
+``services.deadlines`` deadline, and ``TimeoutClient`` cuts off any request still running when it passes,
+even one whose server is still trickling bytes. A caller's own tighter ``deadline(...)`` caps the budget.
 """
 
 from __future__ import annotations
@@ -12,16 +17,21 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import TypeVar
 
 from appwrite.exception import AppwriteException
 
+from services import deadlines
 from services.errors import StoreError
 
 T = TypeVar("T")
 
 TRANSACTION_CONFLICT = "transaction_conflict"
+# The type of the AppwriteException TimeoutClient raises when the deadline passed before or during a request.
+DEADLINE_EXCEEDED = "deadline_exceeded"
 
 
 def is_ambiguous(exc: AppwriteException) -> bool:
@@ -55,23 +65,38 @@ class RetryPolicy:
         return Backoff(self, what)
 
     def call(self, what: str, action: Callable[[], T]) -> T:
-        """Run ``action``, retrying transient failures; any failure ends as ``StoreError``."""
-        backoff = self.start(what)
-        while True:
-            try:
-                return action()
-            except AppwriteException as exc:
-                backoff.after(exc)
+        """Run ``action``, retrying transient failures, all within the budget; any failure ends as ``StoreError``."""
+        with self.start(what) as backoff:
+            while True:
+                try:
+                    return action()
+                except AppwriteException as exc:
+                    backoff.after(exc)
 
 
 class Backoff:
-    """One operation's retry state: attempts so far and the deadline they share."""
+    """One operation's retry state: attempts so far and the deadline they share.
+
+    The budget is the policy's, or less when the caller's ``deadlines.deadline`` leaves less time. Used as a
+    context manager it also makes that deadline the ambient one, so every request inside is cut off by it.
+    """
 
     def __init__(self, policy: RetryPolicy, what: str) -> None:
         self.policy = policy
         self.what = what
         self.attempts = 0
-        self.deadline = policy.clock() + policy.budget_seconds
+        self.budget = deadlines.within(policy.budget_seconds)
+        self.deadline = policy.clock() + self.budget
+        self._scope = ExitStack()
+
+    def __enter__(self) -> Backoff:
+        self._scope.enter_context(deadlines.deadline(self.budget))
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._scope.close()
 
     def after(self, exc: AppwriteException) -> None:
         """Sleep before the next attempt, or raise ``StoreError`` if ``exc`` is final or time is up."""
@@ -89,11 +114,11 @@ class Backoff:
         ceiling = min(policy.max_delay, policy.base_delay * 2**self.attempts)
         delay = policy.rng.uniform(0, ceiling)  # full jitter: writers that collided do not collide again
         self.attempts += 1
-        if policy.clock() + delay > self.deadline:
-            retry_after = max(1.0, ceiling)
+        left = deadlines.remaining()  # the ambient deadline: this operation's, or a tighter one set inside it
+        out_of_time = policy.clock() + delay > self.deadline or (left is not None and delay >= left)
+        if out_of_time or exc.type == DEADLINE_EXCEEDED:
             raise StoreError(
-                f"Appwrite {self.what} failed after {self.attempts} attempt(s) in "
-                f"{policy.budget_seconds:g}s: {describe(exc)}",
-                retry_after=retry_after,
+                f"Appwrite {self.what} failed after {self.attempts} attempt(s) in {self.budget:.3g}s: {describe(exc)}",
+                retry_after=max(1.0, ceiling),
             ) from exc
         policy.sleep(delay)
