@@ -13,9 +13,10 @@ import pytest
 from appwrite.exception import AppwriteException
 from pydantic import SecretStr
 
+from services import deadlines
 from services.errors import StoreError
 from services.settings import Settings
-from services.store.appwrite_retry import RetryPolicy, is_ambiguous, is_transient
+from services.store.appwrite_retry import DEADLINE_EXCEEDED, RetryPolicy, is_ambiguous, is_transient
 from services.store.appwrite_store import EVENTS_TABLE, AppwriteUsageStore
 from services.store.rollups import RollupKind
 from services.usage_tracking_service import UsageTrackingService
@@ -254,6 +255,43 @@ def test_backoff_is_exponential_with_full_jitter_and_bounded_by_the_budget() -> 
         assert 0 <= slept <= min(1.0, 0.1 * 2**n)
     assert len(set(clock.sleeps)) == len(clock.sleeps)  # jittered, not a fixed schedule
     assert failure.value.retry_after == 1.0
+
+
+def test_a_policy_call_makes_its_budget_the_deadline_of_every_request_inside() -> None:
+    clock = _Clock()
+    policy = RetryPolicy(budget_seconds=5.0, sleep=clock.sleep, clock=lambda: clock.now)
+    seen: list[float | None] = []
+    policy.call("test", lambda: seen.append(deadlines.remaining()))
+    assert seen[0] is not None and 4.0 < seen[0] <= 5.0
+    assert deadlines.remaining() is None  # lifted afterwards
+
+
+def test_a_callers_tighter_deadline_caps_the_budget() -> None:
+    clock = _Clock()
+    policy = RetryPolicy(budget_seconds=8.0, base_delay=0.1, sleep=clock.sleep, clock=lambda: clock.now)
+    with deadlines.deadline(0.25):
+        backoff = policy.start("count")
+        assert backoff.budget <= 0.25 and backoff.deadline <= 0.25
+        seen: list[float | None] = []
+        policy.call("count", lambda: seen.append(deadlines.remaining()))
+        assert seen[0] is not None and seen[0] <= 0.25
+    assert policy.start("later").budget == 8.0
+
+
+def test_a_request_cut_off_by_the_deadline_is_not_retried() -> None:
+    clock = _Clock()
+    policy = RetryPolicy(budget_seconds=5.0, sleep=clock.sleep, clock=lambda: clock.now)
+    attempts = 0
+
+    def cut_off() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise AppwriteException("GET /rows: no complete answer within 0.2s, cut off", 0, DEADLINE_EXCEEDED)
+
+    with pytest.raises(StoreError, match="after 1 attempt") as failure:
+        policy.call("read rollups", cut_off)
+    assert attempts == 1 and clock.sleeps == []
+    assert isinstance(failure.value.__cause__, AppwriteException)
 
 
 @pytest.mark.parametrize(
