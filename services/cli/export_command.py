@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import re
 import stat
@@ -43,6 +44,7 @@ _NEUTRALISE_FIRST = frozenset("=+-@\t\r\0'")
 # Spreadsheets may skip leading blanks before deciding a cell is a formula (" =1+1", "\n@SUM(...)").
 _FORMULA_SIGNS = frozenset("=+-@")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_NON_FINITE = {"nan": '"NaN"', "inf": '"Infinity"', "-inf": '"-Infinity"'}
 # Compact, UTF-8 text; non-finite floats refused here and written as strings by the iterative encoder.
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
@@ -102,13 +104,12 @@ def _encode_iteratively(value: Any) -> str:
                 if index:
                     stack.append(_Raw(","))
             stack.append(_Raw("["))
-        elif item is None or isinstance(item, bool | int | str) or (isinstance(item, float) and item == item):
-            try:
-                parts.append(_encode(item))
-            except ValueError:  # +/-Infinity (NaN fails the test above): not JSON numbers, kept as text
-                parts.append(_encode(str(item)))
+        elif isinstance(item, float) and not math.isfinite(item):
+            parts.append(_NON_FINITE[repr(item)])  # not JSON numbers: written as the names JavaScript gives them
+        elif item is None or isinstance(item, bool | int | float | str):
+            parts.append(_encode(item))
         else:
-            parts.append(_encode(str(item)))  # NaN, or a type JSON has no form for
+            parts.append(_encode(str(item)))  # a type JSON has no form for (a stored row never holds one)
     return "".join(parts)
 
 
