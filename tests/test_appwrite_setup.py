@@ -18,8 +18,10 @@ from models.ai_usage import (
     MAX_METADATA_BYTES,
     MAX_MODEL_CHARS,
     AIUsageLog,
+    log_id_for,
 )
 from services.cli import cli
+from services.store.appwrite_rows import event_data
 from services.store.appwrite_schema import (
     INT32_MAX,
     Provisioner,
@@ -29,7 +31,8 @@ from services.store.appwrite_schema import (
     column_diff,
     load_schema,
 )
-from services.store.appwrite_store import EVENTS_TABLE, ROLLUPS_TABLE
+from services.store.appwrite_store import EVENTS_TABLE, ROLLUPS_TABLE, AppwriteUsageStore
+from services.store.protocol import EventFilter
 from tests.appwrite_support import DATABASE_ID, make_appwrite_store, tables_db_for
 from tests.conftest import APPWRITE_VERSIONS
 from tests.factories import make_log
@@ -234,3 +237,40 @@ def test_cli_setup_without_appwrite_settings_names_the_missing_variables() -> No
     result = CliRunner().invoke(cli, ["appwrite", "setup"], env=env)
     assert result.exit_code == 2
     assert "APPWRITE_ENDPOINT: not set" in result.output and "APPWRITE_API_KEY: not set" in result.output
+
+
+def _create_row_raw(tables_db: typing.Any, row_id: str, data: dict[str, typing.Any]) -> None:
+    # As JSON, not through SDK 27's Row model, which rejects 1.8's integer $sequence (see appwrite_store).
+    client = tables_db.client
+    headers = {"X-Appwrite-Project": client.get_config("project"), "content-type": "application/json"}
+    client.call("post", f"/tablesdb/game_ledger/tables/{EVENTS_TABLE}/rows", headers, {"rowId": row_id, "data": data})
+
+
+def test_cli_setup_moves_events_stored_before_tenants_scoped_the_key_and_a_replay_then_is_a_duplicate(
+    double: TablesDBDouble,
+) -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["appwrite", "setup"], env=cli_env(double)).exit_code == 0
+    tables_db = tables_db_for(double)
+    # An event of tenant studio-a as the earlier version stored it: its row id from the request id alone.
+    old = make_log(request_id="r-old", tenant_id="studio-a")
+    old_id = log_id_for("r-old")
+    data = {**event_data(old), "log_id": old_id}
+    _create_row_raw(tables_db, old_id, data)
+    untouched = make_log(request_id="r-plain")
+    _create_row_raw(tables_db, untouched.log_id, event_data(untouched))
+
+    first = runner.invoke(cli, ["appwrite", "setup", "--json"], env=cli_env(double))
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["rekeyed"] == 1
+    again = runner.invoke(cli, ["appwrite", "setup", "--json"], env=cli_env(double))
+    assert json.loads(again.stdout)["rekeyed"] == 0
+
+    store = AppwriteUsageStore(tables_db, "game_ledger")
+    stored_ids = sorted(log.log_id for log in store.list_events(EventFilter()).items)
+    assert stored_ids == sorted([log_id_for("r-old", "studio-a"), untouched.log_id])
+    moved = store.get_event("r-old", "studio-a")
+    assert moved is not None and moved.log_id == log_id_for("r-old", "studio-a")
+    assert moved.model_dump(exclude={"log_id"}) == old.model_dump(exclude={"log_id"})
+    assert store.record([moved]) == [False]  # the replay is recognised under the tenant's key
+    tables_db.client.close()

@@ -18,8 +18,9 @@ from services.cli.common import (
     load_settings,
 )
 from services.store.appwrite_client import TimeoutClient
-from services.store.appwrite_retry import describe
+from services.store.appwrite_retry import RetryPolicy, describe
 from services.store.appwrite_schema import Provisioner, SchemaError, SetupReport, find_config, load_schema
+from services.store.appwrite_store import AppwriteUsageStore
 
 
 @click.group("appwrite")
@@ -66,6 +67,9 @@ def setup(config_path: Path | None, wait_seconds: float, as_json: bool) -> None:
     client.set_endpoint(settings.appwrite_endpoint).set_project(settings.appwrite_project_id).set_key(key)
     try:
         report = Provisioner(TablesDB(client), wait_seconds=wait_seconds).provision(spec, settings.appwrite_database_id)
+        # Data written before tenants scoped the idempotency key moves to its tenant's row ids (idempotent).
+        retry = RetryPolicy(budget_seconds=settings.appwrite_retry_budget_seconds)
+        rekeyed = AppwriteUsageStore(TablesDB(client), settings.appwrite_database_id, retry=retry).rekey_tenant_events()
     except AppwriteException as exc:
         raise CommandFailed("Appwrite refused the set-up", [describe(exc)], EXIT_FAILED) from exc
     except SchemaError as exc:
@@ -73,9 +77,13 @@ def setup(config_path: Path | None, wait_seconds: float, as_json: bool) -> None:
     finally:
         client.close()
     if as_json:
-        echo_json({"schema": str(path), "database_id": settings.appwrite_database_id, **asdict(report)})
+        echo_json(
+            {"schema": str(path), "database_id": settings.appwrite_database_id, **asdict(report), "rekeyed": rekeyed}
+        )
     else:
         click.echo(render(report, path, settings.appwrite_database_id))
+        if rekeyed:
+            click.echo(f"  moved {rekeyed} event(s) with a tenant to their tenant-scoped row ids")
 
 
 def render(report: SetupReport, path: Path, database_id: str) -> str:
