@@ -113,8 +113,9 @@ def store_label(settings: Settings) -> str:
 
 
 def echo_model(model: BaseModel) -> None:
-    """The model as JSON: exact money as decimal strings, dates as ISO 8601."""
-    click.echo(model.model_dump_json(indent=2))
+    """The model as JSON: exact money as decimal strings, dates as ISO 8601; non-ASCII escaped, so no stored
+    text (a C1 control, a bidi override) can act on the terminal."""
+    click.echo(json.dumps(model.model_dump(mode="json"), indent=2, ensure_ascii=True))
 
 
 def echo_json(data: Any) -> None:

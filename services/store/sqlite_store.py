@@ -92,7 +92,7 @@ def _log_from_row(row: sqlite3.Row) -> AIUsageLog:
         request_duration_ms=row["request_duration_ms"],
         success=bool(row["success"]),
         error_message=row["error_message"],
-        metadata=json.loads(row["metadata"]),
+        metadata=_metadata(row),
         timestamp=datetime.fromisoformat(row["ts"]),
         cost_nano=cost_nano,
         estimated_cost=float(exact),
@@ -102,6 +102,14 @@ def _log_from_row(row: sqlite3.Row) -> AIUsageLog:
         price_rule=row["price_rule"],
         platform_credits=row["platform_credits"],
     )
+
+
+def _metadata(row: sqlite3.Row) -> dict:
+    try:
+        return json.loads(row["metadata"])
+    except RecursionError:  # stored by an older version before depth was capped: keep the row readable
+        log.warning("store.metadata_unreadable", log_id=row["log_id"])
+        return {"_unreadable_metadata": row["metadata"]}
 
 
 def _counters(row: sqlite3.Row) -> Counters:
