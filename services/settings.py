@@ -52,7 +52,7 @@ class Settings(BaseSettings):
         default="ai_usage", validation_alias=AliasChoices("APPWRITE_DATABASE_ID", "appwrite_database_id")
     )
     appwrite_timeout_seconds: float = Field(default=10.0, gt=0)
-    appwrite_retry_budget_seconds: float = Field(default=8.0, ge=0)
+    appwrite_retry_budget_seconds: float = Field(default=8.0, gt=0)
     # Appwrite sends no user id for an execution made with an API key, but also for one made by anybody where
     # a function's execute permission admits guests; only the deployment knows which, so it must say so.
     appwrite_no_user_is_server: bool = Field(

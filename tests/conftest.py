@@ -10,6 +10,7 @@ import pytest
 import structlog
 
 from services.log_config import configure_logging
+from services.price_book import PriceBook
 from services.store.protocol import UsageStore
 from services.store.sqlite_store import SQLiteUsageStore
 
@@ -46,6 +47,12 @@ def open_backend(name: str, tmp_path: Path) -> Iterator[UsageStore]:
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[UsageStore]:
     yield from open_backend(request.param, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def price_book() -> PriceBook:
+    """The shipped price book (loading it parses the TOML and checks every entry: once per run is enough)."""
+    return PriceBook.load()
 
 
 @pytest.fixture

@@ -17,10 +17,13 @@ from appwrite.exception import AppwriteException
 
 from services.deadlines import check, deadline, remaining, within
 from services.errors import StoreError
+from services.price_book import PriceBook
+from services.settings import Settings
 from services.store.appwrite_client import TimeoutClient, get_json
 from services.store.appwrite_retry import DEADLINE_EXCEEDED, RetryPolicy
 from services.store.appwrite_store import AppwriteUsageStore
 from services.store.rollups import RollupKind
+from services.usage_tracking_service import UsageTrackingService
 from tests.appwrite_support import DATABASE_ID, make_appwrite_store, provision, tables_db_for
 from tests.factories import make_log
 from tests.tablesdb_double import Fault, TablesDBDouble
@@ -216,3 +219,28 @@ def test_a_deadline_is_lifted_when_its_block_raises() -> None:
 def test_a_deadline_must_be_a_number_of_seconds_not_below_zero(seconds: Any) -> None:
     with pytest.raises(ValueError, match="deadline seconds must be a number ≥ 0"), deadline(seconds):
         pass
+
+
+@pytest.mark.appwrite
+def test_a_write_to_a_trickling_server_ends_within_the_budget(double: TablesDBDouble, trickle: TrickleProxy) -> None:
+    store = store_behind(trickle, double, budget=BUDGET, timeout=10.0)
+    failure, took = timed(lambda: store.record([make_log()]))
+    assert isinstance(failure, StoreError), failure
+    assert isinstance(failure.__cause__, AppwriteException) and failure.__cause__.type == DEADLINE_EXCEEDED
+    assert took < BUDGET + SLACK
+    store.close()
+
+
+@pytest.mark.appwrite
+def test_the_rate_limiters_count_on_a_trickling_appwrite_is_degraded_within_its_deadline(
+    double: TablesDBDouble, trickle: TrickleProxy, price_book: PriceBook
+) -> None:
+    store = store_behind(trickle, double, budget=8.0, timeout=10.0)  # the deployed defaults
+    settings = Settings.model_construct(count_deadline_ms=250, max_future_skew_seconds=300)
+    ledger = UsageTrackingService(store, price_book, settings=settings)
+    started = time.monotonic()
+    answer = ledger.request_count_today("player-1")
+    took = time.monotonic() - started
+    assert (answer.count, answer.degraded) == (0, True)
+    assert took < 0.25 + SLACK  # before: 19 s against this server, then an answer
+    store.close()

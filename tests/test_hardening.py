@@ -29,11 +29,6 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DEEP_TEXT = '{"a":' + "[" * 990 + "]" * 990 + "}"  # 1,986 characters: within error_message's 2,000
 
 
-@pytest.fixture(scope="module")
-def price_book() -> PriceBook:
-    return PriceBook.load()
-
-
 @pytest.fixture
 def ledger(sqlite_store: SQLiteUsageStore, price_book: PriceBook) -> UsageTrackingService:
     return UsageTrackingService(sqlite_store, price_book, clock=lambda: NOW)

@@ -20,11 +20,6 @@ NOW = datetime(2026, 11, 23, 15, 30, tzinfo=UTC)
 DAY = NOW.date().isoformat()
 
 
-@pytest.fixture(scope="module")
-def price_book() -> PriceBook:
-    return PriceBook.load()
-
-
 @pytest.fixture
 def ledger(store: UsageStore, price_book: PriceBook) -> UsageTrackingService:
     return UsageTrackingService(store, price_book, clock=lambda: NOW)

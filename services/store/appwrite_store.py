@@ -114,22 +114,23 @@ class AppwriteUsageStore:
 
     def _record_unique(self, logs: list[AIUsageLog]) -> set[str]:
         """Store the events not stored yet; returns the row ids (``log_id``) this call stored."""
-        backoff = self.retry.start("record")
         stored: set[str] = set()
         pending = logs
-        while pending:
-            group = self._next_group(pending)
-            try:
-                self._write_group(group, backoff)
-            except _Conflict as conflict:
-                existing = self._existing_ids([log.log_id for log in group])
-                if not existing:
-                    backoff.wait(conflict.cause)  # a rollup row moved under us: write the same group again
+        # The budget is the ambient deadline of every request inside, so a write ends within it too.
+        with self.retry.start("record") as backoff:
+            while pending:
+                group = self._next_group(pending)
+                try:
+                    self._write_group(group, backoff)
+                except _Conflict as conflict:
+                    existing = self._existing_ids([log.log_id for log in group])
+                    if not existing:
+                        backoff.wait(conflict.cause)  # a rollup row moved under us: write the same group again
+                        continue
+                    pending = [log for log in pending if log.log_id not in existing]
                     continue
-                pending = [log for log in pending if log.log_id not in existing]
-                continue
-            stored.update(log.log_id for log in group)
-            pending = pending[len(group) :]
+                stored.update(log.log_id for log in group)
+                pending = pending[len(group) :]
         return stored
 
     def _next_group(self, logs: list[AIUsageLog]) -> list[AIUsageLog]:
