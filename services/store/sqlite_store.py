@@ -191,8 +191,10 @@ class SQLiteUsageStore:
         while True:
             try:
                 with self._lock if self._memory else nullcontext():
-                    if not writes and caller is None:
-                        return action()
+                    if caller is None and attempt == 0:
+                        # The connection's own busy timeout is the whole budget: no statement to adjust it
+                        # on the logging hot path.
+                        return action(deadline) if writes else action()
                     conn = self._conn()
                     conn.execute(f"PRAGMA busy_timeout = {max(0, int((deadline - time.monotonic()) * 1000))}")
                     try:
