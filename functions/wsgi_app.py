@@ -1,6 +1,6 @@
 """The WSGI side: turn a WSGI environ into an ``ApiRequest`` and an ``ApiResponse`` back into bytes.
 
-``ai-usage serve`` runs ``make_wsgi_app()`` under gunicorn; the functions-framework targets in ``ff_targets``
+``ai-usage serve`` runs ``make_wsgi_app()`` under granian; the functions-framework targets in ``ff_targets``
 use the same request reading on Flask's environ. Bodies are read only up to the route's limit: a body refused
 on its declared size is dropped unread (up to ``DRAIN_LIMIT``) so the client still gets its 413.
 """

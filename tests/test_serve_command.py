@@ -6,6 +6,7 @@ import os
 import re
 import selectors
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -14,11 +15,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import click
 import pytest
 import requests
 from click.testing import CliRunner
 
 from services.cli import cli
+from services.cli.serve_command import ensure_api_key
+from services.settings import Settings
 
 AI_USAGE = str(Path(sys.executable).with_name("ai-usage"))
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,8 +49,14 @@ def _environment(data: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def serve(data: Path, *args: str, command: tuple[str, ...] = (AI_USAGE, "serve"), **env: str) -> Iterator[Served]:
-    """Start ``ai-usage serve`` (or ``command``) and wait for the line that says where it listens."""
+def serve(
+    data: Path,
+    *args: str,
+    command: tuple[str, ...] = (AI_USAGE, "serve"),
+    stop: signal.Signals = signal.SIGTERM,
+    **env: str,
+) -> Iterator[Served]:
+    """Start ``ai-usage serve`` (or ``command``), wait for the line that says where it listens; ``stop`` it after."""
     log = (data / "server.log").open("a")
     process = subprocess.Popen(
         [*command, *args], stdout=subprocess.PIPE, stderr=log, text=True, env=_environment(data, **env), cwd=ROOT
@@ -68,7 +78,7 @@ def serve(data: Path, *args: str, command: tuple[str, ...] = (AI_USAGE, "serve")
         assert url is not None, f"serve printed no URL in {START_TIMEOUT}s: {printed}"
         yield Served(process, url, printed)
     finally:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop)
         try:
             process.wait(timeout=20)
         finally:
@@ -152,3 +162,119 @@ def test_help_names_the_options_and_their_environment_variables() -> None:
     assert result.exit_code == 0
     for text in ("--host", "AI_USAGE_HOST", "127.0.0.1", "--port", "AI_USAGE_PORT", "8080"):
         assert text in result.output
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stop_signal_right_after_start_stops_every_worker_gracefully(tmp_path: Path, stop: signal.Signals) -> None:
+    # Sent at once, while the workers may still be opening the store: none may ignore it and have to be killed.
+    with serve(tmp_path, "--port", "0", "--workers", "2", stop=stop, AI_USAGE_API_KEY="configured-key-123"):
+        pass
+
+    assert "worker_killed" not in (tmp_path / "server.log").read_text()
+
+
+@pytest.mark.parametrize(("path", "declared"), [("/v1/usage", 100 * 2**20), ("/v1/usage/batch", 100 * 2**20)])
+def test_a_body_over_the_limit_is_refused_on_its_declared_size_before_it_is_sent(
+    tmp_path: Path, path: str, declared: int
+) -> None:
+    with serve(tmp_path, "--port", "0", AI_USAGE_API_KEY="configured-key-123") as served:
+        host, port = served.url.removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer configured-key-123\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {declared}\r\n\r\n{{".encode()
+            )
+            answer = sock.recv(65536)  # the server must answer without waiting for the other 100 MiB
+
+    assert answer.startswith(b"HTTP/1.1 413 ")
+
+
+def test_an_http_variable_in_the_servers_environment_is_not_read_as_a_request_header(tmp_path: Path) -> None:
+    # granian starts each WSGI environ from the process environment, where HTTP_* keys look like headers.
+    key = "configured-key-123"
+    with serve(tmp_path, "--port", "0", AI_USAGE_API_KEY=key, HTTP_AUTHORIZATION=f"Bearer {key}") as served:
+        anonymous = requests.get(f"{served.url}/v1/prices", timeout=10)
+
+    assert anonymous.status_code == 401
+
+
+# -- the key file: only one the server's user made and keeps private is used (issue 8, point 6) ----------------------
+def _settings(data: Path) -> Settings:
+    return Settings(db_path=data / "usage.db", api_key=None)
+
+
+def _plant_key(data: Path, mode: int = 0o600) -> Path:
+    data.mkdir(parents=True, exist_ok=True)
+    path = data / "api-key"
+    path.write_text("planted-key-0123456789\n")
+    path.chmod(mode)
+    return path
+
+
+def test_a_generated_key_is_kept_in_a_data_directory_made_private(tmp_path: Path) -> None:
+    data = tmp_path / "new" / "data"
+
+    settings, generated = ensure_api_key(_settings(data))
+
+    assert generated is not None and settings.api_key is not None
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data / "api-key").stat().st_mode) == 0o600
+
+
+def test_a_private_key_file_of_this_user_is_read(tmp_path: Path) -> None:
+    _plant_key(tmp_path)
+
+    settings, generated = ensure_api_key(_settings(tmp_path))
+
+    assert generated is None
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == "planted-key-0123456789"
+
+
+@pytest.mark.parametrize("dangling", [False, True], ids=["to-a-key", "dangling"])
+def test_a_key_file_that_is_a_symlink_is_refused_naming_it(tmp_path: Path, dangling: bool) -> None:
+    target = tmp_path / "elsewhere"
+    if not dangling:
+        target.write_text("planted-key-0123456789\n")
+        target.chmod(0o600)
+    (tmp_path / "api-key").symlink_to(target)
+
+    with pytest.raises(click.ClickException, match="symbolic link") as refused:
+        ensure_api_key(_settings(tmp_path))
+
+    assert str(tmp_path / "api-key") in refused.value.message
+    assert not target.exists() or target.read_text() == "planted-key-0123456789\n"  # never written through
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o620, 0o602, 0o610, 0o666])
+def test_a_key_file_others_may_read_or_write_is_refused_naming_it(tmp_path: Path, mode: int) -> None:
+    path = _plant_key(tmp_path, mode)
+
+    with pytest.raises(click.ClickException, match="group or others") as refused:
+        ensure_api_key(_settings(tmp_path))
+
+    assert str(path) in refused.value.message and f"{mode:04o}" in refused.value.message
+
+
+def test_a_key_file_owned_by_another_user_is_refused_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _plant_key(tmp_path)
+    if os.geteuid() == 0:
+        os.chown(path, 4242, 4242)  # root can give it to another user for real
+    else:  # anyone else cannot: look at it as a different user would
+        real = os.geteuid()
+        monkeypatch.setattr(os, "geteuid", lambda: real + 1)
+
+    with pytest.raises(click.ClickException, match="not by this user") as refused:
+        ensure_api_key(_settings(tmp_path))
+
+    assert str(path) in refused.value.message
+
+
+def test_serve_refuses_a_planted_key_and_says_which_file(tmp_path: Path) -> None:
+    path = _plant_key(tmp_path, 0o644)
+
+    result = CliRunner().invoke(
+        cli, ["serve", "--port", "0"], env={"AI_USAGE_DB_PATH": str(tmp_path / "usage.db"), "AI_USAGE_API_KEY": None}
+    )
+
+    assert result.exit_code == 1
+    assert str(path) in result.output and "0644" in result.output
