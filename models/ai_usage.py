@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from dataclasses import astuple, dataclass, fields
+from dataclasses import astuple, make_dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from operator import attrgetter
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -25,13 +26,18 @@ from pydantic import (
     PlainSerializer,
     StrictBool,
     StrictInt,
+    create_model,
     field_validator,
     model_validator,
 )
 
+from models.usage_kinds import KIND_NAMES, PARTS, USAGE_KINDS
+
+# The per-kind bounds live with the kinds; re-exported here, where callers have always found them.
+from models.usage_kinds import MAX_CREDITS_PER_EVENT as MAX_CREDITS_PER_EVENT
+from models.usage_kinds import MAX_TOKENS_PER_EVENT as MAX_TOKENS_PER_EVENT
+
 # Bounds that keep a single event sane; anything past them is a caller bug, not a real request.
-MAX_TOKENS_PER_EVENT = 10_000_000
-MAX_CREDITS_PER_EVENT = 1_000_000
 MAX_DURATION_MS = 24 * 3600 * 1000
 MAX_ID_CHARS = 128
 MAX_MODEL_CHARS = 200
@@ -131,14 +137,13 @@ Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS), Encoda
 OptionalIdentifier = Annotated[
     str | None, Field(max_length=MAX_ID_CHARS), AfterValidator(_optional_strip), Encodable, NoControl, NotOperator
 ]
-TokenCount = Annotated[StrictInt, Field(ge=0, le=MAX_TOKENS_PER_EVENT)]
 AwareDatetime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_aware_utc)]
 # Exact money travels as a decimal string in JSON so no client parses it into a float by accident.
 ExactUSD = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")]
 
 
-class UsageEvent(BaseModel):
-    """One AI request as the game backend reports it: the input of ``log_usage``."""
+class _EventFields(BaseModel):
+    """The fields of an event other than its usage kinds (those come from ``USAGE_KINDS``; see ``UsageEvent``)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -150,12 +155,6 @@ class UsageEvent(BaseModel):
         str | None, Field(max_length=64), AfterValidator(_optional_strip), Encodable, NoControl, NotOperator
     ] = None
     task_type: TaskType = TaskType.GENERAL
-    tokens_input: TokenCount = 0
-    tokens_output: TokenCount = 0
-    tokens_cached: TokenCount = 0
-    tokens_cache_write: TokenCount = 0
-    tokens_reasoning: TokenCount = 0
-    credits: Annotated[StrictInt, Field(ge=0, le=MAX_CREDITS_PER_EVENT)] = 0
     session_id: Annotated[OptionalIdentifier, NoSlash] = None
     character_id: OptionalIdentifier = None
     request_duration_ms: Annotated[StrictInt | None, Field(ge=0, le=MAX_DURATION_MS)] = None
@@ -184,15 +183,31 @@ class UsageEvent(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _token_parts_fit(self) -> UsageEvent:
-        if self.tokens_cached + self.tokens_cache_write > self.tokens_input:
-            raise ValueError(
-                "tokens_cached + tokens_cache_write must not exceed tokens_input "
-                "(tokens_input is the whole prompt, cache reads and writes included)"
-            )
-        if self.tokens_reasoning > self.tokens_output:
-            raise ValueError("tokens_reasoning must not exceed tokens_output (it is part of the output)")
+    def _parts_fit(self) -> _EventFields:
+        # The part-of rules of the usage kinds table: the parts of a whole may not add up to more than it.
+        values = self.__dict__
+        for whole, parts in PARTS.items():
+            if sum(values[part] for part in parts) > values[whole]:
+                raise ValueError(f"{' + '.join(parts)} must not exceed {whole} (they are parts of it)")
         return self
+
+
+def _kind_fields(*, bounded: bool) -> dict[str, Any]:
+    """A field per usage kind: a strict, bounded integer on input; a plain integer on a stored row."""
+    fields: dict[str, Any] = {}
+    for kind in USAGE_KINDS:
+        about = f"{kind.description} ({kind.unit}s)"
+        if bounded:
+            fields[kind.name] = (Annotated[StrictInt, Field(ge=0, le=kind.bound, description=about)], 0)
+        else:
+            fields[kind.name] = (Annotated[int, Field(description=about)], 0)
+    return fields
+
+
+# One AI request as the game backend reports it: the input of ``log_usage``. A usage kind is a row of
+# ``USAGE_KINDS``; each is a field here, a non-negative integer within its bound.
+UsageEvent = create_model("UsageEvent", __base__=_EventFields, __module__=__name__, **_kind_fields(bounded=True))
+UsageEvent.__doc__ = "One AI request as the game backend reports it: the input of ``log_usage``."
 
 
 def _check_metadata_shape(value: dict[str, Any]) -> None:
@@ -208,8 +223,8 @@ def _check_metadata_shape(value: dict[str, Any]) -> None:
             stack.extend((child, depth + 1) for child in node if isinstance(child, dict | list))
 
 
-class AIUsageLog(BaseModel):
-    """A stored usage event: the input plus its identity, totals and price."""
+class _RowFields(BaseModel):
+    """The fields of a stored event other than its usage kinds (see ``AIUsageLog``)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -220,13 +235,7 @@ class AIUsageLog(BaseModel):
     model: str
     provider: str | None = None
     task_type: TaskType
-    tokens_input: int
-    tokens_output: int
-    tokens_cached: int = 0
-    tokens_cache_write: int = 0
-    tokens_reasoning: int = 0
     tokens_total: int
-    credits: int = 0
     session_id: str | None = None
     character_id: str | None = None
     request_duration_ms: int | None = None
@@ -251,6 +260,10 @@ class AIUsageLog(BaseModel):
         return self.timestamp.date()
 
 
+AIUsageLog = create_model("AIUsageLog", __base__=_RowFields, __module__=__name__, **_kind_fields(bounded=False))
+AIUsageLog.__doc__ = "A stored usage event: the input plus its identity, totals and price."
+
+
 def log_id_for(request_id: str, tenant_id: str | None = None) -> str:
     """The idempotency key (tenant_id, request_id) as a stable row id: 32 of [0-9a-f], as Appwrite row ids allow.
 
@@ -261,40 +274,45 @@ def log_id_for(request_id: str, tenant_id: str | None = None) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-@dataclass(frozen=True, slots=True)
-class Counters:
-    """Additive totals over a set of events: the unit every rollup stores.
+class _CounterSum:
+    """Additive totals over a set of events: the unit every rollup stores (``Counters``, built below).
 
-    A plain dataclass, not a pydantic model: summaries build and add several per read, and on the rate
+    A plain slots dataclass, not a pydantic model: summaries build and add several per read, and on the rate
     limiter's hot path a model's construction cost more than the SQLite query.
     """
 
-    requests: int = 0
-    failed_requests: int = 0
-    unpriced_requests: int = 0
-    tokens_input: int = 0
-    tokens_output: int = 0
-    tokens_cached: int = 0
-    tokens_cache_write: int = 0
-    tokens_reasoning: int = 0
-    credits: int = 0
-    cost_nano: int = 0
-    platform_credits: int = 0
-    free_requests: int = 0  # priced $0 by a free rule (a local runtime, an OpenRouter :free id)
+    __slots__ = ()
 
     def __add__(self, other: Counters) -> Counters:
-        return Counters(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+        return Counters(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))  # type: ignore[call-overload]
 
     @classmethod
     def of(cls, log: AIUsageLog) -> Counters:
-        return cls(*counter_values(log))
+        return Counters(*counter_values(log))
 
     @property
     def tokens_total(self) -> int:
-        return self.tokens_input + self.tokens_output
+        return self.tokens_input + self.tokens_output  # type: ignore[attr-defined]
+
+    @property
+    def usage(self) -> dict[str, int]:
+        """Every usage kind's total, by kind name."""
+        return dict(zip(KIND_NAMES, _kind_values(self), strict=True))
 
 
-COUNTER_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Counters))
+# Requests, failures and unpriced ones; then one counter per usage kind; then money and the free-rule count.
+COUNTER_FIELDS: tuple[str, ...] = (
+    "requests", "failed_requests", "unpriced_requests", *KIND_NAMES, "cost_nano", "platform_credits", "free_requests",
+)  # fmt: skip
+Counters = make_dataclass(
+    "Counters",
+    [(name, int, 0) for name in COUNTER_FIELDS],
+    bases=(_CounterSum,),
+    frozen=True,
+    slots=True,
+)
+Counters.__module__ = __name__
+_kind_values = attrgetter(*KIND_NAMES)
 
 
 def counter_values(log: AIUsageLog) -> tuple[int, ...]:
@@ -303,12 +321,7 @@ def counter_values(log: AIUsageLog) -> tuple[int, ...]:
         1,
         0 if log.success else 1,
         1 if log.price_is_fallback else 0,
-        log.tokens_input,
-        log.tokens_output,
-        log.tokens_cached,
-        log.tokens_cache_write,
-        log.tokens_reasoning,
-        log.credits,
+        *_kind_values(log),
         log.cost_nano,
         log.platform_credits,
         1 if log.price_rule in FREE_PRICE_RULES else 0,
@@ -341,6 +354,7 @@ class UsageTotals(BaseModel):
     unpriced_requests: int
     free_requests: int = Field(description="Requests priced $0 by a free rule (local runtime, OpenRouter :free)")
     platform_credits: int
+    usage: dict[str, int] = Field(description="Every usage kind's total, by kind (the README's table of kinds)")
 
 
 class DailyUsageSummary(UsageTotals):

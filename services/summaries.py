@@ -14,6 +14,7 @@ from models.ai_usage import (
     MonthlyUsageSummary,
     TaskType,
 )
+from models.usage_kinds import USAGE_KINDS
 from services.pricing import nano_to_usd
 
 
@@ -34,15 +35,13 @@ def breakdowns(parts: Mapping[str, Counters]) -> dict[str, CostBreakdown]:
 def totals_fields(counters: Counters) -> dict[str, Any]:
     """The ``UsageTotals`` fields of a set of counters, for every summary model (they all extend it)."""
     exact = nano_to_usd(counters.cost_nano)
+    usage = counters.usage
     return {
         "total_requests": counters.requests,
         "total_tokens": counters.tokens_total,
-        "total_input_tokens": counters.tokens_input,
-        "total_output_tokens": counters.tokens_output,
-        "total_cached_tokens": counters.tokens_cached,
-        "total_cache_write_tokens": counters.tokens_cache_write,
-        "total_reasoning_tokens": counters.tokens_reasoning,
-        "total_credits": counters.credits,
+        # The replaced service's names for the kinds it had; every kind is in ``usage``.
+        **{kind.total_field: usage[kind.name] for kind in USAGE_KINDS if kind.total_field},
+        "usage": usage,
         "estimated_cost": float(exact),
         "estimated_cost_exact": exact,
         "failed_requests": counters.failed_requests,

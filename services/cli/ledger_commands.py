@@ -5,11 +5,13 @@ service, makes one call and prints a table or ``--json``; prices, export and dem
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 import click
 
+from models.usage_kinds import KIND_NAMES, USAGE_KINDS
 from services.cli import tables
 from services.cli.common import (
     EXIT_INVALID,
@@ -27,22 +29,24 @@ from services.cli.price_commands import prices
 
 # Options of `log` that map one-to-one onto UsageEvent fields; None means "not given", so defaults apply.
 _EVENT_OPTIONS = (
-    "request_id", "user_id", "tenant_id", "model", "provider", "task_type", "tokens_input", "tokens_output",
-    "tokens_cached", "tokens_cache_write", "tokens_reasoning", "credits", "session_id", "character_id",
-    "request_duration_ms", "error_message", "timestamp",
+    "request_id", "user_id", "tenant_id", "model", "provider", "task_type", *KIND_NAMES, "session_id",
+    "character_id", "request_duration_ms", "error_message", "timestamp",
 )  # fmt: skip
+
+
+def _kind_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """One ``--tokens-input``-style option per usage kind, from the table of kinds."""
+    for kind in reversed(USAGE_KINDS):
+        about = kind.description[:1].upper() + kind.description[1:]
+        command = click.option(f"--{kind.name.replace('_', '-')}", type=int, help=f"{about} ({kind.unit}s).")(command)
+    return command
 
 
 @click.command("log")
 @click.option("--user-id", required=True, help="The player (or account) the request was made for.")
 @click.option("--model", required=True, help="Model id as the provider reports it, e.g. anthropic/claude-3.5-sonnet.")
 @click.option("--task-type", help="story_progression, combat_narration, quest_selection, npc_dialogue or general.")
-@click.option("--tokens-input", type=int, help="Whole prompt, cache reads and writes included.")
-@click.option("--tokens-output", type=int, help="Whole completion, reasoning included.")
-@click.option("--tokens-cached", type=int, help="Part of the prompt read from cache.")
-@click.option("--tokens-cache-write", type=int, help="Part of the prompt written to cache.")
-@click.option("--tokens-reasoning", type=int, help="Part of the output spent on reasoning.")
-@click.option("--credits", type=int, help="Credits used, for credit-priced providers (Firecrawl).")
+@_kind_options
 @click.option("--request-id", help="Idempotency key; logging it again reports a duplicate. Generated if absent.")
 @click.option("--session-id")
 @click.option("--character-id")

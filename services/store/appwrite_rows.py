@@ -19,6 +19,7 @@ from typing import Any
 from appwrite.operator import Operator
 
 from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters, log_id_for
+from models.usage_kinds import KIND_NAMES
 from services.pricing import nano_to_usd
 from services.store.rollups import GLOBAL_KINDS, counter_values, day_bucket, month_bucket, rollup_keys
 
@@ -33,10 +34,7 @@ _TEXT_FIELDS = (
     "request_id", "log_id", "user_id", "tenant_id", "model", "provider", "session_id", "character_id",
     "error_message", "price_model_id", "price_rule",
 )  # fmt: skip
-_INT_FIELDS = (
-    "tokens_input", "tokens_output", "tokens_cached", "tokens_cache_write", "tokens_reasoning", "tokens_total",
-    "credits", "request_duration_ms", "cost_nano", "platform_credits",
-)  # fmt: skip
+_INT_FIELDS = (*KIND_NAMES, "tokens_total", "request_duration_ms", "cost_nano", "platform_credits")
 
 
 def event_row_id(request_id: str, tenant_id: str | None = None) -> str:
@@ -117,6 +115,8 @@ def log_from_data(data: Mapping[str, Any]) -> AIUsageLog:
     exact = nano_to_usd(data["cost_nano"])
     fields = {name: data.get(name) for name in (*_TEXT_FIELDS, *_INT_FIELDS) if name != "tokens_total"}
     fields["price_rule"] = fields["price_rule"] or _rule_before_the_column(data)
+    for name in KIND_NAMES:  # a kind added after the row was written has no value on it: none of it was used
+        fields[name] = fields[name] or 0
     return AIUsageLog(
         **fields,
         task_type=data["task_type"],

@@ -10,14 +10,25 @@ import sqlite3
 from collections.abc import Callable
 
 from models.ai_usage import COUNTER_FIELDS, FREE_PRICE_RULES, log_id_for
+from models.usage_kinds import KIND_NAMES
 from services.errors import StoreError
 from services.store.rollups import OPTIONAL_SCOPES, SHAPES, SHAPES_FINGERPRINT, UNKNOWN_PROVIDER
 
-EVENT_COLUMNS: tuple[str, ...] = (
+# Columns stored as the event's own values (text and integers), one per usage kind among them; then the ones
+# converted on the way in and out (enum, booleans, JSON, time). Rows map to events by these names.
+PLAIN_COLUMNS: tuple[str, ...] = (
+    "request_id", "log_id", "user_id", "tenant_id", "model", "provider", *KIND_NAMES, "session_id",
+    "character_id", "request_duration_ms", "error_message", "cost_nano", "price_model_id", "platform_credits",
+    "price_rule",
+)  # fmt: skip
+CONVERTED_COLUMNS: tuple[str, ...] = ("task_type", "success", "metadata", "ts", "price_is_fallback")
+EVENT_COLUMNS: tuple[str, ...] = PLAIN_COLUMNS + CONVERTED_COLUMNS
+# The events' columns as version 1 created them (the version 2 migration copies exactly these).
+_V1_EVENT_COLUMNS = (
     "request_id", "log_id", "user_id", "tenant_id", "model", "provider", "task_type",
     "tokens_input", "tokens_output", "tokens_cached", "tokens_cache_write", "tokens_reasoning",
     "credits", "session_id", "character_id", "request_duration_ms", "success", "error_message",
-    "metadata", "ts", "cost_nano", "price_model_id", "price_is_fallback", "platform_credits", "price_rule",
+    "metadata", "ts", "cost_nano", "price_model_id", "price_is_fallback", "platform_credits",
 )  # fmt: skip
 
 
@@ -36,8 +47,7 @@ _COUNTER_SQL = {
     "requests": "COUNT(*)",
     "failed_requests": "SUM(1 - success)",
     "unpriced_requests": "SUM(price_is_fallback)",
-    **{name: f"SUM({name})" for name in COUNTER_FIELDS if name.startswith("tokens_")},
-    "credits": "SUM(credits)",
+    **{name: f"SUM({name})" for name in KIND_NAMES},
     "cost_nano": "SUM(cost_nano)",
     "platform_credits": "SUM(platform_credits)",
     "free_requests": f"SUM(price_rule IN ({', '.join(repr(rule) for rule in sorted(FREE_PRICE_RULES))}))",
@@ -152,7 +162,7 @@ def _v2_tenant_keys(conn: sqlite3.Connection) -> None:
     )
     new_table = new_table.replace("CREATE TABLE events", "CREATE TABLE events_v2", 1).rstrip().removesuffix(")")
     conn.execute(f"{new_table},\n            price_rule TEXT NOT NULL DEFAULT 'book'\n        )")
-    old_columns = [c for c in EVENT_COLUMNS if c != "price_rule"]
+    old_columns = _V1_EVENT_COLUMNS
     copied = ", ".join("ai_usage_log_id(request_id, tenant_id)" if c == "log_id" else c for c in old_columns)
     rule = (
         "CASE WHEN price_is_fallback THEN 'default' "
@@ -177,12 +187,28 @@ SCHEMA_VERSION = len(MIGRATIONS)
 ROLLUPS_FINGERPRINT = f"{SHAPES_FINGERPRINT} {COUNTER_FIELDS!r}"
 
 
+def _missing_kind_columns(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """Per table, the usage kinds it has no column for yet (a kind added to ``USAGE_KINDS`` since)."""
+    missing = {}
+    for table in ("events", "rollups"):
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        missing[table] = [name for name in KIND_NAMES if name not in have]
+    return missing
+
+
+def _add_kind_columns(conn: sqlite3.Connection) -> None:
+    # A new kind is zero on every event stored before it existed; the rollups are rebuilt after this.
+    for table, names in _missing_kind_columns(conn).items():
+        for name in names:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0")
+
+
 def _due(conn: sqlite3.Connection) -> bool:
-    """Whether a migration or a rollup rebuild is due (a plain read: it never waits for a writer)."""
+    """Whether a migration or a rollup rebuild is due (plain reads: they never wait for a writer)."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise StoreError(f"database schema version {version} is newer than this code ({SCHEMA_VERSION})")
-    if version < SCHEMA_VERSION:
+    if version < SCHEMA_VERSION or any(_missing_kind_columns(conn).values()):
         return True
     row = conn.execute("SELECT value FROM meta WHERE key = 'rollup_shapes'").fetchone()
     return row is None or row[0] != ROLLUPS_FINGERPRINT
@@ -206,6 +232,7 @@ def migrate(conn: sqlite3.Connection) -> int:
             migration(conn)
         if version < SCHEMA_VERSION:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        _add_kind_columns(conn)
         row = conn.execute("SELECT value FROM meta WHERE key = 'rollup_shapes'").fetchone()
         if row is None or row[0] != ROLLUPS_FINGERPRINT:
             rebuild_rollups(conn)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 from typing import Literal
 
@@ -27,7 +28,7 @@ from services.errors import StoreError
 from services.pricing import nano_to_usd
 from services.store.protocol import MAX_PAGE_SIZE, EventFilter
 from services.store.rollups import RollupKind, rollup_deltas
-from services.store.sqlite_schema import EVENT_COLUMNS, add_events_to_rollups, migrate
+from services.store.sqlite_schema import EVENT_COLUMNS, PLAIN_COLUMNS, add_events_to_rollups, migrate
 
 # The idempotency key is log_id, derived from (tenant_id, request_id): a replay inserts nothing.
 _INSERT_EVENT = (
@@ -58,49 +59,29 @@ def _ts_text(ts: datetime) -> str:
 _encode_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
+_plain_values = attrgetter(*PLAIN_COLUMNS)
+
+
 def _event_row(log: AIUsageLog) -> tuple[object, ...]:
-    return (
-        log.request_id, log.log_id, log.user_id, log.tenant_id, log.model, log.provider,
-        log.task_type.value, log.tokens_input, log.tokens_output, log.tokens_cached,
-        log.tokens_cache_write, log.tokens_reasoning, log.credits, log.session_id, log.character_id,
-        log.request_duration_ms, int(log.success), log.error_message,
-        _encode_json(log.metadata) if log.metadata else "{}", _ts_text(log.timestamp),
-        log.cost_nano, log.price_model_id, int(log.price_is_fallback), log.platform_credits, log.price_rule,
-    )  # fmt: skip
+    """The row's values in ``EVENT_COLUMNS`` order: the plain columns by name, then the converted ones."""
+    metadata = _encode_json(log.metadata) if log.metadata else "{}"
+    converted = (log.task_type.value, int(log.success), metadata, _ts_text(log.timestamp), int(log.price_is_fallback))
+    return (*_plain_values(log), *converted)
 
 
 def _log_from_row(row: sqlite3.Row) -> AIUsageLog:
-    cost_nano = row["cost_nano"]
-    exact = nano_to_usd(cost_nano)
+    fields = {name: row[name] for name in PLAIN_COLUMNS}
+    exact = nano_to_usd(fields["cost_nano"])
     return AIUsageLog(
-        log_id=row["log_id"],
-        request_id=row["request_id"],
-        user_id=row["user_id"],
-        tenant_id=row["tenant_id"],
-        model=row["model"],
-        provider=row["provider"],
+        **fields,
+        tokens_total=fields["tokens_input"] + fields["tokens_output"],
         task_type=row["task_type"],
-        tokens_input=row["tokens_input"],
-        tokens_output=row["tokens_output"],
-        tokens_cached=row["tokens_cached"],
-        tokens_cache_write=row["tokens_cache_write"],
-        tokens_reasoning=row["tokens_reasoning"],
-        tokens_total=row["tokens_input"] + row["tokens_output"],
-        credits=row["credits"],
-        session_id=row["session_id"],
-        character_id=row["character_id"],
-        request_duration_ms=row["request_duration_ms"],
         success=bool(row["success"]),
-        error_message=row["error_message"],
         metadata=_metadata(row),
         timestamp=datetime.fromisoformat(row["ts"]),
-        cost_nano=cost_nano,
+        price_is_fallback=bool(row["price_is_fallback"]),
         estimated_cost=float(exact),
         estimated_cost_exact=exact,
-        price_model_id=row["price_model_id"],
-        price_is_fallback=bool(row["price_is_fallback"]),
-        price_rule=row["price_rule"],
-        platform_credits=row["platform_credits"],
     )
 
 
