@@ -4,7 +4,8 @@ It serves the routes of the functions-framework ``all_routes`` target through th
 plain WSGI app: Flask's per-request cost was a third of a request's time, and this is the throughput path.
 granian (a Rust HTTP server) reads and parses requests off the Python threads, so a client that sends its
 headers slowly holds a Rust task, not a worker thread (under gunicorn's gthread workers 12 such clients stopped
-the server), and it served a plain WSGI app about 5x faster than gunicorn on 2 cores (benchmarks/RESULTS.md).
+the server), and on 2 cores it answers this app's GETs about twice as fast as gunicorn did and a constant WSGI
+app five times as fast (benchmarks/RESULTS.md).
 
 The server never runs open: without ``AI_USAGE_API_KEY`` a key is generated once, kept beside the database
 (mode 0600, in a directory made 0700) and printed the first time; a key file that another user could have
