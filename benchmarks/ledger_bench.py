@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from models.ai_usage import AIUsageLog, TaskType, UsageEvent
 from services.cli.tables import table
 from services.log_config import configure_logging
-from services.price_book import PriceBook
+from services.pricing import PriceBook
 from services.settings import Settings
 from services.store import open_store
 from services.usage_tracking_service import UsageTrackingService

@@ -16,7 +16,7 @@ import structlog
 
 from services.errors import BadRequest
 from services.log_config import configure_logging
-from services.price_book import PriceBook
+from services.pricing import PriceBook
 from services.settings import Settings
 from services.store import open_store
 

@@ -11,8 +11,7 @@ from pydantic import ValidationError
 
 from models.ai_usage import AIUsageLog, FieldError, UsageEvent, log_id_for
 from services.errors import ValidationFailed
-from services.price_book import PriceBook
-from services.pricing import TokenCounts, cost_nano, nano_to_usd
+from services.pricing import PriceBook, TokenCounts, cost_nano, nano_to_usd
 
 __all__ = ["BILLED_FIELDS", "EventPricer", "differing_fields", "field_errors", "log_id_for", "parse_event"]
 

@@ -33,8 +33,7 @@ from models.ai_usage import (
 )
 from services import deadlines, summaries
 from services.errors import IdempotencyConflict, NotFound, ValidationFailed
-from services.price_book import PriceBook
-from services.pricing import TokenCounts, cost_usd, model_cost_info, nano_to_usd
+from services.pricing import PriceBook, TokenCounts, cost_usd, model_cost_info, nano_to_usd
 from services.settings import Settings
 from services.store import EventFilter, UsageStore, open_store
 from services.store.rollups import RollupKind, total_of

@@ -10,7 +10,7 @@ import pytest
 import structlog
 
 from services.log_config import configure_logging
-from services.price_book import PriceBook
+from services.pricing import PriceBook
 from services.store.protocol import UsageStore
 from services.store.sqlite_store import SQLiteUsageStore
 

@@ -23,7 +23,7 @@ from werkzeug.serving import make_server
 from functions import ff_targets
 from functions.http_api import PROCESS_APP, ApiApp, AuthConfig
 from functions.wsgi_app import make_wsgi_app
-from services.price_book import PriceBook
+from services.pricing import PriceBook
 from services.settings import Settings
 from services.store.sqlite_store import SQLiteUsageStore
 from services.usage_tracking_service import UsageTrackingService

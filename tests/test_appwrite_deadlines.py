@@ -17,7 +17,7 @@ from appwrite.exception import AppwriteException
 
 from services.deadlines import check, deadline, remaining, within
 from services.errors import StoreError
-from services.price_book import PriceBook
+from services.pricing import PriceBook
 from services.settings import Settings
 from services.store.appwrite_client import TimeoutClient, get_json
 from services.store.appwrite_retry import DEADLINE_EXCEEDED, RetryPolicy

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from services.errors import ValidationFailed
-from services.price_book import PriceBook
+from services.pricing import PriceBook
 from services.store.sqlite_store import SQLiteUsageStore
 from services.usage_tracking_service import UsageTrackingService
 

@@ -17,7 +17,7 @@ from click.testing import CliRunner, Result
 from models.ai_usage import AIUsageLog
 from services.cli import cli
 from services.cli.export_command import EXPORT_FIELDS
-from services.price_book import PriceBook
+from services.pricing import PriceBook
 from services.store.sqlite_store import SQLiteUsageStore
 from services.usage_tracking_service import UsageTrackingService
 

@@ -14,8 +14,7 @@ from typing import get_args
 
 import pytest
 
-from services.price_book import FREE_RULES, PriceBook, PriceEntry, PriceMatch, PriceRule
-from services.pricing import TokenCounts, cost_nano
+from services.pricing import FREE_RULES, PriceBook, PriceEntry, PriceMatch, PriceRule, TokenCounts, cost_nano
 
 BOOK = PriceBook.load()
 NOW = datetime(2026, 11, 24, tzinfo=UTC)

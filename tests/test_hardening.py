@@ -19,7 +19,7 @@ from functions.http_api.routes import BATCH_BODY_LIMIT
 from functions.http_api.schemas import maximal_event_bytes
 from models.ai_usage import LogStatus
 from services.errors import StoreError, ValidationFailed
-from services.price_book import PriceBook
+from services.pricing import PriceBook
 from services.settings import Settings
 from services.store.sqlite_store import SQLiteUsageStore
 from services.usage_tracking_service import MAX_BATCH_EVENTS, UsageTrackingService

@@ -11,7 +11,7 @@ import pytest
 
 from models.ai_usage import LogStatus
 from services.errors import IdempotencyConflict
-from services.price_book import PriceBook
+from services.pricing import PriceBook
 from services.store.protocol import UsageStore
 from services.store.rollups import RollupKind
 from services.usage_tracking_service import UsageTrackingService

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from services.model_ids import infer_provider_from_name
-from services.price_book import (
+from services.pricing import (
     SHIPPED_PRICES,
     PriceBook,
     PriceBookError,
     PriceEntry,
+    infer_provider_from_name,
     normalise_model_id,
+    read_price_file,
 )
-from services.price_data import read_price_file
 
 D = Decimal
 BOOK = PriceBook.load()

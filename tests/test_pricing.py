@@ -10,9 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.price_book import LongContextRates, PriceBook, PriceEntry
 from services.pricing import (
     NANO_PER_USD,
+    LongContextRates,
+    PriceBook,
+    PriceEntry,
     TokenCountError,
     TokenCounts,
     cost_nano,

@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from models.ai_usage import log_id_for
-from services.price_book import PriceBook
+from services.pricing import PriceBook
 from services.store.rollups import RollupKind
 from services.store.sqlite_schema import _v1_initial
 from services.store.sqlite_store import SQLiteUsageStore

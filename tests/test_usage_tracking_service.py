@@ -9,7 +9,7 @@ import pytest
 
 from models.ai_usage import LogStatus, TaskType, UsageEvent
 from services.errors import NotFound, StoreError, ValidationFailed
-from services.price_book import PriceBook
+from services.pricing import PriceBook
 from services.store.sqlite_store import SQLiteUsageStore
 from services.usage_tracking_service import (
     UsageTrackingService,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.log_config import configure_logging
-from services.price_book import PriceBook
+from services.pricing import PriceBook
 from services.settings import Settings
 from services.store import UsageStore, open_store
 from services.usage_tracking_service import UsageTrackingService

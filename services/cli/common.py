@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from services.errors import IdempotencyConflict, ServiceError, StoreError, ValidationFailed
 from services.log_config import configure_logging
-from services.price_data import PriceBookError
+from services.pricing import PriceBookError
 from services.settings import Settings
 from services.usage_tracking_service import UsageTrackingService
 

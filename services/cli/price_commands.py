@@ -6,8 +6,6 @@ Prices need no store, so these commands load only the price book named by the se
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any
 
 import click
 
@@ -20,63 +18,31 @@ from services.cli.common import (
     load_settings,
     translate_errors,
 )
-from services.price_book import PriceBook, PriceEntry
-
-# (label, attribute) of the rates beside input/output; a rate the entry lacks is not shown.
-_OTHER_RATES = (
-    ("cached", "cached_input_per_1k"),
-    ("cache write", "cache_write_per_1k"),
-    ("reasoning", "reasoning_per_1k"),
-    ("per request", "per_request"),
-    ("per credit", "per_credit"),
-)
-
-
-def _rate(value: Decimal | None) -> str:
-    return "-" if value is None else format(value, "f")
+from services.pricing import OTHER_RATES, PriceBook, PriceEntry, decimal_text, entry_json
 
 
 def _other_rates(entry: PriceEntry) -> str:
+    """The rates beside input/output as one line of text; a rate the entry lacks is not shown."""
     parts = [
         f"{label} {format(getattr(entry, attr), 'f')}"
-        for label, attr in _OTHER_RATES
+        for _, attr, label in OTHER_RATES
         if getattr(entry, attr) is not None
     ]
     if entry.long_context is not None and entry.long_context_threshold is not None:
         long = entry.long_context
-        rates = f"in {_rate(long.input_per_1k)} out {_rate(long.output_per_1k)}"
+        rates = f"in {decimal_text(long.input_per_1k)} out {decimal_text(long.output_per_1k)}"
         parts.append(f">{entry.long_context_threshold:,} prompt tokens: {rates}")
     return ", ".join(parts)
 
 
-def entry_json(entry: PriceEntry) -> dict[str, Any]:
-    """Every field of the entry; prices as exact decimal strings (USD per 1K tokens, per request, per credit)."""
-    long = entry.long_context
-    return {
-        "model_id": entry.model_id,
-        "provider": entry.provider,
-        "unit": entry.unit,
-        "input_per_1k": _rate(entry.input_per_1k),
-        "output_per_1k": _rate(entry.output_per_1k),
-        **{attr: None if getattr(entry, attr) is None else _rate(getattr(entry, attr)) for _, attr in _OTHER_RATES},
-        "long_context_threshold": entry.long_context_threshold,
-        "long_context": None if long is None else {k: None if v is None else _rate(v) for k, v in vars(long).items()},
-        "effective_from": entry.effective_from.isoformat() if entry.effective_from else None,
-        "contracted": entry.contracted,
-        "aliases": list(entry.aliases),
-        "source": entry.source,
-        "source_date": entry.source_date.isoformat() if entry.source_date else None,
-        "is_default": entry.is_default,
-    }
-
-
 def _row(entry: PriceEntry) -> tuple[str, ...]:
     note = " (contracted)" if entry.contracted else ""
+    per_token = entry.unit in ("tokens", "free")
     return (
         entry.model_id + note,
         entry.provider,
         entry.unit,
-        *((_rate(entry.input_per_1k), _rate(entry.output_per_1k)) if entry.unit in ("tokens", "free") else ("-", "-")),
+        *((decimal_text(entry.input_per_1k), decimal_text(entry.output_per_1k)) if per_token else ("-", "-")),
         _other_rates(entry),
         entry.source_date.isoformat() if entry.source_date else "-",
     )
@@ -146,8 +112,8 @@ def show_price(model: str, at: datetime | None, provider: str | None, as_json: b
         ("fallback", "yes" if match.is_fallback else "no"),
         ("provider", entry.provider),
         ("unit", entry.unit),
-        ("input/1K", _rate(entry.input_per_1k)),
-        ("output/1K", _rate(entry.output_per_1k)),
+        ("input/1K", decimal_text(entry.input_per_1k)),
+        ("output/1K", decimal_text(entry.output_per_1k)),
         ("other rates", _other_rates(entry) or "-"),
         ("contracted", "yes" if entry.contracted else "no"),
         ("effective from", entry.effective_from.isoformat() if entry.effective_from else "always"),

@@ -1,7 +1,7 @@
 """The price book: which price applied to a model at a moment in time.
 
 Prices come from ``services/data/prices.toml`` plus an optional user file with the same format on top.
-Every price is a ``Decimal`` read from a string; nothing here does arithmetic on money (see ``pricing``).
+Every price is a ``Decimal`` read from a string; nothing here does arithmetic on money (see ``cost``).
 
 Two rules price a model at $0 without a book entry, and only the model id itself can invoke them: a local
 runtime's prefix (``ollama/llama3``) and an OpenRouter ``:free`` id (``meta-llama/llama-3.3-70b-instruct:free``).
@@ -19,37 +19,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from services.model_ids import (
-    OPENROUTER,
-    ParsedModelId,
-    canonical_provider,
-    infer_provider_from_name,
-    normalise_model_id,
-    parse_model_id,
-)
-from services.price_data import (
-    PRICE_UNITS,
-    LongContextRates,
-    PriceBookError,
-    PriceEntry,
-    PriceUnit,
-    read_price_file,
-)
+from .file import SHIPPED_PRICES, PlacedEntry, PriceBookError, PriceEntry, check_entries, read_price_file
+from .ids import OPENROUTER, ParsedModelId, canonical_provider, infer_provider_from_name, parse_model_id
 
-__all__ = [
-    "FREE_RULES",
-    "PRICE_UNITS",
-    "LongContextRates",
-    "PriceBook",
-    "PriceBookError",
-    "PriceEntry",
-    "PriceMatch",
-    "PriceRule",
-    "PriceUnit",
-    "normalise_model_id",
-]
-
-SHIPPED_PRICES = Path(__file__).with_name("data") / "prices.toml"
 GLOBAL_DEFAULT = "*"
 _FREE_VARIANT_SOURCE = "https://openrouter.ai/docs/guides/routing/model-variants/free (OpenRouter ':free': no charge)"
 _EPOCH = datetime.min.replace(tzinfo=UTC)
@@ -114,26 +86,13 @@ class PriceBook:
         self._history: dict[str, list[PriceEntry]] = {}
         self._resolved: dict[tuple[str, str | None], PriceMatch | tuple[list[PriceEntry], PriceRule]] = {}
         self._providers: dict[str, str | None] = {}
+        entries = list(entries)
+        # The same rules as a price file's; :meth:`load` has run them already with each entry's file named.
+        check_entries(PlacedEntry(entry, "PriceBook entries", index) for index, entry in enumerate(entries))
         for entry in entries:
-            versions = self._history.setdefault(entry.model_id, [])
-            if any(v.effective_from == entry.effective_from for v in versions):
-                raise PriceBookError(
-                    f"duplicate entry for model {entry.model_id!r} with effective_from "
-                    f"{entry.effective_from}: field 'effective_from'"
-                )
-            versions.append(entry)
-        for model_id, versions in self._history.items():
+            self._history.setdefault(entry.model_id, []).append(entry)
+        for versions in self._history.values():
             versions.sort(key=lambda v: v.effective_from or _EPOCH)
-            if any(v.contracted for v in versions) and len(versions) > 1:
-                raise PriceBookError(
-                    f"model {model_id!r} is contracted, so it may have only one entry; "
-                    f"found {len(versions)}: field 'effective_from'"
-                )
-            if versions[0].contracted and versions[0].effective_from is not None:
-                raise PriceBookError(
-                    f"model {model_id!r} is contracted and applies at every timestamp: "
-                    "field 'effective_from' must be absent"
-                )
         if GLOBAL_DEFAULT not in defaults:
             raise PriceBookError(f"defaults: the global default {GLOBAL_DEFAULT!r} is missing")
         self._defaults = {
@@ -173,17 +132,17 @@ class PriceBook:
     def load(cls, override_path: Path | None = None) -> PriceBook:
         """The shipped price file, then the user's file on top (its entries win for the same id + date)."""
         entries, defaults = read_price_file(SHIPPED_PRICES)
-        merged = {(e.model_id, e.effective_from): e for e in entries}
+        merged = _by_version(entries, SHIPPED_PRICES)
         if override_path is not None:
             extra_entries, extra_defaults = read_price_file(Path(override_path))
             contracted_now = {e.model_id for e in extra_entries if e.contracted}
             # A contract in the user's file replaces every shipped price for that model.
             merged = {k: v for k, v in merged.items() if k[0] not in contracted_now}
-            for index, entry in enumerate(extra_entries):
-                _check_contract(merged, entry, f"{override_path}: models[{index}] ({entry.model_id!r})")
-            merged.update({(e.model_id, e.effective_from): e for e in extra_entries})
+            merged.update(_by_version(extra_entries, override_path))
             defaults = {**defaults, **extra_defaults}
-        return cls(merged.values(), defaults)
+        # A dated price in one file beside a contract in the other is refused here, naming both files.
+        check_entries(merged.values())
+        return cls([placed.entry for placed in merged.values()], defaults)
 
     def entries(self) -> list[PriceEntry]:
         return [v for model_id in sorted(self._history) for v in self._history[model_id]]
@@ -272,16 +231,12 @@ def _in_force(versions: list[PriceEntry], at: datetime) -> PriceEntry:
     return chosen
 
 
+def _by_version(entries: list[PriceEntry], path: Path) -> dict[tuple[str, datetime | None], PlacedEntry]:
+    """A file's entries keyed by (id, effective_from), each remembering its file and place for error messages."""
+    return {(e.model_id, e.effective_from): PlacedEntry(e, str(path), i) for i, e in enumerate(entries)}
+
+
 def _as_free(entry: PriceEntry) -> PriceEntry:
     return dataclasses.replace(
         _free_entry(f"{entry.model_id}:free", entry.provider, _FREE_VARIANT_SOURCE), effective_from=entry.effective_from
     )
-
-
-def _check_contract(merged: Mapping[tuple[str, datetime | None], PriceEntry], entry: PriceEntry, where: str) -> None:
-    existing = [e for (model_id, _), e in merged.items() if model_id == entry.model_id]
-    if any(e.contracted for e in existing) and entry.effective_from is not None:
-        raise PriceBookError(
-            f"{where}: field 'effective_from': {entry.model_id!r} has contracted rates that "
-            "apply at every timestamp; replace the contracted entry (no effective_from) instead"
-        )

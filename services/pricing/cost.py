@@ -18,7 +18,7 @@ from decimal import (
     localcontext,
 )
 
-from services.price_data import PriceEntry
+from .file import PriceEntry
 
 NANO_PER_USD = 10**9
 # Wide enough for any realistic count x rate; Inexact is trapped so a too-large input raises, never rounds.
@@ -207,41 +207,3 @@ def _to_atto(entry: PriceEntry, tokens_input: int) -> _AttoRates | None:
 def nano_to_usd(nano: int) -> Decimal:
     """Exact USD for an integer nano-USD amount."""
     return Decimal(nano).scaleb(-9, context=_EXACT)
-
-
-def model_cost_info(entry: PriceEntry) -> dict[str, float | str | bool | None]:
-    """Display view of an entry: ``input``/``output`` USD per 1K plus every other rate it has.
-
-    Floats are for display only (the shape the replaced service returned); never add them up.
-    """
-    info: dict[str, float | str | bool | None] = {
-        "input": float(entry.input_per_1k),
-        "output": float(entry.output_per_1k),
-    }
-    optional = {
-        "cached_input": entry.cached_input_per_1k,
-        "cache_write": entry.cache_write_per_1k,
-        "reasoning": entry.reasoning_per_1k,
-        "per_request": entry.per_request,
-        "per_credit": entry.per_credit,
-    }
-    if entry.long_context is not None:
-        for name in ("input", "output", "cached_input", "cache_write", "reasoning"):
-            field = "cached_input_per_1k" if name == "cached_input" else f"{name}_per_1k"
-            optional[f"long_context_{name}"] = getattr(entry.long_context, field)
-    info.update({name: float(rate) for name, rate in optional.items() if rate is not None})
-    if entry.long_context_threshold is not None:
-        info["long_context_threshold"] = entry.long_context_threshold
-    info.update(
-        {
-            "unit": entry.unit,
-            "model_id": entry.model_id,
-            "provider": entry.provider,
-            "source": entry.source,
-            "source_date": entry.source_date.isoformat() if entry.source_date else None,
-            "effective_from": entry.effective_from.isoformat() if entry.effective_from else None,
-            "contracted": entry.contracted,
-            "is_default": entry.is_default,
-        }
-    )
-    return info

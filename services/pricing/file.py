@@ -1,18 +1,28 @@
-"""Price entries and the TOML price-file reader that validates them.
+"""Price entries, the TOML price-file reader that validates them, and the rules that span entries.
 
 A price file has ``[[models]]`` entries and a ``[defaults]`` table keyed by provider plus ``"*"``.
 Prices are strings (``input_per_1k = "0.003"``) so ``Decimal`` reads exactly what was written; a TOML
 float is refused because it has already been rounded to binary.
+
+The rules that span entries (one entry per id and ``effective_from``; a contracted model has one entry and
+no ``effective_from``) are :func:`check_entries`, run on each file, on the shipped file merged with an
+override, and on the entries given to ``PriceBook.from_entries``: one implementation for every path.
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal, get_args
+
+from .ids import provider_name
+
+# The price file that ships with the package (package data: ``services = ["data/*.toml"]`` in pyproject).
+SHIPPED_PRICES = Path(__file__).parent.parent / "data" / "prices.toml"
 
 PriceUnit = Literal["tokens", "request", "credit", "free"]
 PRICE_UNITS: tuple[str, ...] = get_args(PriceUnit)
@@ -88,38 +98,70 @@ def read_price_file(path: Path) -> tuple[list[PriceEntry], dict[str, PriceEntry]
     if not isinstance(models, list):
         raise PriceBookError(f"{path}: field 'models' must be an array of tables ([[models]])")
     entries = [_model_entry(raw, f"{path}: models[{i}]") for i, raw in enumerate(models)]
-    seen: dict[tuple[str, datetime | None], int] = {}
-    for index, entry in enumerate(entries):
-        key = (entry.model_id, entry.effective_from)
-        if key in seen:
-            raise PriceBookError(
-                f"{path}: models[{index}] ({entry.model_id!r}): field 'effective_from': "
-                f"duplicates models[{seen[key]}] (same id and effective_from)"
-            )
-        seen[key] = index
-    for index, entry in enumerate(entries):
-        if entry.contracted and entry.effective_from is not None:
-            raise PriceBookError(
-                f"{path}: models[{index}] ({entry.model_id!r}): field 'effective_from' must be "
-                "absent: contracted rates apply at every timestamp"
-            )
-        if entry.contracted and sum(e.model_id == entry.model_id for e in entries) > 1:
-            raise PriceBookError(
-                f"{path}: models[{index}] ({entry.model_id!r}): field 'contracted': a contracted "
-                "model may have only one entry (no dated prices)"
-            )
+    check_entries(PlacedEntry(entry, str(path), index) for index, entry in enumerate(entries))
     raw_defaults = data.get("defaults", {})
     if not isinstance(raw_defaults, dict):
         raise PriceBookError(f"{path}: field 'defaults' must be a table keyed by provider")
     defaults = {}
     for provider, raw in raw_defaults.items():
         where = f"{path}: defaults.{provider}"
-        name = provider.strip().casefold()
+        name = provider_name(provider)
         model_id = "*" if name == "*" else f"{name}/*"
         defaults[name] = _entry(
             raw, where, _COMMON_KEYS, model_id=model_id, provider="unknown" if name == "*" else name, is_default=True
         )
     return entries, defaults
+
+
+@dataclass(frozen=True)
+class PlacedEntry:
+    """An entry and where it was written, so an error names the file, the entry and the field."""
+
+    entry: PriceEntry
+    origin: str  # the price file's path, or the caller that gave the entries
+    index: int  # position among that origin's [[models]]
+
+    @property
+    def where(self) -> str:
+        return f"{self.origin}: models[{self.index}] ({self.entry.model_id!r})"
+
+    def named_beside(self, other: PlacedEntry) -> str:
+        """This entry's place in a message about ``other``: the file is left out when it is the same one."""
+        return f"models[{self.index}]" if self.origin == other.origin else f"{self.origin}: models[{self.index}]"
+
+
+def check_entries(placed: Iterable[PlacedEntry]) -> None:
+    """Refuse entries that cannot form one price history per model.
+
+    No two entries share an id and ``effective_from``; a contracted entry has no ``effective_from`` (its rates
+    apply at every timestamp) and is its model's only entry (no dated prices beside it, whichever file adds them).
+    """
+    placed = list(placed)
+    seen: dict[tuple[str, datetime | None], PlacedEntry] = {}
+    for item in placed:
+        key = (item.entry.model_id, item.entry.effective_from)
+        if key in seen:
+            raise PriceBookError(
+                f"{item.where}: field 'effective_from': duplicates {seen[key].named_beside(item)} "
+                "(same id and effective_from)"
+            )
+        seen[key] = item
+    contracts: dict[str, PlacedEntry] = {}
+    for item in placed:
+        if item.entry.contracted and item.entry.effective_from is not None:
+            raise PriceBookError(
+                f"{item.where}: field 'effective_from' must be absent: contracted rates apply at every timestamp"
+            )
+        if item.entry.contracted:
+            contracts[item.entry.model_id] = item
+    for item in placed:
+        contract = contracts.get(item.entry.model_id)
+        if contract is not None and contract is not item:
+            raise PriceBookError(
+                f"{item.where}: field 'effective_from': {item.entry.model_id!r} is contracted "
+                f"({contract.named_beside(item)}, field 'contracted'), so it may have only one entry (no dated "
+                "prices); replace the contracted entry (no effective_from) instead"
+            )
 
 
 def _model_entry(raw: Any, where: str) -> PriceEntry:
@@ -144,7 +186,7 @@ def _model_entry(raw: Any, where: str) -> PriceEntry:
         where,
         _MODEL_KEYS,
         model_id=model_id,
-        provider=provider.strip().casefold(),
+        provider=provider_name(provider),
         aliases=tuple(a.strip() for a in aliases),
         contracted=contracted,
         effective_from=_moment(raw.get("effective_from"), where),

@@ -1,4 +1,4 @@
-"""Model-id normalisation and provider inference: pure string rules, no price data.
+"""Model ids and provider names: every spelling rule and inference in one place, pure strings, no price data.
 
 Games log model ids in many spellings (``anthropic/claude-3.5-sonnet``, ``claude-3-5-sonnet-20241022``,
 ``Claude-3.5-Sonnet``...). :func:`parse_model_id` reduces one to a matching key plus the hints the
@@ -112,9 +112,17 @@ class ParsedModelId:
         return router and self.variant is None and self.exact == _OPENROUTER_FREE_ROUTER
 
 
+def provider_name(provider: str) -> str:
+    """A provider as a price file names it: trimmed and case-folded, its spelling kept (``MistralAI`` -> ``mistralai``).
+
+    Price entries keep the file's spelling (it is shown back as written); matching uses :func:`canonical_provider`.
+    """
+    return provider.strip().casefold()
+
+
 def canonical_provider(provider: str) -> str:
     """Case-fold a provider name and map known alternative spellings (``mistralai`` -> ``mistral``)."""
-    name = provider.strip().casefold()
+    name = provider_name(provider)
     return _PROVIDER_SPELLINGS.get(name, name)
 
 

@@ -1,0 +1,75 @@
+"""Pricing, in one package: what a model id names, what the price file says, which price applied, what it cost.
+
+- ``ids``: model-id parsing, provider spellings and inference (pure strings).
+- ``file``: :class:`PriceEntry`, the price-file reader and the rules that span entries (contracts, duplicates).
+- ``book``: :class:`PriceBook`, the price in force for a model at a moment and the rule that chose it.
+- ``cost``: exact USD and integer nano-USD of one event at one entry.
+- ``view``: the entry as callers show it (service, HTTP, CLI).
+
+Imports run one way: ``ids`` <- ``file`` <- ``book``, ``cost``, ``view``.
+"""
+
+from __future__ import annotations
+
+from .book import FREE_RULES, GLOBAL_DEFAULT, PriceBook, PriceMatch, PriceRule
+from .cost import (
+    NANO_PER_USD,
+    TokenCountError,
+    TokenCounts,
+    TokenRates,
+    cost_nano,
+    cost_usd,
+    nano_to_usd,
+    rates_for,
+)
+from .file import (
+    PRICE_UNITS,
+    SHIPPED_PRICES,
+    LongContextRates,
+    PriceBookError,
+    PriceEntry,
+    PriceUnit,
+    read_price_file,
+)
+from .ids import (
+    ParsedModelId,
+    canonical_provider,
+    infer_provider_from_name,
+    normalise_model_id,
+    parse_model_id,
+    provider_name,
+)
+from .view import OTHER_RATES, decimal_text, entry_json, model_cost_info
+
+__all__ = [
+    "FREE_RULES",
+    "GLOBAL_DEFAULT",
+    "NANO_PER_USD",
+    "OTHER_RATES",
+    "PRICE_UNITS",
+    "SHIPPED_PRICES",
+    "LongContextRates",
+    "ParsedModelId",
+    "PriceBook",
+    "PriceBookError",
+    "PriceEntry",
+    "PriceMatch",
+    "PriceRule",
+    "PriceUnit",
+    "TokenCountError",
+    "TokenCounts",
+    "TokenRates",
+    "canonical_provider",
+    "cost_nano",
+    "cost_usd",
+    "decimal_text",
+    "entry_json",
+    "infer_provider_from_name",
+    "model_cost_info",
+    "nano_to_usd",
+    "normalise_model_id",
+    "parse_model_id",
+    "provider_name",
+    "rates_for",
+    "read_price_file",
+]
