@@ -1,5 +1,5 @@
 """A real HTTP server for the HTTP tests, on 127.0.0.1 on a thread, with either adapter: the
-functions-framework app (``ff``) or the plain WSGI app ``ai-usage serve`` runs under gunicorn (``wsgi``).
+functions-framework app (``ff``) or the plain WSGI app ``ai-usage serve`` runs under granian (``wsgi``).
 
 The app is built from explicit parts (store, price book, clock, keys), so a test can make the store fail.
 """

@@ -199,8 +199,10 @@ def test_a_write_that_keeps_failing_ends_as_store_error_with_its_cause(double: T
     double.inject(Fault(method="POST", path=STAGE, kind="status_503", times=10_000))
     with pytest.raises(StoreError) as failure:
         store.record([make_log()])
-    assert isinstance(failure.value.__cause__, AppwriteException)
-    assert failure.value.__cause__.code == 503
+    cause = failure.value.__cause__
+    assert isinstance(cause, AppwriteException)
+    # The last 503, or the attempt the budget cut off midway (on a loaded machine the budget can end mid-request).
+    assert cause.code == 503 or cause.type == DEADLINE_EXCEEDED
     assert failure.value.retry_after is not None and failure.value.retry_after >= 1
     assert double.rows(DATABASE_ID, EVENTS_TABLE) == []
 

@@ -46,3 +46,11 @@ def test_the_two_quick_start_commands_exist_and_ci_runs_the_test_one() -> None:
         assert f"{script} " in README
         assert os.access(ROOT / script, os.X_OK)
     assert "scripts/test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_every_usage_kind_is_in_the_readmes_table_of_kinds() -> None:
+    from models.usage_kinds import USAGE_KINDS
+
+    table = README.split("### Usage kinds", 1)[1].split("\n#", 1)[0]
+    documented = re.findall(r"^\| `([a-z0-9_]+)`", table, flags=re.MULTILINE)
+    assert documented == [kind.name for kind in USAGE_KINDS]
