@@ -18,6 +18,7 @@ from services.cli.common import (
     load_settings,
     translate_errors,
 )
+from services.cli.litellm_command import import_litellm
 from services.pricing import OTHER_RATES, PriceBook, PriceEntry, decimal_text, entry_json
 
 
@@ -121,3 +122,6 @@ def show_price(model: str, at: datetime | None, provider: str | None, as_json: b
         ("source", entry.source),
         ("source date", entry.source_date.isoformat() if entry.source_date else "-"),
     ]))  # fmt: skip
+
+
+prices.add_command(import_litellm)  # LiteLLM price JSON -> a price file (services/cli/litellm_command.py)
