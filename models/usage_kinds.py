@@ -19,29 +19,56 @@ MAX_CREDITS_PER_EVENT = 1_000_000
 @dataclass(frozen=True)
 class UsageKind:
     name: str  # the event's field, the row's column and the rollup counter
-    unit: str  # what one of it is: a token, a credit...
+    unit: str  # what one of it is: a token, an image, a second...
     total_field: str | None  # the summaries' own field for its total (the replaced service's names), if any
     bound: int  # the most one event may carry
+    rate: str  # the price file's key for its price
+    per: int  # how many units that price is quoted for (1,000 tokens; 1 image)
+    fallback: str | None = None  # the rate that applies when an entry has none (None: not billed)
     part_of: str | None = None  # the kind this one is a part of
     description: str = ""
 
 
+_TOKENS = MAX_TOKENS_PER_EVENT
+_SECONDS = 24 * 3600
 USAGE_KINDS: tuple[UsageKind, ...] = (
-    UsageKind("tokens_input", "token", "total_input_tokens", MAX_TOKENS_PER_EVENT,
-              description="the whole prompt, cache reads and writes included (OpenAI's convention)"),
-    UsageKind("tokens_output", "token", "total_output_tokens", MAX_TOKENS_PER_EVENT,
-              description="the whole completion, reasoning included"),
-    UsageKind("tokens_cached", "token", "total_cached_tokens", MAX_TOKENS_PER_EVENT, part_of="tokens_input",
-              description="prompt tokens read from a cache"),
-    UsageKind("tokens_cache_write", "token", "total_cache_write_tokens", MAX_TOKENS_PER_EVENT,
-              part_of="tokens_input", description="prompt tokens written to a cache"),
-    UsageKind("tokens_reasoning", "token", "total_reasoning_tokens", MAX_TOKENS_PER_EVENT, part_of="tokens_output",
-              description="completion tokens spent on reasoning"),
-    UsageKind("credits", "credit", "total_credits", MAX_CREDITS_PER_EVENT,
+    UsageKind("tokens_input", "token", "total_input_tokens", _TOKENS, "input_per_1k", 1000,
+              description="the whole prompt, cache reads and writes, audio and image input included"),
+    UsageKind("tokens_output", "token", "total_output_tokens", _TOKENS, "output_per_1k", 1000,
+              description="the whole completion, reasoning and audio output included"),
+    UsageKind("tokens_cached", "token", "total_cached_tokens", _TOKENS, "cached_input_per_1k", 1000,
+              "input_per_1k", part_of="tokens_input", description="prompt tokens read from a cache"),
+    UsageKind("tokens_cache_write", "token", "total_cache_write_tokens", _TOKENS, "cache_write_per_1k", 1000,
+              "input_per_1k", part_of="tokens_input", description="prompt tokens written to a 5-minute cache"),
+    # Anthropic bills 1-hour writes at twice the input rate; without a rate of its own the input rate applies,
+    # never the 5-minute write rate.
+    UsageKind("tokens_cache_write_1h", "token", None, _TOKENS, "cache_write_1h_per_1k", 1000, "input_per_1k",
+              part_of="tokens_input", description="prompt tokens written to a 1-hour cache"),
+    UsageKind("tokens_audio_input", "token", None, _TOKENS, "audio_input_per_1k", 1000, "input_per_1k",
+              part_of="tokens_input", description="prompt tokens of audio"),
+    UsageKind("tokens_image_input", "token", None, _TOKENS, "image_input_per_1k", 1000, "input_per_1k",
+              part_of="tokens_input", description="prompt tokens of images"),
+    UsageKind("tokens_reasoning", "token", "total_reasoning_tokens", _TOKENS, "reasoning_per_1k", 1000,
+              "output_per_1k", part_of="tokens_output", description="completion tokens spent on reasoning"),
+    UsageKind("tokens_audio_output", "token", None, _TOKENS, "audio_output_per_1k", 1000, "output_per_1k",
+              part_of="tokens_output", description="completion tokens of audio"),
+    UsageKind("images", "image", None, 10_000, "per_image", 1, description="images generated"),
+    UsageKind("characters", "character", None, _TOKENS, "per_1k_characters", 1000,
+              description="characters of text turned into speech"),
+    UsageKind("audio_seconds", "second", None, _SECONDS, "per_audio_second", 1,
+              description="seconds of audio transcribed or generated"),
+    UsageKind("compute_seconds", "second", None, _SECONDS, "per_compute_second", 1,
+              description="seconds of compute of a model billed by time"),
+    UsageKind("web_searches", "search", None, 100_000, "per_1k_searches", 1000,
+              description="web searches made by a search tool"),
+    UsageKind("credits", "credit", "total_credits", MAX_CREDITS_PER_EVENT, "per_credit", 1,
               description="credits of a credit-priced provider (Firecrawl)"),
 )  # fmt: skip
 
 KIND_NAMES: tuple[str, ...] = tuple(kind.name for kind in USAGE_KINDS)
+# Every rate key a price entry may carry for the kinds (the per-request charge is not a kind).
+KIND_RATE_KEYS: tuple[str, ...] = tuple(kind.rate for kind in USAGE_KINDS)
+TOKEN_RATE_KEYS: tuple[str, ...] = tuple(kind.rate for kind in USAGE_KINDS if kind.unit == "token")
 KINDS_BY_NAME: dict[str, UsageKind] = {kind.name: kind for kind in USAGE_KINDS}
 # Each whole and the parts that must fit in it, in table order.
 PARTS: dict[str, tuple[str, ...]] = {

@@ -96,7 +96,9 @@ def test_long_context_rates_apply_to_the_whole_request_above_the_threshold() -> 
 
 def test_long_context_cache_rates_apply_too() -> None:
     # gemini-2.5-pro above 200K: 150K uncached * 0.0025 + 100K cached * 0.000625 + 2K out * 0.015, per 1K
-    cost = price("gemini-2.5-pro", tokens_input=250_000, tokens_cached=100_000, tokens_output=2000)
+    # (the cache-read prices before Google cut them on 2025-10-31; the book keeps both versions)
+    entry = BOOK.lookup("gemini-2.5-pro", at=datetime(2025, 9, 1, tzinfo=UTC)).entry
+    cost = cost_usd(entry, TokenCounts(tokens_input=250_000, tokens_cached=100_000, tokens_output=2000))
     assert cost == D("0.375") + D("0.0625") + D("0.03")
 
 

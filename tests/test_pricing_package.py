@@ -19,6 +19,7 @@ from services.pricing import (
     entry_json,
     model_cost_info,
 )
+from services.pricing.file import LEGACY_RATE_KEYS
 
 D = Decimal
 CONTRACTED = "anthropic/claude-3.5-sonnet"  # contracted in the shipped file
@@ -94,8 +95,10 @@ def test_an_override_that_replaces_a_contract_may_date_its_prices(tmp_path: Path
 
 def test_every_rate_of_an_entry_appears_in_both_views() -> None:
     rates = {attr: D("0.0001") * (i + 1) for i, (_, attr, _) in enumerate(OTHER_RATES)}
+    fields = {key: rate for key, rate in rates.items() if key in LEGACY_RATE_KEYS}
+    kind_rates = tuple((key, rate) for key, rate in rates.items() if key not in LEGACY_RATE_KEYS)
     long = LongContextRates(input_per_1k=D("0.002"), cached_input_per_1k=D("0.0002"))
-    full = entry("a/b", **rates, long_context_threshold=200_000, long_context=long)
+    full = entry("a/b", **fields, kind_rates=kind_rates, long_context_threshold=200_000, long_context=long)
     info, exact = model_cost_info(full), entry_json(full)
     for name, attr, _ in OTHER_RATES:
         assert info[name] == float(rates[attr]) and exact[attr] == format(rates[attr], "f")

@@ -227,16 +227,20 @@ def _destination(output: str) -> Iterator[IO[str]]:
     except OSError as exc:
         raise CommandFailed(f"cannot write {output}: {exc.strerror or exc}") from exc
     try:
-        with stream as handle:
-            yield handle
-            try:
-                handle.flush()
-                if partial is not None:
-                    os.fsync(handle.fileno())  # on disk before the name says the export is complete
-                    os.replace(partial, target)
-            except OSError as exc:
-                raise _OutputFailed(exc) from exc
+        yield stream
+        try:
+            stream.flush()
+            if partial is not None:
+                os.fsync(stream.fileno())  # on disk before the name says the export is complete
+                os.replace(partial, target)
+            stream.close()
+        except OSError as exc:
+            raise _OutputFailed(exc) from exc
     except BaseException:
+        # Closing flushes what is buffered, which fails again on a full disk: that second error must not hide
+        # the first (nor leave the partial file behind).
+        with suppress(OSError):
+            stream.close()
         if partial is not None:
             with suppress(OSError):
                 partial.unlink(missing_ok=True)

@@ -19,16 +19,18 @@ from services.cli.common import (
     translate_errors,
 )
 from services.cli.litellm_command import import_litellm
-from services.pricing import OTHER_RATES, PriceBook, PriceEntry, decimal_text, entry_json
+from services.pricing import OTHER_RATES, PriceBook, PriceEntry, decimal_text, entry_json, rate_value
 
 
 def _other_rates(entry: PriceEntry) -> str:
     """The rates beside input/output as one line of text; a rate the entry lacks is not shown."""
     parts = [
-        f"{label} {format(getattr(entry, attr), 'f')}"
-        for _, attr, label in OTHER_RATES
-        if getattr(entry, attr) is not None
+        f"{label} {format(rate, 'f')}" for _, key, label in OTHER_RATES if (rate := rate_value(entry, key)) is not None
     ]
+    for tier, rates in entry.tiers:
+        scale = f"x{format(rates.multiplier, 'f')}" if rates.multiplier is not None else ""
+        named = " ".join(f"{key} {format(value, 'f')}" for key, value in rates.rates)
+        parts.append(f"{tier}: {' '.join(p for p in (scale, named) if p)}")
     if entry.long_context is not None and entry.long_context_threshold is not None:
         long = entry.long_context
         rates = f"in {decimal_text(long.input_per_1k)} out {decimal_text(long.output_per_1k)}"

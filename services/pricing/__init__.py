@@ -14,9 +14,10 @@ from __future__ import annotations
 from .book import FREE_RULES, GLOBAL_DEFAULT, PriceBook, PriceMatch, PriceRule
 from .cost import (
     NANO_PER_USD,
+    Rates,
     TokenCountError,
     TokenCounts,
-    TokenRates,
+    billed_units,
     cost_nano,
     cost_usd,
     nano_to_usd,
@@ -29,6 +30,8 @@ from .file import (
     PriceBookError,
     PriceEntry,
     PriceUnit,
+    TierRates,
+    rate_value,
     read_price_file,
 )
 from .ids import (
@@ -56,9 +59,11 @@ __all__ = [
     "PriceMatch",
     "PriceRule",
     "PriceUnit",
+    "Rates",
+    "TierRates",
     "TokenCountError",
     "TokenCounts",
-    "TokenRates",
+    "billed_units",
     "canonical_provider",
     "cost_nano",
     "cost_usd",
@@ -70,6 +75,7 @@ __all__ = [
     "normalise_model_id",
     "parse_model_id",
     "provider_name",
+    "rate_value",
     "rates_for",
     "read_price_file",
 ]

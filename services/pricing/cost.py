@@ -1,12 +1,14 @@
-"""Pure cost computation: one price entry and one event's counts in, exact USD out.
+"""Pure cost computation: one price entry, one event's usage and its service tier in, exact USD out.
 
-``cost_usd`` never rounds (every step runs in a context that raises rather than round); ``cost_nano``
-rounds once per event, half-even, to the integer nano-dollars that are stored and summed.
+Every usage kind of ``models.usage_kinds`` is billed at its own rate: a part (cache reads, audio input...) at
+the part's rate, the rest of its whole at the whole's, so each unit is billed exactly once. ``cost_usd`` never
+rounds (every step runs in a context that raises rather than round); ``cost_nano`` rounds once per event,
+half-even, to the integer nano-dollars that are stored and summed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, make_dataclass
 from decimal import (
     ROUND_HALF_EVEN,
     Context,
@@ -18,12 +20,18 @@ from decimal import (
     localcontext,
 )
 
-from .file import PriceEntry
+from models.usage_kinds import KIND_NAMES, PARTS, USAGE_KINDS
+
+from .file import LEGACY_RATE_KEYS, PriceEntry
 
 NANO_PER_USD = 10**9
 # Wide enough for any realistic count x rate; Inexact is trapped so a too-large input raises, never rounds.
 _EXACT = Context(prec=1000, rounding=ROUND_HALF_EVEN, traps=[Inexact, InvalidOperation, DivisionByZero, Overflow])
-_THOUSAND = Decimal(1000)
+_ZERO = Decimal(0)
+_PER = tuple(Decimal(kind.per) for kind in USAGE_KINDS)
+_INDEX = {name: index for index, name in enumerate(KIND_NAMES)}
+# For each kind, the positions of its parts: what is billed at its own rate is the kind less its parts.
+_PART_POSITIONS = tuple(tuple(_INDEX[part] for part in PARTS.get(name, ())) for name in KIND_NAMES)
 
 
 class TokenCountError(ValueError):
@@ -34,139 +42,132 @@ class TokenCountError(ValueError):
         self.field = field
 
 
-@dataclass(frozen=True)
-class TokenCounts:
-    tokens_input: int = 0  # whole prompt, including cache reads and cache writes (OpenAI convention)
-    tokens_output: int = 0  # including reasoning
-    tokens_cached: int = 0  # part of tokens_input read from cache
-    tokens_cache_write: int = 0  # part of tokens_input written to cache
-    tokens_reasoning: int = 0  # part of tokens_output
-    credits: int = 0
-    requests: int = 1
+class _Usage:
+    __slots__ = ()
 
     def validate(self) -> None:
         """Raise :class:`TokenCountError` (a ``ValueError``) naming the first impossible count."""
-        for name in _COUNT_FIELDS:  # a plain tuple: dataclasses.fields() cost more than the checks
+        for name in _COUNT_FIELDS:
             value = getattr(self, name)
             if value.__class__ is not int:
                 raise TokenCountError(name, f"must be a whole number, got {value!r}")
             if value < 0:
                 raise TokenCountError(name, f"must not be negative, got {value}")
-        if self.tokens_cached + self.tokens_cache_write > self.tokens_input:
-            raise TokenCountError(
-                "tokens_cached",
-                f"tokens_cached ({self.tokens_cached}) + tokens_cache_write "
-                f"({self.tokens_cache_write}) exceed tokens_input ({self.tokens_input})",
-            )
-        if self.tokens_reasoning > self.tokens_output:
-            raise TokenCountError(
-                "tokens_reasoning",
-                f"tokens_reasoning ({self.tokens_reasoning}) exceeds tokens_output ({self.tokens_output})",
-            )
+        for whole, parts in PARTS.items():
+            if sum(getattr(self, part) for part in parts) > getattr(self, whole):
+                raise TokenCountError(parts[0], f"{' + '.join(parts)} exceed {whole} ({getattr(self, whole)})")
 
 
-_COUNT_FIELDS = tuple(f.name for f in fields(TokenCounts))
+# One event's usage, a field per usage kind, and how many requests it stands for (the per-request charge).
+_COUNT_FIELDS = (*KIND_NAMES, "requests")
+TokenCounts = make_dataclass(
+    "TokenCounts",
+    [*((name, int, 0) for name in KIND_NAMES), ("requests", int, 1)],
+    bases=(_Usage,),
+    frozen=True,
+    slots=True,
+)
+TokenCounts.__module__ = __name__
 
 
 @dataclass(frozen=True)
-class TokenRates:
-    """USD per 1K tokens for each kind of token, as they apply to one event."""
+class Rates:
+    """What prices one event: USD per quoted unit of each kind (``USAGE_KINDS`` order) and per request."""
 
-    input: Decimal
-    output: Decimal
-    cached_input: Decimal
-    cache_write: Decimal
-    reasoning: Decimal
-    long_context: bool
+    per_kind: tuple[Decimal, ...]
+    per_request: Decimal
+    long_context: bool  # the prompt passed the entry's threshold, so its long-context rates apply
+    tier: str  # the service tier whose prices applied: "standard" when the entry has none for the one asked
+
+    def of(self, kind: str) -> Decimal:
+        return self.per_kind[_INDEX[kind]]
+
+    # The token convention's names, as callers have always read them.
+    input = property(lambda self: self.of("tokens_input"))
+    output = property(lambda self: self.of("tokens_output"))
+    cached_input = property(lambda self: self.of("tokens_cached"))
+    cache_write = property(lambda self: self.of("tokens_cache_write"))
+    reasoning = property(lambda self: self.of("tokens_reasoning"))
 
 
-def rates_for(entry: PriceEntry, tokens_input: int) -> TokenRates:
-    """The rates that price a request with this prompt size; the long tier applies to the whole request."""
+def _rate_table(entry: PriceEntry, use_long: bool) -> dict[str, Decimal | None]:
+    rates: dict[str, Decimal | None] = {key: getattr(entry, key) for key in LEGACY_RATE_KEYS}
+    rates.update(entry.kind_rates)
     long = entry.long_context
-    use_long = (
-        long is not None and entry.long_context_threshold is not None and tokens_input > entry.long_context_threshold
-    )
-
-    def pick(name: str) -> Decimal | None:
-        tier = getattr(long, name) if use_long else None
-        return tier if tier is not None else getattr(entry, name)
-
-    input_rate = pick("input_per_1k") or Decimal(0)
-    output_rate = pick("output_per_1k") or Decimal(0)
-    cached, write, reasoning = pick("cached_input_per_1k"), pick("cache_write_per_1k"), pick("reasoning_per_1k")
-    return TokenRates(
-        input=input_rate,
-        output=output_rate,
-        cached_input=input_rate if cached is None else cached,
-        cache_write=input_rate if write is None else write,
-        reasoning=output_rate if reasoning is None else reasoning,
-        long_context=use_long,
-    )
+    if use_long and long is not None:
+        rates.update({key: value for key in LEGACY_RATE_KEYS if (value := getattr(long, key, None)) is not None})
+        rates.update(long.kind_rates)
+    return rates
 
 
-def _billed_tokens(counts: TokenCounts) -> tuple[int, int, int, int, int]:
-    """Tokens billed at the input, output, cached-read, cache-write and reasoning rate, in that order.
+def rates_for(entry: PriceEntry, tokens_input: int, tier: str = "standard") -> Rates:
+    """The rates that price a request with this prompt size in this tier; the long tier prices the whole request.
 
-    The token convention in one place: cache reads and writes are parts of ``tokens_input``, reasoning is
-    part of ``tokens_output``, so each token is billed at exactly one rate.
+    A tier the entry has prices for replaces the rates it names and scales the rest by its multiplier; a tier it
+    has none for is priced at standard (and ``Rates.tier`` says so).
     """
-    return (
-        counts.tokens_input - counts.tokens_cached - counts.tokens_cache_write,
-        counts.tokens_output - counts.tokens_reasoning,
-        counts.tokens_cached,
-        counts.tokens_cache_write,
-        counts.tokens_reasoning,
+    threshold = entry.long_context_threshold
+    use_long = entry.long_context is not None and threshold is not None and tokens_input > threshold
+    rates = _rate_table(entry, use_long)
+    applied = "standard"
+    tier_rates = dict(entry.tiers).get(tier) if tier != "standard" else None
+    if tier_rates is not None:
+        applied = tier
+        if tier_rates.multiplier is not None:
+            with localcontext(_EXACT):
+                rates = {k: None if v is None else v * tier_rates.multiplier for k, v in rates.items()}
+        rates.update(tier_rates.rates)
+    per_kind = []
+    for kind in USAGE_KINDS:
+        rate = rates.get(kind.rate)
+        if rate is None and kind.fallback is not None:
+            rate = rates.get(kind.fallback)
+        per_kind.append(_ZERO if rate is None else rate)
+    return Rates(tuple(per_kind), rates.get("per_request") or _ZERO, use_long, applied)
+
+
+def billed_units(counts: TokenCounts) -> tuple[int, ...]:
+    """Units of each kind billed at that kind's rate: the kind less its parts (each billed at its own)."""
+    values = tuple(getattr(counts, name) for name in KIND_NAMES)
+    return tuple(
+        value - sum(values[p] for p in parts) if parts else value
+        for value, parts in zip(values, _PART_POSITIONS, strict=True)
     )
 
 
-def cost_usd(entry: PriceEntry, counts: TokenCounts) -> Decimal:
+def cost_usd(entry: PriceEntry, counts: TokenCounts, tier: str = "standard") -> Decimal:
     """Exact, unrounded USD cost of one event."""
     counts.validate()
     if entry.unit == "free":
-        return Decimal(0)
-    rates = rates_for(entry, counts.tokens_input)
-    uncached, plain_output, cached, written, reasoning = _billed_tokens(counts)
+        return _ZERO
+    rates = rates_for(entry, counts.tokens_input, tier)
     with localcontext(_EXACT):
-        per_thousand = (
-            uncached * rates.input
-            + plain_output * rates.output
-            + cached * rates.cached_input
-            + written * rates.cache_write
-            + reasoning * rates.reasoning
+        total = sum(
+            (units * rate / per for units, rate, per in zip(billed_units(counts), rates.per_kind, _PER, strict=True)),
+            _ZERO,
         )
-        total = per_thousand / _THOUSAND
-        if entry.per_request is not None:
-            total += entry.per_request * counts.requests
-        if entry.per_credit is not None:
-            total += entry.per_credit * counts.credits
-        return +total
+        return +(total + rates.per_request * counts.requests)
 
 
-def cost_nano(entry: PriceEntry, counts: TokenCounts) -> int:
+def cost_nano(entry: PriceEntry, counts: TokenCounts, tier: str = "standard") -> int:
     """The event's cost in integer nano-USD: ``cost_usd * 1e9`` rounded half-even, once.
 
-    Computed in integer atto-USD when the entry's rates are whole atto-USD amounts (every shipped price
+    Computed in integer atto-USD when the entry's rates are whole atto-USD amounts per unit (every shipped price
     is): the same exact value as the Decimal path at a fraction of its cost, which matters because every
     logged event is priced.
     """
-    rates = _atto_rates(entry, counts.tokens_input)
-    if rates is None:
+    atto_rates = _atto_rates(entry, counts.tokens_input, tier)
+    if atto_rates is None:
         with localcontext(_EXACT):
-            return int((cost_usd(entry, counts) * NANO_PER_USD).to_integral_value(rounding=ROUND_HALF_EVEN))
+            return int((cost_usd(entry, counts, tier) * NANO_PER_USD).to_integral_value(rounding=ROUND_HALF_EVEN))
     counts.validate()
     if entry.unit == "free":
         return 0
-    per_input, per_output, per_cached, per_write, per_reasoning, per_request, per_credit = rates
-    uncached, plain_output, cached, written, reasoning = _billed_tokens(counts)
-    atto = (
-        uncached * per_input
-        + plain_output * per_output
-        + cached * per_cached
-        + written * per_write
-        + reasoning * per_reasoning
-        + counts.requests * per_request
-        + counts.credits * per_credit
-    )
+    per_kind, per_request = atto_rates
+    atto = counts.requests * per_request
+    for units, rate in zip(billed_units(counts), per_kind, strict=True):
+        if units:
+            atto += units * rate
     nano, rest = divmod(atto, _ATTO_PER_NANO)
     if rest * 2 > _ATTO_PER_NANO or (rest * 2 == _ATTO_PER_NANO and nano % 2):  # half-even
         nano += 1
@@ -174,34 +175,37 @@ def cost_nano(entry: PriceEntry, counts: TokenCounts) -> int:
 
 
 _ATTO_PER_NANO = 10**9
-_AttoRates = tuple[int, int, int, int, int, int, int]  # input, output, cached, cache write, reasoning, request, credit
-# id(entry) -> (entry, base rates, long-context rates); the entry is kept so its id cannot be reused.
-_ATTO_CACHE: dict[int, tuple[PriceEntry, _AttoRates | None, _AttoRates | None]] = {}
+_ATTO_PER_USD = 10**18
+_AttoRates = tuple[tuple[int, ...], int]  # atto-USD per unit of each kind, per request
+# (id(entry), long, tier) -> (entry, rates); the entry is kept so its id cannot be reused.
+_ATTO_CACHE: dict[tuple[int, bool, str], tuple[PriceEntry, _AttoRates | None]] = {}
 _ATTO_CACHE_LIMIT = 4096
 
 
-def _atto_rates(entry: PriceEntry, tokens_input: int) -> _AttoRates | None:
-    """The entry's rates in whole atto-USD (per token, per request, per credit), or None if one is finer."""
+def _atto_rates(entry: PriceEntry, tokens_input: int, tier: str) -> _AttoRates | None:
+    """The entry's rates in whole atto-USD per unit and per request, or None if one is finer than that."""
     threshold = entry.long_context_threshold
-    cached = _ATTO_CACHE.get(id(entry))
+    use_long = entry.long_context is not None and threshold is not None and tokens_input > threshold
+    key = (id(entry), use_long, tier)
+    cached = _ATTO_CACHE.get(key)
     if cached is None or cached[0] is not entry:
         if len(_ATTO_CACHE) >= _ATTO_CACHE_LIMIT:
             _ATTO_CACHE.clear()  # price books are few; this only bounds a process that reloads them often
-        long = _to_atto(entry, threshold + 1) if threshold is not None and entry.long_context is not None else None
-        cached = _ATTO_CACHE[id(entry)] = (entry, _to_atto(entry, 0), long)
-    use_long = cached[2] is not None and threshold is not None and tokens_input > threshold
-    return cached[2] if use_long else cached[1]
+        cached = _ATTO_CACHE[key] = (entry, _to_atto(rates_for(entry, tokens_input, tier)))
+    return cached[1]
 
 
-def _to_atto(entry: PriceEntry, tokens_input: int) -> _AttoRates | None:
-    rates = rates_for(entry, tokens_input)
-    per_token = (rates.input, rates.output, rates.cached_input, rates.cache_write, rates.reasoning)
+def _to_atto(rates: Rates) -> _AttoRates | None:
     with localcontext(_EXACT):
-        scaled = [rate * 10**15 for rate in per_token]  # USD per 1K tokens -> atto-USD per token
-        scaled += [(rate or Decimal(0)) * 10**18 for rate in (entry.per_request, entry.per_credit)]
+        try:
+            per_kind = [rate * _ATTO_PER_USD / per for rate, per in zip(rates.per_kind, _PER, strict=True)]
+        except Inexact:
+            return None
+        per_request = rates.per_request * _ATTO_PER_USD
+        scaled = [*per_kind, per_request]
         if any(value != value.to_integral_value() for value in scaled):
             return None
-        return tuple(int(value) for value in scaled)  # type: ignore[return-value]
+        return tuple(int(value) for value in per_kind), int(per_request)
 
 
 def nano_to_usd(nano: int) -> Decimal:

@@ -19,6 +19,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from models.usage_kinds import KIND_RATE_KEYS, TOKEN_RATE_KEYS
+
 from .ids import provider_name
 
 # The price file that ships with the package (package data: ``services = ["data/*.toml"]`` in pyproject).
@@ -29,15 +31,23 @@ PRICE_UNITS: tuple[str, ...] = get_args(PriceUnit)
 
 _RATE_FIELDS = ("cached_input_per_1k", "cache_write_per_1k", "reasoning_per_1k", "per_request", "per_credit")
 _LONG_FIELDS = ("input_per_1k", "output_per_1k", "cached_input_per_1k", "cache_write_per_1k", "reasoning_per_1k")
+# Rates of the usage kinds added with the table of kinds: kept in ``PriceEntry.kind_rates``, while the rates the
+# file always had stay fields of their own (callers and price files name them).
+_KIND_ONLY_RATES = tuple(key for key in KIND_RATE_KEYS if key not in ("input_per_1k", "output_per_1k", *_RATE_FIELDS))
+_LONG_KIND_RATES = tuple(key for key in TOKEN_RATE_KEYS if key not in _LONG_FIELDS)
+# The rates that are fields of PriceEntry (and of LongContextRates where they are per token).
+LEGACY_RATE_KEYS: tuple[str, ...] = ("input_per_1k", "output_per_1k", *_RATE_FIELDS)
+# Every rate an entry may have; a service tier may set any of them, or scale them all.
+ALL_RATE_KEYS: tuple[str, ...] = ("input_per_1k", "output_per_1k", *_RATE_FIELDS, *_KIND_ONLY_RATES)
+SERVICE_TIERS = ("standard", "batch", "flex", "priority")
 _COMMON_KEYS = frozenset(
     {
         "provider",
         "unit",
-        "input_per_1k",
-        "output_per_1k",
-        *_RATE_FIELDS,
+        *ALL_RATE_KEYS,
         "long_context_threshold",
         "long_context",
+        "tiers",
         "source",
         "source_date",
     }
@@ -59,6 +69,15 @@ class LongContextRates:
     cached_input_per_1k: Decimal | None = None
     cache_write_per_1k: Decimal | None = None
     reasoning_per_1k: Decimal | None = None
+    kind_rates: tuple[tuple[str, Decimal], ...] = ()  # the other token kinds' rates (1h writes, audio, image)
+
+
+@dataclass(frozen=True)
+class TierRates:
+    """A service tier's prices: explicit rates, and a multiplier of the standard rates for the rest."""
+
+    multiplier: Decimal | None = None
+    rates: tuple[tuple[str, Decimal], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,12 +94,22 @@ class PriceEntry:
     per_credit: Decimal | None = None
     long_context_threshold: int | None = None  # prompt tokens above which `long_context` prices the request
     long_context: LongContextRates | None = None
+    kind_rates: tuple[tuple[str, Decimal], ...] = ()  # rates of the newer usage kinds (per image, per second...)
+    tiers: tuple[tuple[str, TierRates], ...] = ()  # batch / flex / priority prices, when the provider has them
     effective_from: datetime | None = None  # UTC; None = since forever
     contracted: bool = False  # contracted rates apply at every timestamp
     aliases: tuple[str, ...] = ()
     source: str = ""
     source_date: date | None = None
     is_default: bool = False
+
+
+def rate_value(rates: PriceEntry | LongContextRates | TierRates, key: str) -> Decimal | None:
+    """One rate of an entry (or of its long-context or tier prices) by its price-file key; None when absent."""
+    if key in LEGACY_RATE_KEYS and not isinstance(rates, TierRates):
+        return getattr(rates, key, None)
+    extra = rates.rates if isinstance(rates, TierRates) else rates.kind_rates
+    return dict(extra).get(key)
 
 
 def read_price_file(path: Path) -> tuple[list[PriceEntry], dict[str, PriceEntry]]:
@@ -204,6 +233,7 @@ def _entry(raw: Any, where: str, allowed: frozenset[str], **fixed: Any) -> Price
     token_priced = unit == "tokens"
     rates = {name: _price(raw, name, where, required=token_priced) for name in ("input_per_1k", "output_per_1k")}
     rates.update({name: _price(raw, name, where) for name in _RATE_FIELDS})
+    kind_rates = _present({name: _price(raw, name, where) for name in _KIND_ONLY_RATES})
     for needed, needed_unit in (("per_request", "request"), ("per_credit", "credit")):
         if unit == needed_unit and rates[needed] is None:
             raise PriceBookError(f"{where}: field {needed!r} is required when unit = {unit!r}")
@@ -218,6 +248,8 @@ def _entry(raw: Any, where: str, allowed: frozenset[str], **fixed: Any) -> Price
         **rates,
         long_context_threshold=threshold,
         long_context=long_context,
+        kind_rates=kind_rates,
+        tiers=_tiers(raw.get("tiers"), where),
         source=source.strip(),
         source_date=_day(raw.get("source_date"), where),
         **fixed,
@@ -237,9 +269,37 @@ def _long_context(raw: dict[str, Any], where: str) -> tuple[int | None, LongCont
         raise PriceBookError(
             f"{where}: field 'long_context' must be a table of rates when long_context_threshold is given"
         )
-    for key in sorted(set(table) - set(_LONG_FIELDS)):
+    for key in sorted(set(table) - {*_LONG_FIELDS, *_LONG_KIND_RATES}):
         raise PriceBookError(f"{where}: unknown field 'long_context.{key}'")
-    return threshold, LongContextRates(**{name: _price(table, name, f"{where}: long_context") for name in _LONG_FIELDS})
+    inner = f"{where}: long_context"
+    rates = {name: _price(table, name, inner) for name in _LONG_FIELDS}
+    extra = _present({name: _price(table, name, inner) for name in _LONG_KIND_RATES})
+    return threshold, LongContextRates(**rates, kind_rates=extra)
+
+
+def _tiers(table: Any, where: str) -> tuple[tuple[str, TierRates], ...]:
+    """``tiers = { batch = { multiplier = "0.5" }, priority = { input_per_1k = "..." } }``, checked."""
+    if table is None:
+        return ()
+    if not isinstance(table, dict):
+        raise PriceBookError(f"{where}: field 'tiers' must be a table keyed by service tier")
+    tiers = []
+    for tier, raw in table.items():
+        inner = f"{where}: tiers.{tier}"
+        if tier not in SERVICE_TIERS[1:]:
+            raise PriceBookError(f"{inner}: unknown service tier (expected one of {', '.join(SERVICE_TIERS[1:])})")
+        if not isinstance(raw, dict) or not raw:
+            raise PriceBookError(f"{inner}: must be a table with a multiplier and/or rates")
+        for key in sorted(set(raw) - {"multiplier", *ALL_RATE_KEYS}):
+            raise PriceBookError(f"{inner}: unknown field {key!r}")
+        multiplier = _price(raw, "multiplier", inner)
+        rates = _present({name: _price(raw, name, inner) for name in ALL_RATE_KEYS})
+        tiers.append((tier, TierRates(multiplier, rates)))
+    return tuple(sorted(tiers))
+
+
+def _present(rates: dict[str, Decimal | None]) -> tuple[tuple[str, Decimal], ...]:
+    return tuple((name, rate) for name, rate in rates.items() if rate is not None)
 
 
 def _price(raw: dict[str, Any], name: str, where: str, *, required: bool = False) -> Decimal | None:

@@ -10,16 +10,29 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from .file import PriceEntry
+from .file import ALL_RATE_KEYS, PriceEntry, rate_value
 
-# (view name, PriceEntry attribute, label for text) of every rate beside input/output; a rate the entry lacks
+# (view name, price-file key, label for text) of every rate beside input/output; a rate the entry lacks
 # (None) is left out of the display view and shown as null in the JSON one.
-OTHER_RATES: tuple[tuple[str, str, str], ...] = (
-    ("cached_input", "cached_input_per_1k", "cached"),
-    ("cache_write", "cache_write_per_1k", "cache write"),
-    ("reasoning", "reasoning_per_1k", "reasoning"),
-    ("per_request", "per_request", "per request"),
-    ("per_credit", "per_credit", "per credit"),
+_LABELS = {
+    "cached_input_per_1k": ("cached_input", "cached"),
+    "cache_write_per_1k": ("cache_write", "cache write"),
+    "reasoning_per_1k": ("reasoning", "reasoning"),
+    "per_request": ("per_request", "per request"),
+    "per_credit": ("per_credit", "per credit"),
+}
+
+
+def _names(key: str) -> tuple[str, str]:
+    """(view name, text label) of a rate: the long-standing ones as they always were, the rest from the key."""
+    if key in _LABELS:
+        return _LABELS[key]
+    name = key.removesuffix("_per_1k")
+    return name, name.replace("_", " ")
+
+
+OTHER_RATES: tuple[tuple[str, str, str], ...] = tuple(
+    (_names(key)[0], key, _names(key)[1]) for key in ALL_RATE_KEYS if key not in ("input_per_1k", "output_per_1k")
 )
 # The per-token rates a long-context tier may override (LongContextRates' fields, "<name>_per_1k").
 _LONG_RATES = ("input", "output", "cached_input", "cache_write", "reasoning")
@@ -39,7 +52,7 @@ def model_cost_info(entry: PriceEntry) -> dict[str, float | str | bool | None]:
         "input": float(entry.input_per_1k),
         "output": float(entry.output_per_1k),
     }
-    optional = {name: getattr(entry, attr) for name, attr, _ in OTHER_RATES}
+    optional = {name: rate_value(entry, key) for name, key, _ in OTHER_RATES}
     if entry.long_context is not None:
         for name in _LONG_RATES:
             optional[f"long_context_{name}"] = getattr(entry.long_context, f"{name}_per_1k")
@@ -70,9 +83,16 @@ def entry_json(entry: PriceEntry) -> dict[str, Any]:
         "unit": entry.unit,
         "input_per_1k": decimal_text(entry.input_per_1k),
         "output_per_1k": decimal_text(entry.output_per_1k),
-        **{attr: _exact(getattr(entry, attr)) for _, attr, _ in OTHER_RATES},
+        **{key: _exact(rate_value(entry, key)) for _, key, _ in OTHER_RATES},
         "long_context_threshold": entry.long_context_threshold,
-        "long_context": None if long is None else {k: _exact(v) for k, v in vars(long).items()},
+        "long_context": None if long is None else {key: _exact(rate_value(long, key)) for key in _long_keys(long)},
+        "tiers": {
+            tier: {
+                "multiplier": _exact(rates.multiplier),
+                **{key: format(value, "f") for key, value in rates.rates},
+            }
+            for tier, rates in entry.tiers
+        },
         "effective_from": entry.effective_from.isoformat() if entry.effective_from else None,
         "contracted": entry.contracted,
         "aliases": list(entry.aliases),
@@ -80,6 +100,10 @@ def entry_json(entry: PriceEntry) -> dict[str, Any]:
         "source_date": entry.source_date.isoformat() if entry.source_date else None,
         "is_default": entry.is_default,
     }
+
+
+def _long_keys(long: object) -> list[str]:
+    return [f"{name}_per_1k" for name in _LONG_RATES] + [key for key, _ in long.kind_rates]  # type: ignore[attr-defined]
 
 
 def _exact(value: Decimal | None) -> str | None:
