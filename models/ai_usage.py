@@ -48,8 +48,17 @@ MAX_METADATA_DEPTH = 32
 
 
 # How an event's price was chosen; the free rules are counted apart so $0 is never silent.
-PriceRule = Literal["book", "default", "free_local", "free_variant"]
+PriceRule = Literal["book", "default", "free_local", "free_variant", "other_host"]
 FREE_PRICE_RULES = frozenset({"free_local", "free_variant"})
+
+
+class ServiceTier(StrEnum):
+    """How the provider served the request: batch, flex and priority tiers bill at their own rates."""
+
+    STANDARD = "standard"
+    BATCH = "batch"
+    FLEX = "flex"
+    PRIORITY = "priority"
 
 
 class TaskType(StrEnum):
@@ -155,6 +164,7 @@ class _EventFields(BaseModel):
         str | None, Field(max_length=64), AfterValidator(_optional_strip), Encodable, NoControl, NotOperator
     ] = None
     task_type: TaskType = TaskType.GENERAL
+    service_tier: ServiceTier = ServiceTier.STANDARD
     session_id: Annotated[OptionalIdentifier, NoSlash] = None
     character_id: OptionalIdentifier = None
     request_duration_ms: Annotated[StrictInt | None, Field(ge=0, le=MAX_DURATION_MS)] = None
@@ -235,6 +245,7 @@ class _RowFields(BaseModel):
     model: str
     provider: str | None = None
     task_type: TaskType
+    service_tier: ServiceTier = ServiceTier.STANDARD
     tokens_total: int
     session_id: str | None = None
     character_id: str | None = None
@@ -248,10 +259,18 @@ class _RowFields(BaseModel):
     estimated_cost_exact: ExactUSD = Field(description="Exact USD as a decimal string")
     price_model_id: str = Field(description="The price book entry that priced this event")
     price_is_fallback: bool = Field(description="True when the model was unknown and a default priced it")
+    price_tier: ServiceTier = Field(
+        default=ServiceTier.STANDARD,
+        description="The tier whose prices applied: standard when the entry has no prices for the event's tier",
+    )
+    price_version: str | None = Field(
+        default=None, description="The price entry that priced it: model id, and @effective_from for a dated one"
+    )
     price_rule: PriceRule = Field(
         default="book",
         description="How the price was chosen: book (the model's entry), default (unknown model), "
-        "free_local (a local runtime's id), free_variant (an OpenRouter ':free' id)",
+        "free_local (a local runtime's id), free_variant (an OpenRouter ':free' id), other_host (the host that "
+        "served it has no price of its own: the model's reference price)",
     )
     platform_credits: int = Field(description="int(cost in USD × 100)")
 
@@ -303,6 +322,7 @@ class _CounterSum:
 # Requests, failures and unpriced ones; then one counter per usage kind; then money and the free-rule count.
 COUNTER_FIELDS: tuple[str, ...] = (
     "requests", "failed_requests", "unpriced_requests", *KIND_NAMES, "cost_nano", "platform_credits", "free_requests",
+    "other_host_requests",
 )  # fmt: skip
 Counters = make_dataclass(
     "Counters",
@@ -325,6 +345,7 @@ def counter_values(log: AIUsageLog) -> tuple[int, ...]:
         log.cost_nano,
         log.platform_credits,
         1 if log.price_rule in FREE_PRICE_RULES else 0,
+        1 if log.price_rule == "other_host" else 0,
     )
 
 
@@ -353,6 +374,9 @@ class UsageTotals(BaseModel):
     failed_requests: int
     unpriced_requests: int
     free_requests: int = Field(description="Requests priced $0 by a free rule (local runtime, OpenRouter :free)")
+    other_host_requests: int = Field(
+        default=0, description="Requests whose host has no price of its own, priced by the model's reference host"
+    )
     platform_credits: int
     usage: dict[str, int] = Field(description="Every usage kind's total, by kind (the README's table of kinds)")
 

@@ -47,6 +47,7 @@ def totals_fields(counters: Counters) -> dict[str, Any]:
         "failed_requests": counters.failed_requests,
         "unpriced_requests": counters.unpriced_requests,
         "free_requests": counters.free_requests,
+        "other_host_requests": counters.other_host_requests,
         "platform_credits": counters.platform_credits,
     }
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from pydantic import ValidationError
 
 from models.ai_usage import AIUsageLog, FieldError, UsageEvent, log_id_for
+from models.usage_kinds import KIND_NAMES
 from services.errors import ValidationFailed
-from services.pricing import PriceBook, TokenCounts, cost_nano, nano_to_usd
+from services.pricing import PriceBook, TokenCounts, applied_tier, cost_nano, nano_to_usd, price_version
 
 __all__ = ["BILLED_FIELDS", "EventPricer", "differing_fields", "field_errors", "log_id_for", "parse_event"]
 
@@ -53,10 +55,8 @@ def parse_event(data: UsageEvent | Mapping[str, Any]) -> UsageEvent:
 
 # What a replay must repeat to be a duplicate: everything it bills. ``provider`` and ``timestamp`` count only
 # when the caller sent them (otherwise they were inferred or stamped on arrival, and a retry cannot repeat them).
-BILLED_FIELDS = (
-    "user_id", "tenant_id", "model", "task_type", "tokens_input", "tokens_output", "tokens_cached",
-    "tokens_cache_write", "tokens_reasoning", "credits", "success", "session_id",
-)  # fmt: skip
+BILLED_FIELDS = ("user_id", "tenant_id", "model", "task_type", *KIND_NAMES, "service_tier", "success", "session_id")
+_kind_values = attrgetter(*KIND_NAMES)
 
 
 def differing_fields(event: UsageEvent, built: AIUsageLog, stored: AIUsageLog) -> list[FieldError]:
@@ -99,15 +99,9 @@ class EventPricer:
         provider = event.provider or self.price_book.infer_provider(event.model)
         if provider is None and not match.is_fallback:
             provider = match.entry.provider
-        counts = TokenCounts(
-            tokens_input=event.tokens_input,
-            tokens_output=event.tokens_output,
-            tokens_cached=event.tokens_cached,
-            tokens_cache_write=event.tokens_cache_write,
-            tokens_reasoning=event.tokens_reasoning,
-            credits=event.credits,
-        )
-        nano = cost_nano(match.entry, counts)
+        usage = dict(zip(KIND_NAMES, _kind_values(event), strict=True))
+        counts = TokenCounts(**usage)
+        nano = cost_nano(match.entry, counts, event.service_tier)
         exact = nano_to_usd(nano)
         request_id = event.request_id or uuid.uuid4().hex
         return AIUsageLog(
@@ -118,13 +112,9 @@ class EventPricer:
             model=event.model,
             provider=provider,
             task_type=event.task_type,
-            tokens_input=event.tokens_input,
-            tokens_output=event.tokens_output,
-            tokens_cached=event.tokens_cached,
-            tokens_cache_write=event.tokens_cache_write,
-            tokens_reasoning=event.tokens_reasoning,
+            **usage,
             tokens_total=event.tokens_input + event.tokens_output,
-            credits=event.credits,
+            service_tier=event.service_tier,
             session_id=event.session_id,
             character_id=event.character_id,
             request_duration_ms=event.request_duration_ms,
@@ -138,5 +128,7 @@ class EventPricer:
             price_model_id=match.entry.model_id,
             price_is_fallback=match.is_fallback,
             price_rule=match.rule,
+            price_tier=applied_tier(match.entry, event.service_tier),
+            price_version=price_version(match.entry),
             platform_credits=int(exact * 100),
         )

@@ -53,7 +53,7 @@ def test_a_version_1_database_migrates_without_losing_or_double_counting_an_even
     db_path = tmp_path / "usage.db"
     _write_v1_database(db_path)
     store = SQLiteUsageStore(db_path)
-    assert store.schema_version == 2
+    assert store.schema_version == 3
     ledger = UsageTrackingService(store, PriceBook.load(), clock=lambda: NOW)
 
     tenant_event = ledger.get_event("r-2", "studio-a")

@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from models.ai_usage import ServiceTier
 from models.usage_kinds import KIND_RATE_KEYS, TOKEN_RATE_KEYS
 
 from .ids import provider_name
@@ -39,7 +40,7 @@ _LONG_KIND_RATES = tuple(key for key in TOKEN_RATE_KEYS if key not in _LONG_FIEL
 LEGACY_RATE_KEYS: tuple[str, ...] = ("input_per_1k", "output_per_1k", *_RATE_FIELDS)
 # Every rate an entry may have; a service tier may set any of them, or scale them all.
 ALL_RATE_KEYS: tuple[str, ...] = ("input_per_1k", "output_per_1k", *_RATE_FIELDS, *_KIND_ONLY_RATES)
-SERVICE_TIERS = ("standard", "batch", "flex", "priority")
+SERVICE_TIERS: tuple[str, ...] = tuple(ServiceTier)
 _COMMON_KEYS = frozenset(
     {
         "provider",
@@ -102,6 +103,18 @@ class PriceEntry:
     source: str = ""
     source_date: date | None = None
     is_default: bool = False
+
+
+def price_version(entry: PriceEntry) -> str:
+    """Which version of which entry: ``model_id``, with ``@effective_from`` (UTC ISO) for a dated price."""
+    if entry.effective_from is None:
+        return entry.model_id
+    return f"{entry.model_id}@{entry.effective_from.isoformat()}"
+
+
+def applied_tier(entry: PriceEntry, tier: str) -> str:
+    """The tier whose prices apply to an event of ``tier``: standard when the entry has none for it."""
+    return tier if any(name == tier for name, _ in entry.tiers) else "standard"
 
 
 def rate_value(rates: PriceEntry | LongContextRates | TierRates, key: str) -> Decimal | None:

@@ -32,7 +32,7 @@ OPERATOR_METHODS = frozenset({
 })  # fmt: skip
 _TEXT_FIELDS = (
     "request_id", "log_id", "user_id", "tenant_id", "model", "provider", "session_id", "character_id",
-    "error_message", "price_model_id", "price_rule",
+    "error_message", "price_model_id", "price_rule", "service_tier", "price_tier", "price_version",
 )  # fmt: skip
 _INT_FIELDS = (*KIND_NAMES, "tokens_total", "request_duration_ms", "cost_nano", "platform_credits")
 
@@ -115,6 +115,8 @@ def log_from_data(data: Mapping[str, Any]) -> AIUsageLog:
     exact = nano_to_usd(data["cost_nano"])
     fields = {name: data.get(name) for name in (*_TEXT_FIELDS, *_INT_FIELDS) if name != "tokens_total"}
     fields["price_rule"] = fields["price_rule"] or _rule_before_the_column(data)
+    for name in ("service_tier", "price_tier"):  # rows from before tiers were all standard
+        fields[name] = fields[name] or "standard"
     for name in KIND_NAMES:  # a kind added after the row was written has no value on it: none of it was used
         fields[name] = fields[name] or 0
     return AIUsageLog(

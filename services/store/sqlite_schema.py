@@ -19,7 +19,7 @@ from services.store.rollups import OPTIONAL_SCOPES, SHAPES, SHAPES_FINGERPRINT, 
 PLAIN_COLUMNS: tuple[str, ...] = (
     "request_id", "log_id", "user_id", "tenant_id", "model", "provider", *KIND_NAMES, "session_id",
     "character_id", "request_duration_ms", "error_message", "cost_nano", "price_model_id", "platform_credits",
-    "price_rule",
+    "price_rule", "service_tier", "price_tier", "price_version",
 )  # fmt: skip
 CONVERTED_COLUMNS: tuple[str, ...] = ("task_type", "success", "metadata", "ts", "price_is_fallback")
 EVENT_COLUMNS: tuple[str, ...] = PLAIN_COLUMNS + CONVERTED_COLUMNS
@@ -51,6 +51,7 @@ _COUNTER_SQL = {
     "cost_nano": "SUM(cost_nano)",
     "platform_credits": "SUM(platform_credits)",
     "free_requests": f"SUM(price_rule IN ({', '.join(repr(rule) for rule in sorted(FREE_PRICE_RULES))}))",
+    "other_host_requests": "SUM(price_rule = 'other_host')",
 }
 
 
@@ -180,24 +181,36 @@ def _v2_tenant_keys(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE rollups ADD COLUMN free_requests INTEGER NOT NULL DEFAULT 0")
 
 
+def _v3_tiers_and_versions(conn: sqlite3.Connection) -> None:
+    """The service tier of each event, the tier whose prices applied, and which price version priced it.
+
+    Events stored before were all served and priced at standard; their price version is not known (NULL).
+    """
+    conn.execute("ALTER TABLE events ADD COLUMN service_tier TEXT NOT NULL DEFAULT 'standard'")
+    conn.execute("ALTER TABLE events ADD COLUMN price_tier TEXT NOT NULL DEFAULT 'standard'")
+    conn.execute("ALTER TABLE events ADD COLUMN price_version TEXT")
+
+
 # Append only: each migration runs once, in order, and bumps PRAGMA user_version.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_initial, _v2_tenant_keys)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_initial, _v2_tenant_keys, _v3_tiers_and_versions)
 SCHEMA_VERSION = len(MIGRATIONS)
 # The rollups hold what these shapes and counters add up; when either changes, they are rebuilt.
 ROLLUPS_FINGERPRINT = f"{SHAPES_FINGERPRINT} {COUNTER_FIELDS!r}"
 
 
 def _missing_kind_columns(conn: sqlite3.Connection) -> dict[str, list[str]]:
-    """Per table, the usage kinds it has no column for yet (a kind added to ``USAGE_KINDS`` since)."""
+    """Per table, the integer columns it lacks yet: a usage kind added to ``USAGE_KINDS`` since (both tables), a
+    counter added to ``COUNTER_FIELDS`` since (rollups)."""
     missing = {}
-    for table in ("events", "rollups"):
+    for table, wanted in (("events", KIND_NAMES), ("rollups", COUNTER_FIELDS)):
         have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        missing[table] = [name for name in KIND_NAMES if name not in have]
+        missing[table] = [name for name in wanted if name not in have]
     return missing
 
 
 def _add_kind_columns(conn: sqlite3.Connection) -> None:
-    # A new kind is zero on every event stored before it existed; the rollups are rebuilt after this.
+    # A new kind is zero on every event stored before it existed; the rollups are rebuilt after this, which
+    # fills a new counter from the events.
     for table, names in _missing_kind_columns(conn).items():
         for name in names:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0")
