@@ -7,12 +7,18 @@ Two rules price a model at $0 without a book entry, and only the model id itself
 runtime's prefix (``ollama/llama3``) and an OpenRouter ``:free`` id (``meta-llama/llama-3.3-70b-instruct:free``).
 A ``provider`` argument is a hint that chooses between models sharing a name and picks a default; it never
 makes a priced id free. A contracted model is never free. Every match says which rule chose it.
+
+Hosts: an entry's ``provider`` is who serves the model at that price, so one model may have several entries
+(``together/llama-3.3-70b-instruct``, ``cerebras/llama-3.3-70b``). The host of a request is the ``provider``
+argument, else the one its id names (``cerebras/`` prefix, Bedrock's ``us.anthropic.…-v2:0``, Vertex's ``…@date``).
+That host's entry prices it; when the host has none, the model's reference entry (its maker's own, else the first
+by id) prices it and the rule says ``other_host``, so a price borrowed from another host is never silent.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,7 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 from .file import SHIPPED_PRICES, PlacedEntry, PriceBookError, PriceEntry, check_entries, read_price_file
-from .ids import OPENROUTER, ParsedModelId, canonical_provider, infer_provider_from_name, parse_model_id
+from .ids import OPENROUTER, canonical_provider, infer_provider_from_name, parse_model_id
 
 GLOBAL_DEFAULT = "*"
 _FREE_VARIANT_SOURCE = "https://openrouter.ai/docs/guides/routing/model-variants/free (OpenRouter ':free': no charge)"
@@ -29,7 +35,7 @@ _EPOCH = datetime.min.replace(tzinfo=UTC)
 _RESOLVED_CACHE_SIZE = 10_000
 
 
-PriceRule = Literal["book", "default", "free_local", "free_variant"]
+PriceRule = Literal["book", "default", "free_local", "free_variant", "other_host"]
 FREE_RULES: frozenset[PriceRule] = frozenset({"free_local", "free_variant"})
 
 
@@ -39,16 +45,27 @@ class PriceMatch:
 
     ``rule`` is one of:
 
-    - ``"book"``: the model's own entry in the price book (a contracted entry is always this).
+    - ``"book"``: the model's own entry in the price book, its host's when a host is named (a contracted entry is
+      always this, whatever the host).
+    - ``"other_host"``: a host is named and has no entry for the model, so the model's reference entry (its
+      maker's own, else the first by id) priced it: a real price, but another host's.
     - ``"default"``: the model is unknown; its provider's default, else the global one, priced it.
     - ``"free_local"``: $0 because the id starts with a local runtime's prefix (``ollama/``, ``lm_studio/``...).
     - ``"free_variant"``: $0 because the id is an OpenRouter ``:free`` id (or the ``openrouter/free`` router).
 
     The two free rules are not book prices, so callers store the rule and count them apart: $0 is never silent.
+    ``host`` is the host the request named (the ``provider`` argument, else the id's prefix or shape), canonical,
+    or None; compare it with ``entry.provider`` to see whose rate priced it.
     """
 
     entry: PriceEntry
     rule: PriceRule
+    host: str | None = None
+
+    @property
+    def is_other_host(self) -> bool:
+        """True when the named host has no entry for the model and another host's rate priced it."""
+        return self.rule == "other_host"
 
     @property
     def is_fallback(self) -> bool:
@@ -75,8 +92,13 @@ def _utc(at: datetime | None) -> datetime:
     return at.astimezone(UTC)
 
 
-def _names(entry: PriceEntry) -> list[ParsedModelId]:
-    return [parse_model_id(name) for name in (entry.model_id, *entry.aliases)]
+def _names(entry: PriceEntry) -> list[tuple[str, str]]:
+    """The (exact, key) pairs of an entry's id and aliases."""
+    return [(parsed.exact, parsed.key) for parsed in map(parse_model_id, (entry.model_id, *entry.aliases))]
+
+
+# A matched model's price history, the rule that chose it and the host the request named.
+_Resolved = tuple[list[PriceEntry], PriceRule, str | None]
 
 
 class PriceBook:
@@ -84,7 +106,7 @@ class PriceBook:
 
     def __init__(self, entries: Iterable[PriceEntry], defaults: Mapping[str, PriceEntry]) -> None:
         self._history: dict[str, list[PriceEntry]] = {}
-        self._resolved: dict[tuple[str, str | None], PriceMatch | tuple[list[PriceEntry], PriceRule]] = {}
+        self._resolved: dict[tuple[str, str | None], PriceMatch | _Resolved] = {}
         self._providers: dict[str, str | None] = {}
         entries = list(entries)
         # The same rules as a price file's; :meth:`load` has run them already with each entry's file named.
@@ -103,9 +125,12 @@ class PriceBook:
         self._keys: dict[str, set[str]] = {}
         for model_id, versions in self._history.items():
             for version in versions:
-                for parsed in _names(version):
-                    self._exact.setdefault(parsed.exact, set()).add(model_id)
-                    self._keys.setdefault(parsed.key, set()).add(model_id)
+                for exact, key in _names(version):
+                    self._exact.setdefault(exact, set()).add(model_id)
+                    self._keys.setdefault(key, set()).add(model_id)
+        # Who serves each model at its price, spelled as hosts and hints are (a file may write "together_ai").
+        self._served_by = {model_id: canonical_provider(v[0].provider) for model_id, v in self._history.items()}
+        self._spelled = {model_id: parse_model_id(model_id).exact for model_id in self._history}
         self._check_name_clashes()
 
     def _check_name_clashes(self) -> None:
@@ -168,11 +193,11 @@ class PriceBook:
                 self._resolved[(model, provider)] = resolved
         if isinstance(resolved, PriceMatch):
             return resolved
-        history, rule = resolved
-        return PriceMatch(_in_force(history, when), rule)
+        history, rule, host = resolved
+        return PriceMatch(_in_force(history, when), rule, host)
 
-    def _resolve(self, model: str, provider: str | None) -> PriceMatch | tuple[list[PriceEntry], PriceRule]:
-        """A fixed answer (free or default), or the price history of the matched model and its rule."""
+    def _resolve(self, model: str, provider: str | None) -> PriceMatch | _Resolved:
+        """A fixed answer (free or default), or the price history of the matched model, its rule and host."""
         parsed = parse_model_id(model)
         # The id alone decides the free rules; `provider` never switches pricing off (issue 8, point 7).
         runtime = parsed.local_runtime
@@ -180,46 +205,77 @@ class PriceBook:
             source = f"Local runtime {runtime!r} (id prefix '{parsed.prefixes[0]}/'): runs locally, no per-token charge"
             return PriceMatch(_free_entry(f"{runtime}/{parsed.exact}", runtime, source), "free_local")
         given = canonical_provider(provider) if provider else None
-        hints = [p for p in (given, parsed.provider_hint) if p]
+        host = given or parsed.host  # the event's own word on who served it outranks the id's spelling
         # "anthropic/claude-3.5-sonnet:free" from Anthropic itself is not OpenRouter's: a provider other than
         # OpenRouter can only keep the price on, never take it off.
         openrouter_free = parsed.is_openrouter_free and given in (None, OPENROUTER)
-        model_id = self._match(parsed, hints)
-        if model_id is not None:
-            history = self._history[model_id]
+        makers = [p for p in (parsed.maker_hint, infer_provider_from_name(parsed.key)) if p]
+        chosen = self._choose(parsed.exact, parsed.key, host, makers)
+        if chosen is not None:
+            history = self._history[chosen[0]]
             if openrouter_free and not history[0].contracted:  # a contract holds whatever the id's suffix says
-                return [_as_free(version) for version in history], "free_variant"
-            return history, "book"
+                return [_as_free(version) for version in history], "free_variant", host
+            return history, chosen[1], host
         if openrouter_free:
             owner = given or parsed.provider_hint or "unknown"
             name = "/".join((*parsed.prefixes, parsed.exact)) + (":free" if parsed.is_free_variant else "")
-            return PriceMatch(_free_entry(name, owner, _FREE_VARIANT_SOURCE), "free_variant")
-        for candidate in (*hints, infer_provider_from_name(model)):
+            return PriceMatch(_free_entry(name, owner, _FREE_VARIANT_SOURCE), "free_variant", host)
+        for candidate in (given, parsed.host, parsed.provider_hint, *makers):
             if candidate and candidate in self._defaults:
-                return PriceMatch(self._defaults[candidate], "default")
-        return PriceMatch(self._defaults[GLOBAL_DEFAULT], "default")
+                return PriceMatch(self._defaults[candidate], "default", host)
+        return PriceMatch(self._defaults[GLOBAL_DEFAULT], "default", host)
 
     def infer_provider(self, model: str) -> str | None:
         if model in self._providers:
             return self._providers[model]
         parsed = parse_model_id(model)
-        provider = parsed.local_runtime or parsed.provider_hint
+        # Who served it: a local runtime, a host (prefix or id shape), then the provider the prefix names.
+        provider = parsed.local_runtime or parsed.host or parsed.provider_hint
         if not provider:
-            model_id = self._match(parsed, [])
-            provider = self._history[model_id][0].provider if model_id is not None else infer_provider_from_name(model)
+            maker = infer_provider_from_name(parsed.key)
+            chosen = self._choose(parsed.exact, parsed.key, None, [maker] if maker else [])
+            provider = self._history[chosen[0]][0].provider if chosen else maker
         if len(self._providers) < _RESOLVED_CACHE_SIZE:
             self._providers[model] = provider
         return provider
 
-    def _match(self, parsed: ParsedModelId, hints: list[str]) -> str | None:
-        """The model id for a parsed name: exact spelling first, then the normalised key."""
-        for ids, name in ((self._exact.get(parsed.exact), parsed.exact), (self._keys.get(parsed.key), parsed.key)):
-            if not ids:
-                continue
-            preferred = [i for i in ids if self._history[i][0].provider in hints] or list(ids)
-            # Several models share a key (gpt-4o and its dated snapshot): the one spelled like the key wins.
-            return min(preferred, key=lambda i: (parse_model_id(i).exact != name, i))
+    def _choose(self, exact: str, key: str, host: str | None, makers: list[str]) -> tuple[str, PriceRule] | None:
+        """The model id that prices a name, and its rule; None when no entry has the name.
+
+        The model's entries across hosts are those with the exact spelling, then those with the normalised key
+        (hosts spell one model differently, and an alias may be on one host's entry only). A contract among them
+        wins whatever the host; then the host's own entry; then the reference entry (the maker's, else any with
+        the exact spelling), which is ``other_host`` when a host was named and ``book`` when none was.
+        """
+        exact_ids, key_ids = self._exact.get(exact, set()), self._keys.get(key, set())
+        # A dated snapshot with an entry of its own (gpt-4o-2024-05-13) is another model than its key's (gpt-4o):
+        # the key's entries are not its hosts.
+        snapshot = exact != key and any(self._spelled[i] == exact for i in exact_ids)
+        tiers = [(sorted(ids), name) for ids, name in ((exact_ids, exact), (key_ids, key)) if ids]
+        tiers = tiers[:1] if snapshot else tiers
+        if not tiers:
+            return None
+        contract = self._first(tiers, lambda i: self._history[i][0].contracted)
+        if contract is not None:
+            return contract, "book"
+        served = self._first(tiers, lambda i: self._served_by[i] == host) if host else None
+        if served is not None:
+            return served, "book"
+        makers_own = (self._first(tiers, lambda i, m=maker: self._served_by[i] == m) for maker in makers)
+        reference = next((i for i in makers_own if i is not None), None) or self._spelled_first(*tiers[0])
+        return reference, "other_host" if host else "book"
+
+    def _first(self, tiers: list[tuple[list[str], str]], accept: Callable[[str], bool]) -> str | None:
+        """The first accepted id, tier by tier. Several may share a key (gpt-4o and its dated snapshot): the one
+        spelled like the name wins, then the lowest id, so the answer never depends on set order."""
+        for ids, name in tiers:
+            accepted = [i for i in ids if accept(i)]
+            if accepted:
+                return self._spelled_first(accepted, name)
         return None
+
+    def _spelled_first(self, ids: list[str], name: str) -> str:
+        return min(ids, key=lambda i: (self._spelled[i] != name, i))
 
 
 def _in_force(versions: list[PriceEntry], at: datetime) -> PriceEntry:

@@ -2,7 +2,12 @@
 
 Games log model ids in many spellings (``anthropic/claude-3.5-sonnet``, ``claude-3-5-sonnet-20241022``,
 ``Claude-3.5-Sonnet``...). :func:`parse_model_id` reduces one to a matching key plus the hints the
-spelling carried (a ``provider/`` prefix, a local runtime's prefix, an OpenRouter ``:free`` suffix).
+spelling carried (a ``provider/`` prefix, a local runtime's prefix, an OpenRouter ``:free`` suffix, and the host
+that served it: a ``together/`` prefix, or a host-shaped id such as Bedrock's ``us.anthropic.claude-...-v2:0``).
+
+A host is who served (and billed) the request; the maker is who made the model. They differ for open models
+(Llama on Together, Groq, Cerebras...) and for resold ones (Claude on Bedrock and Vertex, GPT on Azure), and the
+price is the host's.
 """
 
 from __future__ import annotations
@@ -10,16 +15,51 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# Hosts that serve other makers' models at their own prices, by every spelling clients use for them: LiteLLM's
+# provider names (together_ai, fireworks_ai, vertex_ai, azure_ai...), the Vercel AI SDK's (togetherai,
+# google-vertex, amazon-bedrock...) and the plain name. The canonical name (the value) is LiteLLM's where it has
+# one that is not a company suffix: "vertex_ai" (not "google": Vertex bills apart from the Gemini API and resells
+# Claude, Llama and Mistral), "together", "fireworks", "azure" (Azure OpenAI and Azure AI Foundry alike).
+_HOST_SPELLINGS = {
+    "together": "together",
+    "together_ai": "together",
+    "togetherai": "together",
+    "together-ai": "together",
+    "groq": "groq",
+    "cerebras": "cerebras",
+    "fireworks": "fireworks",
+    "fireworks_ai": "fireworks",
+    "fireworks-ai": "fireworks",
+    "deepinfra": "deepinfra",
+    "bedrock": "bedrock",
+    "amazon-bedrock": "bedrock",
+    "aws-bedrock": "bedrock",
+    "vertex_ai": "vertex_ai",
+    "vertex": "vertex_ai",
+    "vertexai": "vertex_ai",
+    "vertex_ai_beta": "vertex_ai",
+    "google-vertex": "vertex_ai",
+    "google_vertex": "vertex_ai",
+    "azure": "azure",
+    "azure_ai": "azure",
+    "azure-openai": "azure",
+    "azure_openai": "azure",
+    "openrouter": "openrouter",
+}
+HOSTS = frozenset(_HOST_SPELLINGS.values())
+BEDROCK = "bedrock"
+VERTEX = "vertex_ai"
 # Prefix spellings that name a known provider differently (Hugging Face / OpenRouter organisation names).
 _PROVIDER_SPELLINGS = {
     "meta-llama": "meta",
     "mistralai": "mistral",
     "google-ai": "google",
     "gemini": "google",
-    "vertex_ai": "google",
+    **_HOST_SPELLINGS,
 }
-# Prefixes that are path segments of an SDK, not a provider (Google's SDK reports "models/gemini-...").
-_NOT_PROVIDERS = frozenset({"models"})
+# Prefixes that are path segments of an SDK, not a provider (Google's SDK reports "models/gemini-...", LiteLLM
+# routes Bedrock calls as "bedrock/converse/<id>" or "bedrock/invoke/<id>").
+_NOT_PROVIDERS = frozenset({"models", "converse", "invoke"})
 
 # Local runtimes: a model id that STARTS with one of these prefixes ran on the player's (or developer's) own
 # machine, so nobody bills it per token. Spellings are LiteLLM's provider names (ollama, ollama_chat, lm_studio,
@@ -53,6 +93,19 @@ _DATE_SUFFIX = re.compile(r"[-@](?:\d{8}|\d{4}-\d{2}-\d{2})$")
 _LATEST_SUFFIX = "-latest"
 # OpenRouter variant suffixes (":free", ":beta", ":nitro"...): letters only, so Bedrock's ":0" stays.
 _VARIANT_SUFFIX = re.compile(r":([a-z]+)$")
+# Bedrock's model ids: an optional cross-region inference profile ("us.", "eu.", "apac.", "global."...), the
+# vendor, the vendor's name for the model, then Bedrock's version ("-v2:0", "-1:0", ":1") and an optional
+# context-window variant (":200k"). A vendor prefix alone ("meta.x") is not enough: a region or version must be
+# there too, so a dotted name of some other service is not taken for Bedrock's.
+_BEDROCK_ID = re.compile(
+    r"(?:(?P<region>us|eu|apac|global|us-gov|jp|au|ca)\.)?"
+    r"(?P<vendor>anthropic|meta|mistral|amazon|cohere|ai21|deepseek|openai|qwen|writer|stability|twelvelabs)\."
+    r"(?P<name>[a-z0-9][a-z0-9.\-]*?)"
+    r"(?P<version>-v?\d+:\d+|:\d+)?(?::\d+k)?"
+)
+# Vertex AI's model ids carry their version after "@": a release date ("claude-3-5-sonnet-v2@20241022") or a
+# version number ("mistral-large@2407").
+_VERTEX_ID = re.compile(r"(?P<name>.+?)(?P<v2>-v\d+)?@(?P<version>\d+)")
 # "3-5" -> "3.5" when a single-digit group follows a digit and ends the id or is followed by "-".
 _VERSION_DASH = re.compile(r"(?<=\d)-(\d)(?=-|$)")
 
@@ -74,14 +127,29 @@ class ParsedModelId:
     exact: str  # case-folded name without prefix or variant suffix, before the other rules
     prefixes: tuple[str, ...]  # every "a/b/" segment before the name, case-folded
     variant: str | None  # OpenRouter suffix without the colon, e.g. "free"
+    host: str | None = None  # who served it, canonical: the first segment if a known host, else the id's shape
+    vendor: str | None = None  # the maker a Bedrock id names ("anthropic" in "us.anthropic.claude-...-v2:0")
 
     @property
     def provider_hint(self) -> str | None:
-        """The provider the ``provider/`` prefix names (the segment nearest the name), if any."""
+        """The provider the ``provider/`` prefix names (the segment nearest the name), else a Bedrock vendor."""
         for segment in reversed(self.prefixes):
             if segment and segment not in _NOT_PROVIDERS:
                 return canonical_provider(segment)
-        return None
+        return self.vendor
+
+    @property
+    def maker_hint(self) -> str | None:
+        """The maker the id names: the segment nearest the name that is not a host, else a Bedrock vendor.
+
+        ``openrouter/anthropic/claude-3.5-sonnet`` -> ``anthropic``; ``together/llama-3.3-70b`` -> None. A prefix
+        that is no known host (``novita/``) counts, so an entry of that provider is still preferred by it.
+        """
+        for segment in reversed(self.prefixes):
+            name = canonical_provider(segment) if segment and segment not in _NOT_PROVIDERS else None
+            if name and name not in HOSTS:
+                return name
+        return self.vendor
 
     @property
     def is_free_variant(self) -> bool:
@@ -126,17 +194,36 @@ def canonical_provider(provider: str) -> str:
     return _PROVIDER_SPELLINGS.get(name, name)
 
 
+def host_name(segment: str) -> str | None:
+    """The canonical host a spelling names (``together_ai`` -> ``together``), or None for any other name."""
+    return _HOST_SPELLINGS.get(provider_name(segment))
+
+
 def parse_model_id(model: str) -> ParsedModelId:
     text = model.strip().casefold()
-    *prefixes, name = text.split("/")
+    *raw_prefixes, name = text.split("/")
+    prefixes = tuple(p.strip() for p in raw_prefixes)
     name = name.strip()
     variant = None
     found = _VARIANT_SUFFIX.search(name)
     if found:
         variant = found.group(1)
         name = name[: found.start()]
+    # Only the first segment names the host, as only it names a local runtime: LiteLLM's "together_ai/meta-llama/x".
+    host = _HOST_SPELLINGS.get(prefixes[0]) if prefixes else None
+    vendor = None
+    bedrock = _BEDROCK_ID.fullmatch(name)
+    vertex = _VERTEX_ID.fullmatch(name)
+    if bedrock and (bedrock.group("region") or bedrock.group("version")):
+        name, vendor, host = bedrock.group("name"), canonical_provider(bedrock.group("vendor")), host or BEDROCK
+    elif vertex:
+        # "@20241022" becomes "-20241022" (the date rule strips it; "-v2" before it is Claude 3.5 Sonnet v2's
+        # marker, the same price); "@2407" becomes "-2407", the name the maker gives that version.
+        dated = len(vertex.group("version")) == 8
+        base = vertex.group("name") + ("" if dated else vertex.group("v2") or "")
+        name, host = f"{base}-{vertex.group('version')}", host or VERTEX
     return ParsedModelId(
-        key=_normalise_name(name), exact=name, prefixes=tuple(p.strip() for p in prefixes), variant=variant
+        key=_normalise_name(name), exact=name, prefixes=prefixes, variant=variant, host=host, vendor=vendor
     )
 
 
