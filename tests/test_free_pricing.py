@@ -18,7 +18,7 @@ from services.pricing import FREE_RULES, PriceBook, PriceEntry, PriceMatch, Pric
 
 BOOK = PriceBook.load()
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
-RULES: tuple[PriceRule, ...] = ("book", "default", "free_local", "free_variant")
+RULES: tuple[PriceRule, ...] = ("book", "default", "free_local", "free_variant", "other_host")
 MILLION = TokenCounts(tokens_input=10**6, tokens_output=10**6)
 SONNET_CONTRACT = (Decimal("0.003"), Decimal("0.015"))
 LLAMA_8B_CONTRACT = (Decimal("0.0001"), Decimal("0.0001"))
@@ -40,7 +40,8 @@ def test_a_provider_argument_does_not_make_a_contracted_model_free(provider: str
 
 def test_a_provider_argument_does_not_make_a_book_model_free() -> None:
     match = BOOK.lookup("gpt-4o", at=NOW, provider="ollama")
-    assert (match.rule, match.entry.model_id, match.entry.unit) == ("book", "openai/gpt-4o", "tokens")
+    # Ollama has no price of its own for gpt-4o: the maker's price applies, and the row says it was another host's.
+    assert (match.rule, match.entry.model_id, match.entry.unit) == ("other_host", "openai/gpt-4o", "tokens")
     assert cost_nano(match.entry, MILLION) > 0
 
 
@@ -153,20 +154,21 @@ def test_a_free_suffix_never_zeroes_a_contracted_model(
 
 
 @pytest.mark.parametrize(
-    ("model", "provider", "model_id"),
+    ("model", "provider", "model_id", "rule"),
     [
-        ("gpt-4o:free", None, "openai/gpt-4o"),  # OpenRouter ids always have an author segment
-        ("gpt-4o:free", "openrouter", "openai/gpt-4o"),
-        ("azure/openai/gpt-4o:free", None, "openai/gpt-4o"),
-        ("anthropic/claude-3.7-sonnet:free", "anthropic", "anthropic/claude-3.7-sonnet"),
-        ("openai/gpt-4o:free", "openai", "openai/gpt-4o"),
+        ("gpt-4o:free", None, "openai/gpt-4o", "book"),  # OpenRouter ids always have an author segment
+        # Served by a host without a price of its own for it (OpenRouter, Azure): the maker's price, flagged.
+        ("gpt-4o:free", "openrouter", "openai/gpt-4o", "other_host"),
+        ("azure/openai/gpt-4o:free", None, "openai/gpt-4o", "other_host"),
+        ("anthropic/claude-3.7-sonnet:free", "anthropic", "anthropic/claude-3.7-sonnet", "book"),
+        ("openai/gpt-4o:free", "openai", "openai/gpt-4o", "book"),
     ],
 )
 def test_a_free_suffix_outside_openrouter_prices_the_id_without_it(
-    model: str, provider: str | None, model_id: str
+    model: str, provider: str | None, model_id: str, rule: str
 ) -> None:
     match = BOOK.lookup(model, at=NOW, provider=provider)
-    assert (match.rule, match.entry.model_id) == ("book", model_id)
+    assert (match.rule, match.entry.model_id) == (rule, model_id)
     assert match.entry == BOOK.lookup(model_id, at=NOW).entry
 
 
@@ -208,6 +210,7 @@ def test_price_match_names_its_rule_and_keeps_is_fallback() -> None:
         "default": (True, False),
         "free_local": (False, True),
         "free_variant": (False, True),
+        "other_host": (False, False),
     }
     assert get_args(PriceRule) == RULES and {"free_local", "free_variant"} == FREE_RULES
 

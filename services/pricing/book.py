@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+
+from models.ai_usage import FREE_PRICE_RULES, PriceRule
 
 from .file import SHIPPED_PRICES, PlacedEntry, PriceBookError, PriceEntry, check_entries, read_price_file
 from .ids import OPENROUTER, canonical_provider, infer_provider_from_name, parse_model_id
@@ -35,8 +36,8 @@ _EPOCH = datetime.min.replace(tzinfo=UTC)
 _RESOLVED_CACHE_SIZE = 10_000
 
 
-PriceRule = Literal["book", "default", "free_local", "free_variant", "other_host"]
-FREE_RULES: frozenset[PriceRule] = frozenset({"free_local", "free_variant"})
+# The rules are defined once, with the row that stores them.
+FREE_RULES: frozenset[PriceRule] = FREE_PRICE_RULES  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
