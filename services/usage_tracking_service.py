@@ -312,6 +312,24 @@ class UsageTrackingService:
     def close(self) -> None:
         self.store.close()
 
+    # -- repricing (services/reprice.py) --------------------------------------------------------------------
+    def reprice(
+        self,
+        prices_file: str | Path,  # noqa: F821 - lead: hoist the imports below to the top and drop the noqa
+        start: datetime | date,
+        end: datetime | date,
+        user_id: str | None = None,
+        tenant_id: str | None = None,
+    ) -> RepriceReport:  # noqa: F821
+        """What the events from ``start`` (inclusive) to ``end`` (exclusive, UTC) cost as stored and would cost
+        with ``prices_file`` on top of the shipped price book, by model and usage kind. Nothing stored changes."""
+        from pathlib import Path
+
+        from services.reprice import of_tenant, reprice, window
+
+        events = of_tenant(self.iter_events(window(start, end, user_id)), tenant_id)
+        return reprice(events, PriceBook.load(Path(prices_file)))
+
 
 _UNPROCESSABLE = FieldError(field="__root__", message="could not be processed; the server log has the details")
 

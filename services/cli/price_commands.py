@@ -19,6 +19,7 @@ from services.cli.common import (
     translate_errors,
 )
 from services.cli.litellm_command import import_litellm
+from services.cli.reprice_command import reprice
 from services.pricing import OTHER_RATES, PriceBook, PriceEntry, decimal_text, entry_json, rate_value
 
 
@@ -127,3 +128,4 @@ def show_price(model: str, at: datetime | None, provider: str | None, as_json: b
 
 
 prices.add_command(import_litellm)  # LiteLLM price JSON -> a price file (services/cli/litellm_command.py)
+prices.add_command(reprice)  # what stored events would cost under another price file (services/reprice.py)
