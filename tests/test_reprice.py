@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from services.cli import cli
+from services.cli.demo_data import sample_events
 from services.errors import ValidationFailed
 from services.pricing import PriceBook
 from services.reprice import UNSPLIT, reprice, window
@@ -267,3 +268,18 @@ def test_a_row_logged_before_costs_were_split_reports_its_cost_as_unsplit(price_
         UNSPLIT: (3_000_000, 0),
     }
     assert (report.cost_nano_before, report.cost_nano_after, report.repriced_events) == (3_000_000, 3_000_000, 0)
+
+
+def test_a_file_that_changes_no_price_reproduces_every_stored_cost(
+    sqlite_store: SQLiteUsageStore, price_book: PriceBook, tmp_path: Path
+) -> None:
+    """Repricing mirrors how events were priced when logged (model, provider, timestamp, tier, every kind)."""
+    service = UsageTrackingService(sqlite_store, price_book, clock=lambda: NOW)
+    service.log_usage_batch(sample_events(300, "same", NOW))
+    unrelated = tmp_path / "unrelated.toml"
+    unrelated.write_text(DOUBLED_MINI.replace("openai/gpt-4o-mini", "acme/not-logged"), encoding="utf-8")
+    report = service.reprice(unrelated, date(2025, 1, 1), date(2026, 12, 1))
+
+    assert report.events == 300 and report.cost_nano_before > 0
+    assert report.repriced_events == 0
+    assert all(part.change_nano == 0 for part in report.by_part.values())
