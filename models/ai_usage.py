@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from models.usage_kinds import KIND_NAMES, PARTS, USAGE_KINDS
+from models.usage_kinds import COST_COUNTERS, COST_PARTS, KIND_NAMES, PARTS, USAGE_KINDS
 
 # The per-kind bounds live with the kinds; re-exported here, where callers have always found them.
 from models.usage_kinds import MAX_CREDITS_PER_EVENT as MAX_CREDITS_PER_EVENT
@@ -255,6 +255,11 @@ class _RowFields(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     timestamp: datetime
     cost_nano: int = Field(description="Exact cost in nano-USD (1e-9 USD), the stored unit of money")
+    cost_nano_by_kind: dict[str, int] = Field(
+        default_factory=dict,
+        description="cost_nano split by usage kind (and per_request; unsplit for events logged before the split), "
+        "in whole nano-USD adding up to cost_nano; parts that cost nothing are left out",
+    )
     estimated_cost: float = Field(description="USD, float(estimated_cost_exact), for display")
     estimated_cost_exact: ExactUSD = Field(description="Exact USD as a decimal string")
     price_model_id: str = Field(description="The price book entry that priced this event")
@@ -318,11 +323,16 @@ class _CounterSum:
         """Every usage kind's total, by kind name."""
         return dict(zip(KIND_NAMES, _kind_values(self), strict=True))
 
+    @property
+    def cost_nano_by_kind(self) -> dict[str, int]:
+        """The cost in nano-USD split by ``COST_PARTS``; the parts add up to ``cost_nano``."""
+        return dict(zip(COST_PARTS, _cost_values(self), strict=True))
+
 
 # Requests, failures and unpriced ones; then one counter per usage kind; then money and the free-rule count.
 COUNTER_FIELDS: tuple[str, ...] = (
     "requests", "failed_requests", "unpriced_requests", *KIND_NAMES, "cost_nano", "platform_credits", "free_requests",
-    "other_host_requests",
+    "other_host_requests", *COST_COUNTERS,
 )  # fmt: skip
 Counters = make_dataclass(
     "Counters",
@@ -333,6 +343,7 @@ Counters = make_dataclass(
 )
 Counters.__module__ = __name__
 _kind_values = attrgetter(*KIND_NAMES)
+_cost_values = attrgetter(*COST_COUNTERS)
 
 
 def counter_values(log: AIUsageLog) -> tuple[int, ...]:
@@ -346,6 +357,7 @@ def counter_values(log: AIUsageLog) -> tuple[int, ...]:
         log.platform_credits,
         1 if log.price_rule in FREE_PRICE_RULES else 0,
         1 if log.price_rule == "other_host" else 0,
+        *(log.cost_nano_by_kind.get(part, 0) for part in COST_PARTS),
     )
 
 
@@ -379,6 +391,10 @@ class UsageTotals(BaseModel):
     )
     platform_credits: int
     usage: dict[str, int] = Field(description="Every usage kind's total, by kind (the README's table of kinds)")
+    cost_by_kind: dict[str, ExactUSD] = Field(
+        description="Exact USD by usage kind, plus per_request and unsplit (events logged before the split); "
+        "adds up to estimated_cost_exact"
+    )
 
 
 class DailyUsageSummary(UsageTotals):

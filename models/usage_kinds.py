@@ -66,6 +66,10 @@ USAGE_KINDS: tuple[UsageKind, ...] = (
 )  # fmt: skip
 
 KIND_NAMES: tuple[str, ...] = tuple(kind.name for kind in USAGE_KINDS)
+# What an event's cost is split into: one part per kind, the per-request charge, and "unsplit" for the cost of
+# events logged before costs were split by kind (so the parts always add up to the total).
+COST_PARTS: tuple[str, ...] = (*KIND_NAMES, "per_request", "unsplit")
+COST_COUNTERS: tuple[str, ...] = tuple(f"cost_nano_{part}" for part in COST_PARTS)
 # Every rate key a price entry may carry for the kinds (the per-request charge is not a kind).
 KIND_RATE_KEYS: tuple[str, ...] = tuple(kind.rate for kind in USAGE_KINDS)
 TOKEN_RATE_KEYS: tuple[str, ...] = tuple(kind.rate for kind in USAGE_KINDS if kind.unit == "token")

@@ -42,6 +42,7 @@ def totals_fields(counters: Counters) -> dict[str, Any]:
         # The replaced service's names for the kinds it had; every kind is in ``usage``.
         **{kind.total_field: usage[kind.name] for kind in USAGE_KINDS if kind.total_field},
         "usage": usage,
+        "cost_by_kind": {part: nano_to_usd(nano) for part, nano in counters.cost_nano_by_kind.items()},
         "estimated_cost": float(exact),
         "estimated_cost_exact": exact,
         "failed_requests": counters.failed_requests,

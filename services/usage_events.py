@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from models.ai_usage import AIUsageLog, FieldError, UsageEvent, log_id_for
 from models.usage_kinds import KIND_NAMES
 from services.errors import ValidationFailed
-from services.pricing import PriceBook, TokenCounts, applied_tier, cost_nano, nano_to_usd, price_version
+from services.pricing import PriceBook, TokenCounts, applied_tier, cost_nano_by_kind, nano_to_usd, price_version
 
 __all__ = ["BILLED_FIELDS", "EventPricer", "differing_fields", "field_errors", "log_id_for", "parse_event"]
 
@@ -101,7 +101,7 @@ class EventPricer:
             provider = match.entry.provider
         usage = dict(zip(KIND_NAMES, _kind_values(event), strict=True))
         counts = TokenCounts(**usage)
-        nano = cost_nano(match.entry, counts, event.service_tier)
+        nano, nano_by_kind = cost_nano_by_kind(match.entry, counts, event.service_tier)
         exact = nano_to_usd(nano)
         request_id = event.request_id or uuid.uuid4().hex
         return AIUsageLog(
@@ -123,6 +123,7 @@ class EventPricer:
             metadata=event.metadata,
             timestamp=timestamp,
             cost_nano=nano,
+            cost_nano_by_kind=nano_by_kind,
             estimated_cost=float(exact),
             estimated_cost_exact=exact,
             price_model_id=match.entry.model_id,

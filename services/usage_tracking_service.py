@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -34,6 +35,7 @@ from models.ai_usage import (
 from services import deadlines, summaries
 from services.errors import IdempotencyConflict, NotFound, ValidationFailed
 from services.pricing import PriceBook, TokenCounts, cost_usd, model_cost_info, nano_to_usd
+from services.reprice import RepriceReport, of_tenant, reprice, window
 from services.settings import Settings
 from services.store import EventFilter, UsageStore, open_store
 from services.store.rollups import RollupKind, total_of
@@ -315,18 +317,14 @@ class UsageTrackingService:
     # -- repricing (services/reprice.py) --------------------------------------------------------------------
     def reprice(
         self,
-        prices_file: str | Path,  # noqa: F821 - lead: hoist the imports below to the top and drop the noqa
+        prices_file: str | Path,
         start: datetime | date,
         end: datetime | date,
         user_id: str | None = None,
         tenant_id: str | None = None,
-    ) -> RepriceReport:  # noqa: F821
+    ) -> RepriceReport:
         """What the events from ``start`` (inclusive) to ``end`` (exclusive, UTC) cost as stored and would cost
         with ``prices_file`` on top of the shipped price book, by model and usage kind. Nothing stored changes."""
-        from pathlib import Path
-
-        from services.reprice import of_tenant, reprice, window
-
         events = of_tenant(self.iter_events(window(start, end, user_id)), tenant_id)
         return reprice(events, PriceBook.load(Path(prices_file)))
 

@@ -34,6 +34,7 @@ def make_log(**overrides: Any) -> AIUsageLog:
         "tokens_total": tokens_input + tokens_output,
         "timestamp": BASE_TIME,
         "cost_nano": cost_nano,
+        "cost_nano_by_kind": {"tokens_input": cost_nano} if cost_nano else {},
         "estimated_cost": float(exact),
         "estimated_cost_exact": exact,
         "price_model_id": "anthropic/claude-3.5-sonnet",

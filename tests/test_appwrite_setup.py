@@ -20,6 +20,7 @@ from models.ai_usage import (
     AIUsageLog,
     log_id_for,
 )
+from models.usage_kinds import COST_COUNTERS
 from services.cli import cli
 from services.store.appwrite_rows import event_data
 from services.store.appwrite_schema import (
@@ -33,6 +34,7 @@ from services.store.appwrite_schema import (
 )
 from services.store.appwrite_store import EVENTS_TABLE, ROLLUPS_TABLE, AppwriteUsageStore
 from services.store.protocol import EventFilter
+from services.store.rollups import RollupKind
 from tests.appwrite_support import DATABASE_ID, make_appwrite_store, tables_db_for
 from tests.conftest import APPWRITE_VERSIONS
 from tests.factories import make_log
@@ -78,7 +80,9 @@ def test_appwrite_json_declares_every_stored_field_with_the_models_limits() -> N
     spec = load_schema()
     events = {c["key"]: c for c in spec.table(EVENTS_TABLE).columns}
     derived = {"estimated_cost", "estimated_cost_exact"}  # exact from cost_nano; money is stored as nano-USD
-    assert set(AIUsageLog.model_fields) - derived <= set(events)
+    split = {"cost_nano_by_kind"}  # stored as a column per part, cost_nano_<part>
+    assert set(AIUsageLog.model_fields) - derived - split <= set(events)
+    assert set(COST_COUNTERS) <= set(events)
     assert {"day", "month", "timestamp"} <= set(events)
     for key in ("request_id", "user_id", "tenant_id", "session_id", "character_id"):
         assert events[key]["size"] == MAX_ID_CHARS, key
@@ -274,3 +278,22 @@ def test_cli_setup_moves_events_stored_before_tenants_scoped_the_key_and_a_repla
     assert moved.model_dump(exclude={"log_id"}) == old.model_dump(exclude={"log_id"})
     assert store.record([moved]) == [False]  # the replay is recognised under the tenant's key
     tables_db.client.close()
+
+
+def test_cli_setup_gives_rollups_written_before_the_cost_split_their_unsplit_cost(double: TablesDBDouble) -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["appwrite", "setup"], env=cli_env(double)).exit_code == 0
+    store = AppwriteUsageStore(tables_db_for(double), "game_ledger")
+    # As an earlier version wrote them: a cost, and no split of it by kind.
+    store.record([make_log(user_id="old", cost_nano=5_000, cost_nano_by_kind={})])
+    store.record([make_log(user_id="old", cost_nano=7_000)])  # one since, split
+    first = runner.invoke(cli, ["appwrite", "setup", "--json"], env=cli_env(double))
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["rollups_split"] > 0
+    again = runner.invoke(cli, ["appwrite", "setup", "--json"], env=cli_env(double))
+    assert json.loads(again.stdout)["rollups_split"] == 0
+    day = store.get_rollups(RollupKind.USER_DAY, "old", "2026-11-23")
+    total = sum(c.cost_nano for c in day.values())
+    parts = {part: sum(c.cost_nano_by_kind[part] for c in day.values()) for part in ("unsplit", "tokens_input")}
+    assert (total, parts) == (12_000, {"unsplit": 5_000, "tokens_input": 7_000})
+    store.close()

@@ -18,6 +18,7 @@ from services.cli.common import (
     load_settings,
 )
 from services.store.appwrite_client import TimeoutClient
+from services.store.appwrite_migrations import rekey_tenant_events, split_old_costs
 from services.store.appwrite_retry import RetryPolicy, describe
 from services.store.appwrite_schema import Provisioner, SchemaError, SetupReport, find_config, load_schema
 from services.store.appwrite_store import AppwriteUsageStore
@@ -69,7 +70,9 @@ def setup(config_path: Path | None, wait_seconds: float, as_json: bool) -> None:
         report = Provisioner(TablesDB(client), wait_seconds=wait_seconds).provision(spec, settings.appwrite_database_id)
         # Data written before tenants scoped the idempotency key moves to its tenant's row ids (idempotent).
         retry = RetryPolicy(budget_seconds=settings.appwrite_retry_budget_seconds)
-        rekeyed = AppwriteUsageStore(TablesDB(client), settings.appwrite_database_id, retry=retry).rekey_tenant_events()
+        store = AppwriteUsageStore(TablesDB(client), settings.appwrite_database_id, retry=retry)
+        rekeyed = rekey_tenant_events(store)
+        split = split_old_costs(store)
     except AppwriteException as exc:
         raise CommandFailed("Appwrite refused the set-up", [describe(exc)], EXIT_FAILED) from exc
     except SchemaError as exc:
@@ -78,12 +81,20 @@ def setup(config_path: Path | None, wait_seconds: float, as_json: bool) -> None:
         client.close()
     if as_json:
         echo_json(
-            {"schema": str(path), "database_id": settings.appwrite_database_id, **asdict(report), "rekeyed": rekeyed}
+            {
+                "schema": str(path),
+                "database_id": settings.appwrite_database_id,
+                **asdict(report),
+                "rekeyed": rekeyed,
+                "rollups_split": split,
+            }
         )
     else:
         click.echo(render(report, path, settings.appwrite_database_id))
         if rekeyed:
             click.echo(f"  moved {rekeyed} event(s) with a tenant to their tenant-scoped row ids")
+        if split:
+            click.echo(f"  gave {split} rollup row(s) written before costs were split by kind their unsplit cost")
 
 
 def render(report: SetupReport, path: Path, database_id: str) -> str:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from .book import FREE_RULES, GLOBAL_DEFAULT, PriceBook, PriceMatch, PriceRule
 from .cost import (
+    COST_PARTS,
     NANO_PER_USD,
     Rates,
     TokenCountError,
     TokenCounts,
     billed_units,
     cost_nano,
+    cost_nano_by_kind,
     cost_usd,
     nano_to_usd,
     rates_for,
@@ -47,6 +49,7 @@ from .ids import (
 from .view import OTHER_RATES, decimal_text, entry_json, model_cost_info
 
 __all__ = [
+    "COST_PARTS",
     "FREE_RULES",
     "GLOBAL_DEFAULT",
     "NANO_PER_USD",
@@ -69,6 +72,7 @@ __all__ = [
     "billed_units",
     "canonical_provider",
     "cost_nano",
+    "cost_nano_by_kind",
     "cost_usd",
     "decimal_text",
     "entry_json",

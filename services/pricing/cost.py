@@ -20,7 +20,7 @@ from decimal import (
     localcontext,
 )
 
-from models.usage_kinds import KIND_NAMES, PARTS, USAGE_KINDS
+from models.usage_kinds import COST_PARTS, KIND_NAMES, PARTS, USAGE_KINDS
 
 from .file import LEGACY_RATE_KEYS, PriceEntry
 
@@ -168,8 +168,46 @@ def cost_nano(entry: PriceEntry, counts: TokenCounts, tier: str = "standard") ->
     for units, rate in zip(billed_units(counts), per_kind, strict=True):
         if units:
             atto += units * rate
+    return _half_even_nano(atto)
+
+
+def cost_nano_by_kind(entry: PriceEntry, counts: TokenCounts, tier: str = "standard") -> tuple[int, dict[str, int]]:
+    """``cost_nano`` and its split over ``COST_PARTS`` in whole nano-USD, adding up exactly to it.
+
+    Each part's exact share is cut to whole nano-USD and the nano-USD those cuts lost go to the parts that lost
+    the most (largest remainder, ties in table order), so the parts of every event, and of every rollup, sum to
+    its cost. Parts that cost nothing are left out.
+    """
+    atto_rates = _atto_rates(entry, counts.tokens_input, tier)
+    if entry.unit == "free":
+        counts.validate()
+        return 0, {}
+    if atto_rates is None:
+        counts.validate()
+        rates = rates_for(entry, counts.tokens_input, tier)
+        with localcontext(_EXACT):
+            units = billed_units(counts)
+            exact = [u * r / p * NANO_PER_USD for u, r, p in zip(units, rates.per_kind, _PER, strict=True)]
+            exact.append(rates.per_request * counts.requests * NANO_PER_USD)
+            total = int(sum(exact, _ZERO).to_integral_value(rounding=ROUND_HALF_EVEN))
+            floors = [int(value) for value in exact]  # non-negative, so int() is the floor
+            remainders = [value - floor for value, floor in zip(exact, floors, strict=True)]
+    else:
+        counts.validate()
+        per_kind, per_request = atto_rates
+        atto = [units * rate for units, rate in zip(billed_units(counts), per_kind, strict=True)]
+        atto.append(counts.requests * per_request)
+        total = _half_even_nano(sum(atto))
+        floors = [value // _ATTO_PER_NANO for value in atto]
+        remainders = [value % _ATTO_PER_NANO for value in atto]
+    for index in sorted(range(len(floors)), key=lambda i: -remainders[i])[: total - sum(floors)]:
+        floors[index] += 1
+    return total, {part: nano for part, nano in zip(COST_PARTS, floors, strict=False) if nano}
+
+
+def _half_even_nano(atto: int) -> int:
     nano, rest = divmod(atto, _ATTO_PER_NANO)
-    if rest * 2 > _ATTO_PER_NANO or (rest * 2 == _ATTO_PER_NANO and nano % 2):  # half-even
+    if rest * 2 > _ATTO_PER_NANO or (rest * 2 == _ATTO_PER_NANO and nano % 2):
         nano += 1
     return nano
 

@@ -19,7 +19,7 @@ from typing import Any
 from appwrite.operator import Operator
 
 from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters, log_id_for
-from models.usage_kinds import KIND_NAMES
+from models.usage_kinds import COST_COUNTERS, COST_PARTS, KIND_NAMES
 from services.pricing import nano_to_usd
 from services.store.rollups import GLOBAL_KINDS, counter_values, day_bucket, month_bucket, rollup_keys
 
@@ -108,6 +108,8 @@ def event_data(log: AIUsageLog) -> dict[str, Any]:
         day=day_bucket(log),
         month=month_bucket(log),
     )
+    by_kind = log.cost_nano_by_kind
+    data.update({column: by_kind.get(part, 0) for part, column in zip(COST_PARTS, COST_COUNTERS, strict=True)})
     return data
 
 
@@ -119,8 +121,12 @@ def log_from_data(data: Mapping[str, Any]) -> AIUsageLog:
         fields[name] = fields[name] or "standard"
     for name in KIND_NAMES:  # a kind added after the row was written has no value on it: none of it was used
         fields[name] = fields[name] or 0
+    by_kind = {part: data.get(column) or 0 for part, column in zip(COST_PARTS, COST_COUNTERS, strict=True)}
+    if data.get(COST_COUNTERS[-1]) is None:  # written before costs were split by kind: all of it is unsplit
+        by_kind = {"unsplit": data["cost_nano"]}
     return AIUsageLog(
         **fields,
+        cost_nano_by_kind={part: nano for part, nano in by_kind.items() if nano},
         task_type=data["task_type"],
         tokens_total=data["tokens_input"] + data["tokens_output"],
         success=bool(data["success"]),

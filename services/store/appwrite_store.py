@@ -240,42 +240,6 @@ class AppwriteUsageStore:
             queries = [Query.equal("$id", unique[start : start + IDS_PER_QUERY]), *extra]
             yield from self._list(EVENTS_TABLE, queries, "look up events")
 
-    # -- migration ---------------------------------------------------------------------------------
-    def rekey_tenant_events(self) -> int:
-        """Move each event stored under its bare ``request_id`` id but carrying a tenant to its tenant-scoped id.
-
-        Before tenants scoped the idempotency key every row id came from the request id alone; a replay of
-        such an event now looks for the tenant's id, so the row must live there or it would be counted
-        twice. Each move is one transaction (create at the new id, delete the old), so an event is never
-        lost or doubled, and a second run finds nothing to move. Returns how many events moved.
-        """
-        moved = 0
-        queries = [Query.is_not_null("tenant_id")]
-        backoff = self.retry.start("re-key tenant events")
-        for row in list(self._list(EVENTS_TABLE, queries, "list tenant events")):
-            new_id = event_row_id(row["request_id"], row["tenant_id"])
-            if row["$id"] == new_id:
-                continue
-            data = {name: value for name, value in row.items() if not name.startswith("$")}
-            data["log_id"] = new_id
-            operations = [
-                {"action": "create", "databaseId": self.database_id, "tableId": EVENTS_TABLE, "rowId": new_id,
-                 "data": data},
-                {"action": "delete", "databaseId": self.database_id, "tableId": EVENTS_TABLE, "rowId": row["$id"]},
-            ]  # fmt: skip
-            while True:
-                try:
-                    transaction = self.db.create_transaction(ttl=self.transaction_ttl)
-                    self.db.create_operations(transaction.id, operations)
-                    self.db.update_transaction(transaction.id, commit=True)
-                    break
-                except AppwriteException as exc:
-                    if exc.type in _REFUSED and self._existing_ids([new_id]):
-                        break  # moved already (by an earlier run whose answer was lost)
-                    backoff.after(exc)
-            moved += 1
-        return moved
-
     # -- reads -------------------------------------------------------------------------------------
     # Rows are read as the server's JSON, not through the SDK's Row models: SDK 27 requires `$sequence` to be
     # a string, which self-hosted 1.8 sends as an integer (server 1.8.1, Response/Model/Row.php), and the

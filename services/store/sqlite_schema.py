@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Callable
 
 from models.ai_usage import COUNTER_FIELDS, FREE_PRICE_RULES, log_id_for
-from models.usage_kinds import KIND_NAMES
+from models.usage_kinds import COST_COUNTERS, KIND_NAMES
 from services.errors import StoreError
 from services.store.rollups import OPTIONAL_SCOPES, SHAPES, SHAPES_FINGERPRINT, UNKNOWN_PROVIDER
 
@@ -22,7 +22,8 @@ PLAIN_COLUMNS: tuple[str, ...] = (
     "price_rule", "service_tier", "price_tier", "price_version",
 )  # fmt: skip
 CONVERTED_COLUMNS: tuple[str, ...] = ("task_type", "success", "metadata", "ts", "price_is_fallback")
-EVENT_COLUMNS: tuple[str, ...] = PLAIN_COLUMNS + CONVERTED_COLUMNS
+# cost_nano split by kind: the row's ``cost_nano_by_kind`` mapping, a column per part.
+EVENT_COLUMNS: tuple[str, ...] = PLAIN_COLUMNS + CONVERTED_COLUMNS + COST_COUNTERS
 # The events' columns as version 1 created them (the version 2 migration copies exactly these).
 _V1_EVENT_COLUMNS = (
     "request_id", "log_id", "user_id", "tenant_id", "model", "provider", "task_type",
@@ -47,7 +48,7 @@ _COUNTER_SQL = {
     "requests": "COUNT(*)",
     "failed_requests": "SUM(1 - success)",
     "unpriced_requests": "SUM(price_is_fallback)",
-    **{name: f"SUM({name})" for name in KIND_NAMES},
+    **{name: f"SUM({name})" for name in (*KIND_NAMES, *COST_COUNTERS)},
     "cost_nano": "SUM(cost_nano)",
     "platform_credits": "SUM(platform_credits)",
     "free_requests": f"SUM(price_rule IN ({', '.join(repr(rule) for rule in sorted(FREE_PRICE_RULES))}))",
@@ -202,7 +203,7 @@ def _missing_kind_columns(conn: sqlite3.Connection) -> dict[str, list[str]]:
     """Per table, the integer columns it lacks yet: a usage kind added to ``USAGE_KINDS`` since (both tables), a
     counter added to ``COUNTER_FIELDS`` since (rollups)."""
     missing = {}
-    for table, wanted in (("events", KIND_NAMES), ("rollups", COUNTER_FIELDS)):
+    for table, wanted in (("events", (*KIND_NAMES, *COST_COUNTERS)), ("rollups", COUNTER_FIELDS)):
         have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
         missing[table] = [name for name in wanted if name not in have]
     return missing
@@ -214,6 +215,10 @@ def _add_kind_columns(conn: sqlite3.Connection) -> None:
     for table, names in _missing_kind_columns(conn).items():
         for name in names:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0")
+            if (table, name) == ("events", "cost_nano_unsplit"):
+                # Events logged before costs were split by kind: their whole cost is the unsplit part, so every
+                # event's parts still add up to its cost.
+                conn.execute("UPDATE events SET cost_nano_unsplit = cost_nano")
 
 
 def _due(conn: sqlite3.Connection) -> bool:

@@ -23,6 +23,7 @@ from typing import Literal
 import structlog
 
 from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters, EventPage, log_id_for
+from models.usage_kinds import COST_COUNTERS, COST_PARTS
 from services import deadlines
 from services.errors import StoreError
 from services.pricing import nano_to_usd
@@ -66,7 +67,8 @@ def _event_row(log: AIUsageLog) -> tuple[object, ...]:
     """The row's values in ``EVENT_COLUMNS`` order: the plain columns by name, then the converted ones."""
     metadata = _encode_json(log.metadata) if log.metadata else "{}"
     converted = (log.task_type.value, int(log.success), metadata, _ts_text(log.timestamp), int(log.price_is_fallback))
-    return (*_plain_values(log), *converted)
+    by_kind = log.cost_nano_by_kind
+    return (*_plain_values(log), *converted, *(by_kind.get(part, 0) for part in COST_PARTS))
 
 
 def _log_from_row(row: sqlite3.Row) -> AIUsageLog:
@@ -80,6 +82,9 @@ def _log_from_row(row: sqlite3.Row) -> AIUsageLog:
         metadata=_metadata(row),
         timestamp=datetime.fromisoformat(row["ts"]),
         price_is_fallback=bool(row["price_is_fallback"]),
+        cost_nano_by_kind={
+            part: row[column] for part, column in zip(COST_PARTS, COST_COUNTERS, strict=True) if row[column]
+        },
         estimated_cost=float(exact),
         estimated_cost_exact=exact,
     )
