@@ -268,3 +268,33 @@ def test_counter_values_follow_the_counter_fields_order() -> None:
     assert (counters.tokens_input, counters.tokens_cached, counters.credits) == (1200, 5, 2)
     assert (counters.cost_nano, counters.platform_credits) == (77, log.platform_credits)
     assert counter_values(log) == astuple(counters)
+
+
+def test_every_usage_kind_tier_and_cost_part_round_trips_and_sums_exactly(store: UsageStore) -> None:
+    from models.usage_kinds import COST_PARTS, KIND_NAMES, PARTS
+
+    kinds = {name: 10 * (index + 1) for index, name in enumerate(KIND_NAMES)}
+    for whole, parts in PARTS.items():
+        kinds[whole] = sum(kinds[part] for part in parts) + 7
+    split = {part: 1_000 * (index + 1) for index, part in enumerate(COST_PARTS) if part != "unsplit"}
+    logs = [
+        make_log(
+            user_id="kinds",
+            **kinds,
+            tokens_total=kinds["tokens_input"] + kinds["tokens_output"],
+            cost_nano=sum(split.values()),
+            cost_nano_by_kind=split,
+            service_tier="batch",
+            price_tier="standard",
+            price_version="openai/gpt-4o@2026-01-01T00:00:00+00:00",
+            price_rule="other_host",
+        )
+        for _ in range(3)
+    ]
+    assert store.record(logs) == [True, True, True]
+    assert store.get_event(logs[0].request_id) == logs[0]
+    total = total_of(store.get_rollups(RollupKind.USER_DAY, "kinds", "2026-11-23"))
+    assert total.usage == {name: 3 * value for name, value in kinds.items()}
+    assert total.cost_nano_by_kind == {part: 3 * split.get(part, 0) for part in COST_PARTS}
+    assert sum(total.cost_nano_by_kind.values()) == total.cost_nano
+    assert total.other_host_requests == 3
