@@ -297,3 +297,25 @@ def test_cli_setup_gives_rollups_written_before_the_cost_split_their_unsplit_cos
     parts = {part: sum(c.cost_nano_by_kind[part] for c in day.values()) for part in ("unsplit", "tokens_input")}
     assert (total, parts) == (12_000, {"unsplit": 5_000, "tokens_input": 7_000})
     store.close()
+
+
+def test_cli_setup_settles_the_price_rule_of_older_events_and_counts_their_free_ones(double: TablesDBDouble) -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["appwrite", "setup"], env=cli_env(double)).exit_code == 0
+    tables_db = tables_db_for(double)
+    # Two events as an earlier version stored them: no price_rule column value, no free_requests counted.
+    free = make_log(user_id="old", model="ollama/llama3", price_model_id="ollama/llama3", cost_nano=0)
+    paid = make_log(user_id="old")
+    for log in (free, paid):
+        data = {k: v for k, v in event_data(log).items() if k != "price_rule"}
+        _create_row_raw(tables_db, log.log_id, data)
+    first = runner.invoke(cli, ["appwrite", "setup", "--json"], env=cli_env(double))
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["price_rules_settled"] == 2
+    again = runner.invoke(cli, ["appwrite", "setup", "--json"], env=cli_env(double))
+    assert json.loads(again.stdout)["price_rules_settled"] == 0
+    store = AppwriteUsageStore(tables_db, "game_ledger")
+    assert store.get_event(free.request_id).price_rule == "free_local"
+    day = store.get_rollups(RollupKind.USER_DAY, "old", "2026-11-23")
+    assert sum(c.free_requests for c in day.values()) == 1
+    store.close()

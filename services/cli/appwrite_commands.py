@@ -18,7 +18,7 @@ from services.cli.common import (
     load_settings,
 )
 from services.store.appwrite_client import TimeoutClient
-from services.store.appwrite_migrations import rekey_tenant_events, split_old_costs
+from services.store.appwrite_migrations import rekey_tenant_events, settle_price_rules, split_old_costs
 from services.store.appwrite_retry import RetryPolicy, describe
 from services.store.appwrite_schema import Provisioner, SchemaError, SetupReport, find_config, load_schema
 from services.store.appwrite_store import AppwriteUsageStore
@@ -72,6 +72,7 @@ def setup(config_path: Path | None, wait_seconds: float, as_json: bool) -> None:
         retry = RetryPolicy(budget_seconds=settings.appwrite_retry_budget_seconds)
         store = AppwriteUsageStore(TablesDB(client), settings.appwrite_database_id, retry=retry)
         rekeyed = rekey_tenant_events(store)
+        settled = settle_price_rules(store)
         split = split_old_costs(store)
     except AppwriteException as exc:
         raise CommandFailed("Appwrite refused the set-up", [describe(exc)], EXIT_FAILED) from exc
@@ -86,6 +87,7 @@ def setup(config_path: Path | None, wait_seconds: float, as_json: bool) -> None:
                 "database_id": settings.appwrite_database_id,
                 **asdict(report),
                 "rekeyed": rekeyed,
+                "price_rules_settled": settled,
                 "rollups_split": split,
             }
         )
@@ -93,6 +95,8 @@ def setup(config_path: Path | None, wait_seconds: float, as_json: bool) -> None:
         click.echo(render(report, path, settings.appwrite_database_id))
         if rekeyed:
             click.echo(f"  moved {rekeyed} event(s) with a tenant to their tenant-scoped row ids")
+        if settled:
+            click.echo(f"  wrote the price rule onto {settled} older event(s), counting their free ones")
         if split:
             click.echo(f"  gave {split} rollup row(s) written before costs were split by kind their unsplit cost")
 

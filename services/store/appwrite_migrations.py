@@ -8,15 +8,18 @@ schema transactions, so these work row by row in small transactions of their own
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from appwrite.exception import AppwriteException
 from appwrite.query import Query
 
+from models.ai_usage import FREE_PRICE_RULES
 from models.usage_kinds import COST_COUNTERS
-from services.store.appwrite_rows import event_row_id, increment
+from services.store.appwrite_rows import event_row_id, increment, log_from_data, rollup_row_id, shard_of
 from services.store.appwrite_store import _REFUSED, EVENTS_TABLE, OPS_PER_TRANSACTION, ROLLUPS_TABLE, ROWS_PER_BULK
 from services.store.appwrite_store import AppwriteUsageStore as Store
+from services.store.rollups import GLOBAL_KINDS, rollup_keys
 
 _ROLLUP_KEY = ("kind", "scope", "bucket", "dim", "shard")
 
@@ -88,3 +91,46 @@ def split_old_costs(store: Store) -> int:
         # have run (transient errors), and the next run computes the difference afresh.
         _commit(store, operations, "split old costs")
     return len(changes)
+
+
+def settle_price_rules(store: Store, per_transaction: int = 80) -> int:
+    """Write the price rule onto every event stored before rows kept it, counting its free ones in the rollups.
+
+    Such a row reads with the rule its price implies (``log_from_data``), but the rollups it was added to never
+    counted it in ``free_requests``. Each transaction writes the rule onto a group of events and adds their free
+    ones to their rollup rows, together: an event with its rule written is never counted again, so a second run
+    (or one after an interruption) changes nothing. Returns how many events were settled.
+    """
+    settled = 0
+    while True:
+        # The first page of what is left: the events settled by the last round no longer match.
+        queries = [Query.is_null("price_rule"), Query.limit(per_transaction)]
+        rows = store.retry.call("list events", lambda q=queries: store._list_rows(EVENTS_TABLE, q))
+        if not rows:
+            return settled
+        logs = [log_from_data(row) for row in rows]
+        operations = [
+            {"action": "update", "databaseId": store.database_id, "tableId": EVENTS_TABLE, "rowId": row["$id"],
+             "data": {"price_rule": log.price_rule}}
+            for row, log in zip(rows, logs, strict=True)
+        ]  # fmt: skip
+        free: Counter[tuple[str, str, str, str, int]] = Counter()
+        for log in logs:
+            if log.price_rule in FREE_PRICE_RULES:
+                shard = shard_of(log.user_id, store.shards)
+                for key in rollup_keys(log):
+                    free[
+                        (key.kind.value, key.scope, key.bucket, key.dim, shard if key.kind in GLOBAL_KINDS else 0)
+                    ] += 1
+        upserts = sorted(
+            ({"$id": rollup_row_id(*key), **dict(zip(_ROLLUP_KEY, key, strict=True)), "free_requests": increment(n)}
+             for key, n in free.items()),
+            key=lambda row: row["$id"],
+        )  # fmt: skip
+        for at in range(0, len(upserts), ROWS_PER_BULK):
+            operations.append(
+                {"action": "bulkUpsert", "databaseId": store.database_id, "tableId": ROLLUPS_TABLE,
+                 "data": upserts[at : at + ROWS_PER_BULK]}
+            )  # fmt: skip
+        _commit(store, operations, "settle price rules")
+        settled += len(rows)
