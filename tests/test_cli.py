@@ -404,3 +404,14 @@ def test_export_window_out_of_range_in_utc_is_a_usage_error_not_a_traceback() ->
     result = run("export", "--start", "0001-01-01T00:00:00+01:00")
     assert result.exit_code == 2
     assert "out of range" in result.output
+
+
+def test_summaries_show_every_kind_used_and_its_cost(ledger: UsageTrackingService) -> None:
+    run(*log_args(**{"request-id": "k-1", "tokens-input": "1000", "tokens-audio-input": "100"}))
+    run(*log_args(**{"request-id": "k-2", "model": "firecrawl/scrape", "tokens-input": "0", "credits": "12"}))
+    text = run("daily", "p1", "--date", DAY.isoformat()).stdout
+    for line in ("tokens_audio_input", "credits"):
+        assert any(row.startswith(line) for row in text.splitlines()), line
+    data = json.loads(run("daily", "p1", "--date", DAY.isoformat(), "--json").stdout)
+    assert data["usage"]["tokens_audio_input"] == 100 and data["usage"]["credits"] == 12
+    assert sum(Decimal(v) for v in data["cost_by_kind"].values()) == Decimal(data["estimated_cost_exact"])

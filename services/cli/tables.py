@@ -21,6 +21,7 @@ from models.ai_usage import (
     UsageSummary,
     UsageTotals,
 )
+from models.usage_kinds import USAGE_KINDS
 
 DISPLAY_PLACES = Decimal("0.0001")
 
@@ -103,6 +104,26 @@ def _requests_line(total: int, failed: int, unpriced: int) -> str:
     return f"{count(total)} (failed {count(failed)}, priced by a default rate {count(unpriced)})"
 
 
+def kinds_table(t: UsageTotals) -> str:
+    """What was used of each usage kind and what it cost: the kinds (and per-request charges) that are not zero."""
+    units = {kind.name: kind.unit for kind in USAGE_KINDS}
+    parts = [part for part in (*units, "per_request", "unsplit") if t.usage.get(part) or t.cost_by_kind.get(part)]
+    rows = [
+        (part, count(t.usage[part]) if part in t.usage else "-", units.get(part, "-"), usd(t.cost_by_kind[part]),
+         exact(t.cost_by_kind[part]))
+        for part in parts
+    ]  # fmt: skip
+    notes = []
+    if t.free_requests:
+        notes.append(f"{count(t.free_requests)} request(s) free by rule (a local runtime or an OpenRouter :free id)")
+    if t.other_host_requests:
+        notes.append(
+            f"{count(t.other_host_requests)} request(s) priced by another host's rate (no price of their host)"
+        )
+    body = table(("kind", "used", "unit", "cost", "exact USD"), rows, "lrlrr") if rows else "no usage"
+    return "\n".join([body, *notes])
+
+
 def daily(summary: DailyUsageSummary) -> str:
     s = summary
     head = fields([
@@ -118,7 +139,8 @@ def daily(summary: DailyUsageSummary) -> str:
         for task in s.requests_by_task
     ]
     tasks = table(("task", "requests", "cost", "exact USD"), rows, "lrrr")
-    return f"Daily usage of {terminal_safe(s.user_id)} on {s.date.isoformat()} (UTC)\n{head}\n\n{tasks}"
+    title = f"Daily usage of {terminal_safe(s.user_id)} on {s.date.isoformat()} (UTC)"
+    return f"{title}\n{head}\n\n{tasks}\n\n{kinds_table(s)}"
 
 
 def monthly(summary: MonthlyUsageSummary) -> str:
@@ -130,7 +152,9 @@ def monthly(summary: MonthlyUsageSummary) -> str:
         ("credits", count(s.total_credits)),
         ("cost", cost(s.estimated_cost_exact)),
     ])  # fmt: skip
-    return f"Monthly usage of {terminal_safe(s.user_id)} in {s.year:04d}-{s.month:02d} (UTC)\n{head}"
+    return (
+        f"Monthly usage of {terminal_safe(s.user_id)} in {s.year:04d}-{s.month:02d} (UTC)\n{head}\n\n{kinds_table(s)}"
+    )
 
 
 def global_daily(usage: GlobalDailyUsage) -> str:
@@ -147,6 +171,7 @@ def global_daily(usage: GlobalDailyUsage) -> str:
         breakdown_table("model", g.cost_by_model),
         breakdown_table("provider", g.cost_by_provider),
         breakdown_table("task", g.cost_by_task),
+        kinds_table(g),
     ]
     if g.unpriced_requests:
         sections.append(
@@ -168,7 +193,8 @@ def totals(t: UsageTotals) -> str:
 
 
 def session(usage: SessionUsage) -> str:
-    return f"Session {terminal_safe(usage.session_id)}\n{totals(usage)}\n\n{breakdown_table('task', usage.by_task)}"
+    by_task = breakdown_table("task", usage.by_task)
+    return f"Session {terminal_safe(usage.session_id)}\n{totals(usage)}\n\n{by_task}\n\n{kinds_table(usage)}"
 
 
 def usage_summary(usage: UsageSummary) -> str:
@@ -179,6 +205,7 @@ def usage_summary(usage: UsageSummary) -> str:
             f"{usage.end.isoformat()} (UTC)\n{totals(usage)}",
             breakdown_table("task", usage.by_task),
             breakdown_table("day", days),
+            kinds_table(usage),
         ]
     )
 
