@@ -12,7 +12,7 @@ import json
 import unicodedata
 from dataclasses import astuple, make_dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact, InvalidOperation
 from enum import StrEnum
 from operator import attrgetter
 from typing import Annotated, Any, Literal
@@ -286,6 +286,22 @@ class _RowFields(BaseModel):
 
 AIUsageLog = create_model("AIUsageLog", __base__=_RowFields, __module__=__name__, **_kind_fields(bounded=False))
 AIUsageLog.__doc__ = "A stored usage event: the input plus its identity, totals and price."
+
+
+# Wide enough for any amount; Inexact is trapped, so a conversion can never round.
+_EXACT = Context(prec=1000, traps=[Inexact, InvalidOperation])
+
+
+def nano_to_usd(nano: int) -> Decimal:
+    """Exact USD for an integer nano-USD amount (the stored unit of money)."""
+    return Decimal(nano).scaleb(-9, context=_EXACT)
+
+
+def derived_fields(cost_nano: int, tokens_input: int, tokens_output: int) -> dict[str, Any]:
+    """The fields a row derives from what is stored (money for display, the token total): computed here, once,
+    for the pricer that builds a row and every store that reads one back."""
+    exact = nano_to_usd(cost_nano)
+    return {"estimated_cost": float(exact), "estimated_cost_exact": exact, "tokens_total": tokens_input + tokens_output}
 
 
 def log_id_for(request_id: str, tenant_id: str | None = None) -> str:

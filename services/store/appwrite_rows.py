@@ -18,9 +18,8 @@ from typing import Any
 
 from appwrite.operator import Operator
 
-from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters, log_id_for
+from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters, derived_fields, log_id_for
 from models.usage_kinds import COST_COUNTERS, COST_PARTS, KIND_NAMES
-from services.pricing import nano_to_usd
 from services.store.rollups import GLOBAL_KINDS, counter_values, day_bucket, month_bucket, rollup_keys
 
 INT64_MAX = 2**63 - 1
@@ -114,7 +113,6 @@ def event_data(log: AIUsageLog) -> dict[str, Any]:
 
 
 def log_from_data(data: Mapping[str, Any]) -> AIUsageLog:
-    exact = nano_to_usd(data["cost_nano"])
     fields = {name: data.get(name) for name in (*_TEXT_FIELDS, *_INT_FIELDS) if name != "tokens_total"}
     fields["price_rule"] = fields["price_rule"] or _rule_before_the_column(data)
     for name in ("service_tier", "price_tier"):  # rows from before tiers were all standard
@@ -128,13 +126,11 @@ def log_from_data(data: Mapping[str, Any]) -> AIUsageLog:
         **fields,
         cost_nano_by_kind={part: nano for part, nano in by_kind.items() if nano},
         task_type=data["task_type"],
-        tokens_total=data["tokens_input"] + data["tokens_output"],
+        **derived_fields(data["cost_nano"], fields["tokens_input"], fields["tokens_output"]),
         success=bool(data["success"]),
         price_is_fallback=bool(data["price_is_fallback"]),
         metadata=decode_metadata(data["metadata"]),
         timestamp=datetime.fromisoformat(data["timestamp"]).astimezone(UTC),
-        estimated_cost=float(exact),
-        estimated_cost_exact=exact,
     )
 
 

@@ -23,11 +23,10 @@ from typing import Literal
 
 import structlog
 
-from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters, EventPage, log_id_for
+from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters, EventPage, derived_fields, log_id_for
 from models.usage_kinds import COST_COUNTERS, COST_PARTS
 from services import deadlines
 from services.errors import StoreError
-from services.pricing import nano_to_usd
 from services.store.protocol import MAX_PAGE_SIZE, EventFilter
 from services.store.rollups import RollupKind, counter_values, rollup_keys
 from services.store.sqlite_schema import EVENT_COLUMNS, PLAIN_COLUMNS, add_events_to_rollups, migrate
@@ -82,10 +81,9 @@ def _event_row(log: AIUsageLog) -> tuple[object, ...]:
 
 def _log_from_row(row: sqlite3.Row) -> AIUsageLog:
     fields = {name: row[name] for name in PLAIN_COLUMNS}
-    exact = nano_to_usd(fields["cost_nano"])
     return AIUsageLog(
         **fields,
-        tokens_total=fields["tokens_input"] + fields["tokens_output"],
+        **derived_fields(fields["cost_nano"], fields["tokens_input"], fields["tokens_output"]),
         task_type=row["task_type"],
         success=bool(row["success"]),
         metadata=_metadata(row),
@@ -94,8 +92,6 @@ def _log_from_row(row: sqlite3.Row) -> AIUsageLog:
         cost_nano_by_kind={
             part: row[column] for part, column in zip(COST_PARTS, COST_COUNTERS, strict=True) if row[column]
         },
-        estimated_cost=float(exact),
-        estimated_cost_exact=exact,
     )
 
 
