@@ -159,7 +159,7 @@ def test_a_free_suffix_never_zeroes_a_contracted_model(
         ("gpt-4o:free", None, "openai/gpt-4o", "book"),  # OpenRouter ids always have an author segment
         # Served by a host without a price of its own for it (OpenRouter, Azure): the maker's price, flagged.
         ("gpt-4o:free", "openrouter", "openai/gpt-4o", "other_host"),
-        ("azure/openai/gpt-4o:free", None, "openai/gpt-4o", "other_host"),
+        ("fireworks/openai/gpt-4o:free", None, "openai/gpt-4o", "other_host"),
         ("anthropic/claude-3.7-sonnet:free", "anthropic", "anthropic/claude-3.7-sonnet", "book"),
         ("openai/gpt-4o:free", "openai", "openai/gpt-4o", "book"),
     ],
