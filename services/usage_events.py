@@ -13,7 +13,8 @@ from pydantic import ValidationError
 from models.ai_usage import AIUsageLog, FieldError, UsageEvent, log_id_for
 from models.usage_kinds import KIND_NAMES
 from services.errors import ValidationFailed
-from services.pricing import PriceBook, TokenCounts, applied_tier, cost_nano_by_kind, nano_to_usd, price_version
+from services.pricing import PriceBook, applied_tier, nano_to_usd, price_version
+from services.pricing.cost import cost_nano_by_kind_validated
 
 __all__ = ["BILLED_FIELDS", "EventPricer", "differing_fields", "field_errors", "log_id_for", "parse_event"]
 
@@ -99,9 +100,11 @@ class EventPricer:
         provider = event.provider or self.price_book.infer_provider(event.model)
         if provider is None and not match.is_fallback:
             provider = match.entry.provider
-        usage = dict(zip(KIND_NAMES, _kind_values(event), strict=True))
-        counts = TokenCounts(**usage)
-        nano, nano_by_kind = cost_nano_by_kind(match.entry, counts, event.service_tier)
+        values = _kind_values(event)
+        usage = dict(zip(KIND_NAMES, values, strict=True))
+        # UsageEvent's validators checked the counts (strict whole numbers in bounds, parts within their wholes),
+        # so they are priced as they are, one request, without building and checking them again.
+        nano, nano_by_kind = cost_nano_by_kind_validated(match.entry, (*values, 1), event.service_tier)
         exact = nano_to_usd(nano)
         request_id = event.request_id or uuid.uuid4().hex
         return AIUsageLog(
