@@ -18,6 +18,7 @@ by id) prices it and the rule says ``other_host``, so a price borrowed from anot
 from __future__ import annotations
 
 import dataclasses
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -98,8 +99,10 @@ def _names(entry: PriceEntry) -> list[tuple[str, str]]:
     return [(parsed.exact, parsed.key) for parsed in map(parse_model_id, (entry.model_id, *entry.aliases))]
 
 
-# A matched model's price history, the rule that chose it and the host the request named.
+# A matched model's price history, the rule that chose it and the host the request named; then, as looked up,
+# the moments its versions start (sorted) and the match each gives.
 _Resolved = tuple[list[PriceEntry], PriceRule, str | None]
+_Versions = tuple[list[datetime], list[PriceMatch]]
 
 
 class PriceBook:
@@ -107,7 +110,7 @@ class PriceBook:
 
     def __init__(self, entries: Iterable[PriceEntry], defaults: Mapping[str, PriceEntry]) -> None:
         self._history: dict[str, list[PriceEntry]] = {}
-        self._resolved: dict[tuple[str, str | None], PriceMatch | _Resolved] = {}
+        self._resolved: dict[tuple[str, str | None], PriceMatch | _Versions] = {}
         self._providers: dict[str, str | None] = {}
         entries = list(entries)
         # The same rules as a price file's; :meth:`load` has run them already with each entry's file named.
@@ -185,17 +188,18 @@ class PriceBook:
         return None if match.is_fallback else match.entry
 
     def lookup(self, model: str, at: datetime | None = None, provider: str | None = None) -> PriceMatch:
-        when = _utc(at)
-        # Name matching is the costly part and does not depend on time, so it is resolved once per name.
+        # Name matching is the costly part and does not depend on time, so it is resolved once per name, into a
+        # fixed match or the moments the model's prices start and a match for each (every event is looked up).
         resolved = self._resolved.get((model, provider))
         if resolved is None:
-            resolved = self._resolve(model, provider)
+            resolved = _versions(self._resolve(model, provider))
             if len(self._resolved) < _RESOLVED_CACHE_SIZE:
                 self._resolved[(model, provider)] = resolved
-        if isinstance(resolved, PriceMatch):
-            return resolved
-        history, rule, host = resolved
-        return PriceMatch(_in_force(history, when), rule, host)
+        when = at if at is not None and at.tzinfo is UTC else _utc(at)  # a naive moment is refused, always
+        if resolved.__class__ is PriceMatch:
+            return resolved  # type: ignore[return-value]
+        starts, matches = resolved  # type: ignore[misc]
+        return matches[bisect_right(starts, when) - 1]
 
     def _resolve(self, model: str, provider: str | None) -> PriceMatch | _Resolved:
         """A fixed answer (free or default), or the price history of the matched model, its rule and host."""
@@ -277,6 +281,18 @@ class PriceBook:
 
     def _spelled_first(self, ids: list[str], name: str) -> str:
         return min(ids, key=lambda i: (self._spelled[i] != name, i))
+
+
+def _versions(resolved: PriceMatch | _Resolved) -> PriceMatch | _Versions:
+    """A fixed answer or a single price as its match; a history as the moments its versions start (the first,
+    launch, price from the earliest: ``_in_force``'s rule) and a match per version."""
+    if isinstance(resolved, PriceMatch):
+        return resolved
+    history, rule, host = resolved
+    if len(history) == 1:
+        return PriceMatch(history[0], rule, host)
+    starts = [_EPOCH, *(version.effective_from or _EPOCH for version in history[1:])]
+    return starts, [PriceMatch(version, rule, host) for version in history]
 
 
 def _in_force(versions: list[PriceEntry], at: datetime) -> PriceEntry:
