@@ -34,15 +34,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # read by litellm at import: never fetch its map
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from models.ai_usage import UsageEvent
 from models.usage_kinds import KIND_NAMES, USAGE_KINDS
 from services.cli.tables import table
-from services.pricing import PriceBook, TokenCounts, cost_nano, rates_for
+from services.pricing import PriceBook, TokenCounts, cost_nano, cost_nano_by_kind, rates_for
+from services.pricing.cost import cost_nano_by_kind_validated
+
+_kind_values = attrgetter(*KIND_NAMES)  # as EventPricer.build reads them
 
 # (spelling as games log it, provider the event names, LiteLLM's key for the same model, weight, token profile)
 MODELS: tuple[tuple[str, str | None, str, int, str], ...] = (
@@ -146,17 +151,30 @@ def ours_runner(book: PriceBook) -> Callable[[Sequence[Any]], None]:
     return run
 
 
-def pricer_runner(book: PriceBook) -> Callable[[Sequence[Any]], None]:
-    """EventPricer.build's pricing steps: lookup, provider inference, TokenCounts from the event's kinds, cost."""
+def ledger_runner(book: PriceBook) -> Callable[[Sequence[Any]], None]:
+    """EventPricer.build's pricing steps on a validated UsageEvent: lookup, provider inference, the counts read
+    off the event, ``cost_nano_by_kind_validated`` (the cost and its split by kind, counts not checked again)."""
     lookup, infer = book.lookup, book.infer_provider
 
-    def run(items: Sequence[Event]) -> None:
-        for event in items:
-            match = lookup(event.model, event.at, event.provider)
+    def run(items: Sequence[tuple[UsageEvent, datetime]]) -> None:
+        for event, at in items:
+            match = lookup(event.model, at, event.provider)
             provider = event.provider or infer(event.model)
             if provider is None and not match.is_fallback:
                 provider = match.entry.provider
-            cost_nano(match.entry, TokenCounts(**event.usage))
+            cost_nano_by_kind_validated(match.entry, (*_kind_values(event), 1), event.service_tier)
+
+    return run
+
+
+def direct_runner(book: PriceBook) -> Callable[[Sequence[Any]], None]:
+    """A direct caller's path (reprice, tests): ``TokenCounts(**usage)`` built (and checked) per event, lookup,
+    ``cost_nano_by_kind``."""
+    lookup = book.lookup
+
+    def run(items: Sequence[Event]) -> None:
+        for event in items:
+            cost_nano_by_kind(lookup(event.model, event.at, event.provider).entry, TokenCounts(**event.usage))
 
     return run
 
@@ -294,11 +312,13 @@ def main() -> None:
     book = PriceBook.load()
     events = make_events(args.events)
     ours_items = [(e.model, e.at, e.provider, e.counts) for e in events]
+    ledger_items = [(UsageEvent(user_id="bench", model=e.model, provider=e.provider, **e.usage), e.at) for e in events]
     litellm_items = [litellm_args(e) for e in events]
     tc_items = tokencost_items(tokencost, events)
     pricers: dict[str, tuple[Callable[[Sequence[Any]], None], Sequence[Any]]] = {
         "ours": (ours_runner(book), ours_items),
-        "pricer": (pricer_runner(book), events),
+        "ledger": (ledger_runner(book), ledger_items),
+        "direct": (direct_runner(book), events),
         "litellm": (litellm_runner(litellm), litellm_items),
         "tokencost": (tokencost_runner(tokencost), tc_items),
     }
@@ -332,7 +352,6 @@ def main() -> None:
 def report(figures: dict[str, tuple[float, float, float]], count: int, tc_count: int) -> str:
     ours_median = figures["ours"][0]
     litellm_median = figures["litellm"][0]
-    ratio = litellm_median / ours_median
 
     def row(label: str, name: str, events: int, target: str = "", verdict: str = "") -> tuple[str, ...]:
         median, p99, loop = figures[name]
@@ -342,10 +361,16 @@ def report(figures: dict[str, tuple[float, float, float]], count: int, tc_count:
     def verdict(ok: bool) -> str:
         return "ok" if ok else "MISSED"
 
+    def met(median: float) -> bool:
+        return median <= TARGET_MEDIAN_US and litellm_median / median >= TARGET_RATIO
+
     rows = [
         row("ours: lookup + cost_nano", "ours", count, f"<= {TARGET_MEDIAN_US} µs, >= {TARGET_RATIO:.0f}x",
-            verdict(ours_median <= TARGET_MEDIAN_US and ratio >= TARGET_RATIO)),
-        row("ours: + infer_provider + TokenCounts (EventPricer)", "pricer", count),
+            verdict(met(ours_median))),
+        row("ours, ledger: lookup + infer_provider + cost_nano_by_kind_validated (EventPricer.build)", "ledger",
+            count, f"<= {TARGET_MEDIAN_US} µs, >= {TARGET_RATIO:.0f}x",
+            verdict(met(figures["ledger"][0]))),
+        row("ours, direct: TokenCounts(...) + lookup + cost_nano_by_kind", "direct", count),
         row("LiteLLM cost_per_token", "litellm", count),
         row("tokencost calculate_cost_by_tokens x2-3", "tokencost", tc_count),
     ]  # fmt: skip
