@@ -32,9 +32,12 @@ from services.log_config import configure_logging
 from services.settings import Settings
 
 KEY_FILE_NAME = "api-key"
-# Measured on 2 cores (benchmarks/http_bench.py): one process per core; a third or fourth thread per worker
-# lowered throughput and raised p99, because the work is CPU-bound under the GIL.
+# Measured on 2 cores (benchmarks/http_bench.py): one process per core.
 DEFAULT_WORKERS = min(os.cpu_count() or 1, 4)
+# Threads per worker. Ingest requests wait on SQLite's one writer lock without using the CPU; with 2 threads a
+# worker's threads were all such waiters under heavy ingest and the rate limiter's count queued behind them for up
+# to 1.5 s, with 8 it never waited more than 221 ms (benchmarks/RESULTS.md, "count under ingest").
+DEFAULT_THREADS = 8
 # A client gets this long to send a request's headers (and an idle keep-alive connection to start its next
 # request); past it the connection is closed. It costs a waiting client nothing else.
 HEADER_READ_TIMEOUT_MS = 10_000
@@ -227,10 +230,10 @@ def _granian_server(listener: socket.socket, workers: int, threads: int) -> Any:
 )
 @click.option(
     "--threads",
-    default=2,
+    default=DEFAULT_THREADS,
     show_default=True,
     type=click.IntRange(1, 256),
-    help="Python threads per worker running requests; more mostly add contention for Python's GIL.",
+    help="Python threads per worker running requests (writes waiting on the store's lock hold one each).",
 )
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve every HTTP route (those of the functions-framework ``all_routes`` target) on one port."""
