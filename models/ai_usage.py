@@ -297,6 +297,11 @@ def nano_to_usd(nano: int) -> Decimal:
     return Decimal(nano).scaleb(-9, context=_EXACT)
 
 
+def platform_credits_of(cost_nano: int) -> int:
+    """``int(cost in USD × 100)``: the platform credits an event is charged (the replaced service's unit)."""
+    return cost_nano * 100 // 10**9
+
+
 def derived_fields(cost_nano: int, tokens_input: int, tokens_output: int) -> dict[str, Any]:
     """The fields a row derives from what is stored (money for display, the token total): computed here, once,
     for the pricer that builds a row and every store that reads one back."""

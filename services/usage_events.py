@@ -10,11 +10,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from models.ai_usage import AIUsageLog, FieldError, UsageEvent, log_id_for
+from models.ai_usage import AIUsageLog, FieldError, UsageEvent, derived_fields, log_id_for, platform_credits_of
 from models.usage_kinds import KIND_NAMES
 from services.errors import ValidationFailed
-from services.pricing import PriceBook, applied_tier, nano_to_usd, price_version
-from services.pricing.cost import cost_nano_by_kind_validated
+from services.pricing import PriceBook, applied_tier, cost_nano_by_kind_validated, price_version
 
 __all__ = ["BILLED_FIELDS", "EventPricer", "differing_fields", "field_errors", "log_id_for", "parse_event"]
 
@@ -105,7 +104,6 @@ class EventPricer:
         # UsageEvent's validators checked the counts (strict whole numbers in bounds, parts within their wholes),
         # so they are priced as they are, one request, without building and checking them again.
         nano, nano_by_kind = cost_nano_by_kind_validated(match.entry, (*values, 1), event.service_tier)
-        exact = nano_to_usd(nano)
         request_id = event.request_id or uuid.uuid4().hex
         return AIUsageLog(
             log_id=log_id_for(request_id, event.tenant_id),
@@ -116,7 +114,7 @@ class EventPricer:
             provider=provider,
             task_type=event.task_type,
             **usage,
-            tokens_total=event.tokens_input + event.tokens_output,
+            **derived_fields(nano, event.tokens_input, event.tokens_output),
             service_tier=event.service_tier,
             session_id=event.session_id,
             character_id=event.character_id,
@@ -127,12 +125,10 @@ class EventPricer:
             timestamp=timestamp,
             cost_nano=nano,
             cost_nano_by_kind=nano_by_kind,
-            estimated_cost=float(exact),
-            estimated_cost_exact=exact,
             price_model_id=match.entry.model_id,
             price_is_fallback=match.is_fallback,
             price_rule=match.rule,
             price_tier=applied_tier(match.entry, event.service_tier),
             price_version=price_version(match.entry),
-            platform_credits=int(exact * 100),
+            platform_credits=platform_credits_of(nano),
         )

@@ -145,3 +145,24 @@ def test_the_ledger_keeps_the_tier_the_price_version_and_every_kind(tmp_path: Pa
     usage = ledger.get_daily_usage("p").usage
     assert (usage["images"], usage["characters"], usage["tokens_input"]) == (2, 500, 1000)
     store.close()
+
+
+@settings(max_examples=100, deadline=None)
+@given(kind_values(), st.sampled_from(["standard", "batch", "flex", "priority"]))
+def test_the_ledgers_trusted_path_prices_exactly_as_the_checked_one(book: PriceBook, values: dict, tier: str) -> None:
+    from models.ai_usage import platform_credits_of
+    from services.pricing import cost_nano_by_kind, cost_nano_by_kind_validated
+
+    entry = book.lookup("studio/voice-and-art", at=NOW).entry
+    checked = cost_nano_by_kind(entry, TokenCounts(**values), tier)
+    assert cost_nano_by_kind_validated(entry, (*(values[name] for name in KIND_NAMES), 1), tier) == checked
+    assert platform_credits_of(checked[0]) == int(cost_usd(entry, TokenCounts(**values), tier) * 100)
+
+
+def test_counts_that_break_a_rule_are_refused_when_priced_naming_the_field(book: PriceBook) -> None:
+    from services.pricing import TokenCountError
+
+    entry = book.lookup("studio/voice-and-art", at=NOW).entry
+    with pytest.raises(TokenCountError) as raised:
+        cost_nano(entry, TokenCounts(tokens_input=10, tokens_cached=5, tokens_audio_input=6))
+    assert raised.value.field == "tokens_cached"

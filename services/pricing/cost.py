@@ -23,6 +23,7 @@ from decimal import (
 from itertools import compress
 from operator import attrgetter, itemgetter, mul
 
+from models.ai_usage import nano_to_usd as nano_to_usd
 from models.usage_kinds import COST_PARTS, KIND_NAMES, PARTS, USAGE_KINDS
 
 from .file import LEGACY_RATE_KEYS, PriceEntry
@@ -316,8 +317,3 @@ def _to_atto(rates: Rates) -> _AttoRates | None:
     gross = tuple(int(value) for value in scaled)
     net = tuple(rate - gross[_WHOLE_OF[index]] if index in _WHOLE_OF else rate for index, rate in enumerate(gross))
     return net, gross
-
-
-def nano_to_usd(nano: int) -> Decimal:
-    """Exact USD for an integer nano-USD amount."""
-    return Decimal(nano).scaleb(-9, context=_EXACT)
