@@ -10,7 +10,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from models.ai_usage import AIUsageLog, FieldError, UsageEvent, derived_fields, log_id_for, platform_credits_of
+from models.ai_usage import (
+    AIUsageLog,
+    FieldError,
+    ServiceTier,
+    UsageEvent,
+    derived_fields,
+    log_id_for,
+    platform_credits_of,
+)
 from models.usage_kinds import KIND_NAMES
 from services.errors import ValidationFailed
 from services.pricing import PriceBook, applied_tier, cost_nano_by_kind_validated, price_version
@@ -105,7 +113,9 @@ class EventPricer:
         # so they are priced as they are, one request, without building and checking them again.
         nano, nano_by_kind = cost_nano_by_kind_validated(match.entry, (*values, 1), event.service_tier)
         request_id = event.request_id or uuid.uuid4().hex
-        return AIUsageLog(
+        # Every value here comes from the validated event or was computed just now: the row is built without
+        # validating it again (a third of building it), with every field given.
+        return AIUsageLog.model_construct(
             log_id=log_id_for(request_id, event.tenant_id),
             request_id=request_id,
             user_id=event.user_id,
@@ -128,7 +138,7 @@ class EventPricer:
             price_model_id=match.entry.model_id,
             price_is_fallback=match.is_fallback,
             price_rule=match.rule,
-            price_tier=applied_tier(match.entry, event.service_tier),
+            price_tier=ServiceTier(applied_tier(match.entry, event.service_tier)),
             price_version=price_version(match.entry),
             platform_credits=platform_credits_of(nano),
         )

@@ -23,13 +23,21 @@ from typing import Literal
 
 import structlog
 
-from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters, EventPage, derived_fields, log_id_for
-from models.usage_kinds import COST_COUNTERS, COST_PARTS
+from models.ai_usage import (
+    COUNTER_FIELDS,
+    FREE_PRICE_RULES,
+    AIUsageLog,
+    Counters,
+    EventPage,
+    derived_fields,
+    log_id_for,
+)
+from models.usage_kinds import COST_COUNTERS, COST_PARTS, KIND_NAMES
 from services import deadlines
 from services.errors import StoreError
 from services.store.protocol import MAX_PAGE_SIZE, EventFilter
 from services.store.rollups import RollupKind, counter_values, rollup_keys
-from services.store.sqlite_schema import EVENT_COLUMNS, PLAIN_COLUMNS, add_events_to_rollups, migrate
+from services.store.sqlite_schema import EVENT_COLUMNS, PLAIN_COLUMNS, V1_EVENT_COLUMNS, add_events_to_rollups, migrate
 
 # The idempotency key is log_id, derived from (tenant_id, request_id): a replay inserts nothing.
 _INSERT_EVENT = (
@@ -269,8 +277,9 @@ class SQLiteUsageStore:
                 stored.append(fresh)
             fresh_rows = [row for row, fresh in zip(rows, stored, strict=True) if fresh]
             if fresh_rows:
-                conn.executemany(_INSERT_EVENT, fresh_rows)
-                add_events_to_rollups(conn, last_seq)
+                columns, counters, fresh_rows = _moved(fresh_rows)
+                conn.executemany(_insert_event(columns), fresh_rows)
+                add_events_to_rollups(conn, last_seq, counters)
             return stored
 
     def get_event(self, request_id: str, tenant_id: str | None = None) -> AIUsageLog | None:
@@ -378,6 +387,41 @@ def _decode_cursor(cursor: str | None) -> int:
     if not cursor.isdigit():
         raise ValueError("cursor is not one this store returned")
     return int(cursor)
+
+
+# Event columns that are zero unless the event used that kind (or paid for it). When a whole batch leaves one at
+# zero, its rollup counter is not summed, and (if the column has a default: all but version 1's) it is not written.
+_USUALLY_ZERO = {name: EVENT_COLUMNS.index(name) for name in (*KIND_NAMES, *COST_COUNTERS)}
+_NO_DEFAULT = frozenset(V1_EVENT_COLUMNS)
+_AT = {name: EVENT_COLUMNS.index(name) for name in ("success", "price_is_fallback", "price_rule", "cost_nano")}
+_FREE = frozenset(FREE_PRICE_RULES)
+
+
+def _moved(rows: list[tuple[object, ...]]) -> tuple[tuple[str, ...], tuple[str, ...], list[tuple[object, ...]]]:
+    """The event columns worth writing for these rows, the rollup counters they move, and the rows cut to them."""
+    by_column = list(zip(*rows, strict=True))
+    quiet = {name for name, at in _USUALLY_ZERO.items() if not any(by_column[at])}
+    columns = tuple(name for name in EVENT_COLUMNS if name not in quiet or name in _NO_DEFAULT)
+    rules = set(by_column[_AT["price_rule"]])
+    moves = {
+        "failed_requests": not all(by_column[_AT["success"]]),
+        "unpriced_requests": any(by_column[_AT["price_is_fallback"]]),
+        "free_requests": bool(rules & _FREE),
+        "other_host_requests": "other_host" in rules,
+        "cost_nano": any(by_column[_AT["cost_nano"]]),
+        "platform_credits": any(by_column[_AT["cost_nano"]]),
+    }
+    counters = tuple(name for name in COUNTER_FIELDS if name not in quiet and moves.get(name, True))
+    if len(columns) < len(EVENT_COLUMNS):
+        kept = [by_column[EVENT_COLUMNS.index(name)] for name in columns]
+        rows = list(zip(*kept, strict=True))
+    return columns, counters, rows
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_event(columns: tuple[str, ...]) -> str:
+    marks = ", ".join("?" * len(columns))
+    return f"INSERT INTO events ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT (log_id) DO NOTHING"
 
 
 def _private_files(db_path: Path) -> None:
