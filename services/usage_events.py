@@ -113,9 +113,7 @@ class EventPricer:
         # so they are priced as they are, one request, without building and checking them again.
         nano, nano_by_kind = cost_nano_by_kind_validated(match.entry, (*values, 1), event.service_tier)
         request_id = event.request_id or uuid.uuid4().hex
-        # Every value here comes from the validated event or was computed just now: the row is built without
-        # validating it again (a third of building it), with every field given.
-        return AIUsageLog.model_construct(
+        return AIUsageLog(
             log_id=log_id_for(request_id, event.tenant_id),
             request_id=request_id,
             user_id=event.user_id,

@@ -79,12 +79,14 @@ _encode_json = json.JSONEncoder(separators=(",", ":")).encode
 _plain_values = attrgetter(*PLAIN_COLUMNS)
 
 
+_ZEROS = (0,) * len(COST_PARTS)
+
+
 def _event_row(log: AIUsageLog) -> tuple[object, ...]:
     """The row's values in ``EVENT_COLUMNS`` order: the plain columns by name, then the converted ones."""
     metadata = _encode_json(log.metadata) if log.metadata else "{}"
     converted = (log.task_type.value, int(log.success), metadata, _ts_text(log.timestamp), int(log.price_is_fallback))
-    by_kind = log.cost_nano_by_kind
-    return (*_plain_values(log), *converted, *(by_kind.get(part, 0) for part in COST_PARTS))
+    return (*_plain_values(log), *converted, *map(log.cost_nano_by_kind.get, COST_PARTS, _ZEROS))
 
 
 def _log_from_row(row: sqlite3.Row) -> AIUsageLog:
