@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,6 +54,17 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[UsageStore
 def price_book() -> PriceBook:
     """The shipped price book (loading it parses the TOML and checks every entry: once per run is enough)."""
     return PriceBook.load()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A database path the CLI reads from the environment; nothing from the developer's environment leaks in."""
+    for name in list(os.environ):
+        if name.startswith(("AI_USAGE_", "APPWRITE_")):
+            monkeypatch.delenv(name)
+    path = tmp_path / "usage.db"
+    monkeypatch.setenv("AI_USAGE_DB_PATH", str(path))
+    return path
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -23,17 +22,6 @@ from services.usage_tracking_service import UsageTrackingService
 
 DAY = date(2025, 6, 1)
 AT = "2025-06-01T10:00:00Z"
-
-
-@pytest.fixture
-def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every command reads its settings from here; nothing from the developer's environment leaks in."""
-    for name in list(os.environ):
-        if name.startswith(("AI_USAGE_", "APPWRITE_")):
-            monkeypatch.delenv(name)
-    path = tmp_path / "usage.db"
-    monkeypatch.setenv("AI_USAGE_DB_PATH", str(path))
-    return path
 
 
 @pytest.fixture

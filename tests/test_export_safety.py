@@ -42,16 +42,6 @@ HOSTILE = {
 
 
 @pytest.fixture
-def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith(("AI_USAGE_", "APPWRITE_")):
-            monkeypatch.delenv(name)
-    path = tmp_path / "usage.db"
-    monkeypatch.setenv("AI_USAGE_DB_PATH", str(path))
-    return path
-
-
-@pytest.fixture
 def store(db_path: Path) -> Iterator[SQLiteUsageStore]:
     sqlite_store = SQLiteUsageStore(db_path)
     yield sqlite_store

@@ -7,7 +7,6 @@ claude-3.5-sonnet alone. Every figure is hand-computed in nano-USD from the ship
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -46,17 +45,6 @@ E1 = {
 }
 E2 = {"tokens_input": (150_000, 300_000), "tokens_output": (600_000, 1_200_000)}
 E3 = {"tokens_input": (12_000_000, 12_000_000), "tokens_output": (7_500_000, 7_500_000)}
-
-
-@pytest.fixture
-def db_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The CLI reads its settings from here; nothing from the developer's environment leaks in."""
-    for name in list(os.environ):
-        if name.startswith(("AI_USAGE_", "APPWRITE_")):
-            monkeypatch.delenv(name)
-    path = tmp_path / "usage.db"
-    monkeypatch.setenv("AI_USAGE_DB_PATH", str(path))
-    return path
 
 
 @pytest.fixture
