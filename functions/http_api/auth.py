@@ -107,7 +107,10 @@ def authorize(caller: Caller, roles: frozenset[Role], owner_param: str | None, p
     if Role.ANONYMOUS in roles or caller.role in roles:
         return
     if caller.role is Role.ANONYMOUS:
-        raise Unauthorized("this route needs 'Authorization: Bearer <key>'")
+        raise Unauthorized(
+            "this route needs credentials: 'Authorization: Bearer <key>' (on Appwrite: a signed-in user, or an API "
+            "key where AI_USAGE_APPWRITE_NO_USER_IS_SERVER is true)"
+        )
     if caller.role is Role.USER and owner_param is not None and params.get(owner_param) == caller.user_id:
         return
     if caller.role is Role.USER and owner_param is not None:
