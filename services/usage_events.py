@@ -23,8 +23,6 @@ from models.usage_kinds import KIND_NAMES
 from services.errors import ValidationFailed
 from services.pricing import PriceBook, applied_tier, cost_nano_by_kind_validated, price_version
 
-__all__ = ["BILLED_FIELDS", "EventPricer", "differing_fields", "field_errors", "log_id_for", "parse_event"]
-
 # Appwrite datetimes start at year 1000 and nothing real predates this; older means a unit mistake.
 EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.ai_usage import Counters, TaskType
+from models.ai_usage import Counters, TaskType, counter_values
 from services.store.protocol import EventFilter, UsageStore
-from services.store.rollups import RollupKind, counter_values, total_of
+from services.store.rollups import RollupKind, total_of
 from tests.factories import BASE_TIME, expected_rollups, make_log
 
 

@@ -18,9 +18,9 @@ from typing import Any
 
 from appwrite.operator import Operator
 
-from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters, derived_fields, log_id_for
+from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters, counter_values, derived_fields, log_id_for
 from models.usage_kinds import COST_COUNTERS, COST_PARTS, KIND_NAMES
-from services.store.rollups import GLOBAL_KINDS, counter_values, day_bucket, month_bucket, rollup_keys
+from services.store.rollups import GLOBAL_KINDS, day_bucket, month_bucket, rollup_keys
 
 INT64_MAX = 2**63 - 1
 # Operator methods of Appwrite 1.8/1.9 (server `Operator::isMethod`; SDK `appwrite/operator.py`).

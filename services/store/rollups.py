@@ -8,12 +8,12 @@ written per event low (four per player, three global), which is what logging thr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
-from models.ai_usage import AIUsageLog, Counters, counter_values
+from models.ai_usage import AIUsageLog, Counters
 
 
 class RollupKind(StrEnum):
@@ -92,21 +92,6 @@ def rollup_keys(log: AIUsageLog) -> list[RollupKey]:
     """Every rollup row this event adds its counters to."""
     v = _key_values(log)
     return [RollupKey(kind, v[s], v[b], v[d]) for kind, s, b, d, optional in _PLAN if not (optional and not v[s])]
-
-
-def rollup_deltas(logs: Iterable[AIUsageLog]) -> dict[RollupKey, list[int]]:
-    """What the given (new, distinct) events add to each rollup row, summed per row."""
-    deltas: dict[RollupKey, list[int]] = {}
-    for log in logs:
-        values = counter_values(log)
-        for key in rollup_keys(log):
-            current = deltas.get(key)
-            if current is None:
-                deltas[key] = list(values)
-            else:
-                for i, value in enumerate(values):
-                    current[i] += value
-    return deltas
 
 
 def total_of(rows: Mapping[object, Counters]) -> Counters:

@@ -29,6 +29,7 @@ from models.ai_usage import (
     AIUsageLog,
     Counters,
     EventPage,
+    counter_values,
     derived_fields,
     log_id_for,
 )
@@ -36,7 +37,7 @@ from models.usage_kinds import COST_COUNTERS, COST_PARTS, KIND_NAMES
 from services import deadlines
 from services.errors import StoreError
 from services.store.protocol import MAX_PAGE_SIZE, EventFilter
-from services.store.rollups import RollupKind, counter_values, rollup_keys
+from services.store.rollups import RollupKind, rollup_keys
 from services.store.sqlite_schema import EVENT_COLUMNS, PLAIN_COLUMNS, V1_EVENT_COLUMNS, add_events_to_rollups, migrate
 
 # The idempotency key is log_id, derived from (tenant_id, request_id): a replay inserts nothing.
