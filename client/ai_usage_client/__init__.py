@@ -1,0 +1,1 @@
+"""The ai-usage-tracker client for game backends (standard library only)."""
