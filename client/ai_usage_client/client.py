@@ -1,0 +1,315 @@
+"""``UsageClient``: one line per AI call in the game backend, delivered off the hot path, never lost.
+
+``record``/``log`` build the event (a ``request_id`` made once, the time in UTC), append it to an in-memory
+queue and return its ``request_id``; a background thread (``sender.Sender``) delivers it. Nothing here raises
+into the game once the client is built: a failure of the client is logged on ``logging.getLogger(
+"ai_usage_client")`` and the call goes on.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .sender import Sender
+from .spool import Spool
+from .stats import ClientStats, Counters
+from .tracking import TrackedCall, tracked_decorator
+from .transport import HttpTransport, InProcessTransport, Transport
+
+log = logging.getLogger("ai_usage_client")
+
+MAX_ERROR_MESSAGE_CHARS = 2000  # the ledger's bound on error_message (models.ai_usage.MAX_ERROR_MESSAGE_CHARS)
+
+_usage_from_response: Callable[[object, str | None], dict[str, Any]] | None = None
+
+
+def usage_of(response: object, provider: str | None) -> dict[str, Any]:
+    """The usage fields of a provider response (``ai_usage_client.extract``, imported on first use)."""
+    global _usage_from_response
+    if _usage_from_response is None:
+        from .extract import usage_from_response
+
+        _usage_from_response = usage_from_response
+    return _usage_from_response(response, provider)
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class UsageClient:
+    """Records AI calls in the ledger.
+
+    ``UsageClient(base_url, api_key, spool_path=...)`` sends to ``POST {base_url}/v1/usage/batch`` with the
+    server key; ``UsageClient.in_process(service)`` calls a ``UsageTrackingService`` in this process.
+    ``spool_path`` is the SQLite file (created 0600) keeping events the ledger has not acknowledged and the
+    dead letters it refused; a new client on the same file replays what an earlier one left, oldest first.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        spool_path: str | Path,
+        max_queue: int = 10_000,
+        max_batch: int = 1000,
+        linger: float = 0.05,
+        timeout: float = 10.0,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        exit_timeout: float = 5.0,
+    ) -> None:
+        if not api_key:
+            raise ValueError("api_key: required (the ledger's server key, AI_USAGE_API_KEY)")
+        _check_positive(timeout=timeout)
+        self._setup(
+            HttpTransport(base_url, api_key, timeout),
+            spool_path,
+            max_queue=max_queue,
+            max_batch=max_batch,
+            linger=linger,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            exit_timeout=exit_timeout,
+        )
+        self.base_url = base_url
+
+    @classmethod
+    def in_process(cls, service: Any, *, spool_path: str | Path | None = None, **options: Any) -> UsageClient:
+        """The same client over ``service.log_usage_batch``; without ``spool_path`` the spool is in memory."""
+        client = cls.__new__(cls)
+        client._setup(InProcessTransport(service), spool_path or ":memory:", **options)
+        client.base_url = None
+        return client
+
+    def _setup(
+        self,
+        transport: Transport,
+        spool_path: str | Path,
+        *,
+        max_queue: int = 10_000,
+        max_batch: int = 1000,
+        linger: float = 0.05,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        exit_timeout: float = 5.0,
+    ) -> None:
+        _check_positive(max_queue=max_queue, max_batch=max_batch, backoff_base=backoff_base, backoff_cap=backoff_cap)
+        if not 1 <= max_batch <= 1000:
+            raise ValueError("max_batch: must be from 1 to 1000 (the ledger's batch limit)")
+        if linger < 0 or exit_timeout < 0:
+            raise ValueError("linger and exit_timeout: must not be negative")
+        self._counters = Counters()
+        self._transport = transport
+        self._spool = Spool(spool_path)
+        self._exit_timeout = exit_timeout
+        self._closed = False
+        self._sender = Sender(
+            transport,
+            self._spool,
+            self._counters,
+            max_queue=max_queue,
+            max_batch=max_batch,
+            linger=linger,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+        )
+        atexit.register(_close_at_exit, weakref.ref(self))
+
+    def __repr__(self) -> str:  # never show the key
+        return f"UsageClient(base_url={self.base_url!r}, spool_path={str(self._spool.path)!r})"
+
+    # -- recording ---------------------------------------------------------------------------------------------
+    def record(
+        self,
+        response: object,
+        *,
+        user_id: str,
+        task_type: str | None = None,
+        session_id: str | None = None,
+        character_id: str | None = None,
+        feature: str | None = None,
+        latency_ms: float | None = None,
+        request_id: str | None = None,
+        tenant_id: str | None = None,
+        success: bool = True,
+        error_message: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        **usage_overrides: Any,
+    ) -> str:
+        """Record one AI call from the provider's response; returns its ``request_id`` at once.
+
+        The usage (model, provider, token counts...) comes from ``response`` (an SDK object or its dict form);
+        ``usage_overrides`` (``model=``, ``tokens_input=``...) win over what the response says.
+        """
+        labels = {
+            "user_id": user_id,
+            "task_type": task_type,
+            "session_id": session_id,
+            "character_id": character_id,
+            "feature": feature,
+            "latency_ms": latency_ms,
+            "tenant_id": tenant_id,
+            "success": success,
+            "error_message": error_message,
+            "metadata": metadata,
+        }
+        return self._record(response, labels, usage_overrides, request_id)
+
+    def log(self, **event_fields: Any) -> str:
+        """Record a call without a provider response: the ledger's event fields (``latency_ms`` is accepted too)."""
+        request_id = event_fields.pop("request_id", None)
+        return self._record(None, event_fields, {}, request_id)
+
+    def track(self, **labels: Any) -> TrackedCall:
+        """``with client.track(user_id=..., task_type=..., model=...) as call: call.record(response)``.
+
+        Times the block; an exception records a failed event (zero tokens, the error) and goes on unchanged.
+        ``model``/``provider`` given here are what a failed call is logged with; the response's own win.
+        """
+        return TrackedCall(self, labels)
+
+    def tracked(self, **labels: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorate a function (or coroutine function) returning a provider response; see ``track``.
+
+        A label may be a callable taking the function's arguments: ``user_id=lambda player, *a, **k: player.id``.
+        """
+        return tracked_decorator(self, labels)
+
+    def wrap_stream(self, stream: Any, **labels: Any) -> Any:
+        """Pass a provider stream through unchanged and record its final usage once, when it ends.
+
+        A stream abandoned or broken halfway records what it reported, with ``metadata.stream_incomplete``.
+        """
+        try:
+            from .streams import wrap_stream
+
+            start = time.perf_counter()
+            request_id = labels.pop("request_id", None) or uuid.uuid4().hex
+            defaults = {name: labels.pop(name) for name in ("model", "provider") if name in labels}
+
+            def on_done(fields: dict[str, Any], complete: bool) -> None:
+                usage = {**defaults, **fields}
+                event = dict(labels, latency_ms=(time.perf_counter() - start) * 1000)
+                if not complete:
+                    event["metadata"] = {**(labels.get("metadata") or {}), "stream_incomplete": True}
+                self._emit(usage, event, {}, request_id)
+
+            return wrap_stream(stream, on_done)
+        except Exception:
+            log.exception("ai_usage_client.wrap_stream_failed: the stream is returned unwrapped")
+            return stream
+
+    def _record(
+        self,
+        response: object,
+        labels: dict[str, Any],
+        overrides: dict[str, Any],
+        request_id: str | None,
+        defaults: Mapping[str, Any] | None = None,
+    ) -> str:
+        request_id = request_id or uuid.uuid4().hex
+        try:
+            usage = dict(defaults or {})
+            if response is not None:
+                usage.update(self._usage(response, overrides.get("provider") or usage.get("provider"), labels))
+            self._emit(usage, labels, overrides, request_id)
+        except Exception:
+            log.exception("ai_usage_client.record_failed request_id=%s", request_id)
+        return request_id
+
+    def _usage(self, response: object, provider: str | None, labels: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return usage_of(response, provider)
+        except ValueError as exc:  # UnrecognisedResponse: keep the call (labels, latency), flagged, not its usage
+            log.warning("ai_usage_client.usage_unrecognised type=%s: %s", type(response).__name__, exc)
+            labels["metadata"] = {**(labels.get("metadata") or {}), "usage_unrecognised": type(response).__name__}
+            return {}
+
+    def _emit(self, usage: dict[str, Any], labels: dict[str, Any], overrides: dict[str, Any], request_id: str) -> None:
+        event: dict[str, Any] = {"request_id": request_id}
+        for source in (usage, labels, overrides):
+            for name, value in source.items():
+                if value is not None:
+                    event[name] = value
+        latency = event.pop("latency_ms", None)
+        if latency is not None:
+            event["request_duration_ms"] = max(0, round(latency))
+        moment = event.get("timestamp")
+        if moment is None:
+            event["timestamp"] = now_utc()
+        elif isinstance(moment, datetime):
+            event["timestamp"] = moment.isoformat()
+        metadata = event.get("metadata")
+        if metadata is not None and not isinstance(metadata, dict):
+            event["metadata"] = dict(metadata)
+        if event.get("success", True) is True:
+            event.pop("success", None)  # the ledger's default; keeps the event small
+        self._counters.add(queued=1)
+        self._sender.offer(event)
+
+    def failure_event(self, labels: dict[str, Any], exc: BaseException, latency_ms: float, request_id: str) -> None:
+        """A call that raised: zero tokens, success false, the exception's type and message."""
+        message = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_MESSAGE_CHARS]
+        event = dict(labels, success=False, error_message=message, latency_ms=latency_ms)
+        event.setdefault("model", "unknown")
+        self._record(None, event, {}, request_id)
+
+    # -- delivery ------------------------------------------------------------------------------------------------
+    def flush(self, timeout: float | None = 10.0, *, replay: bool = False) -> bool:
+        """Wait until every queued event is with the ledger or in the spool; with ``replay``, until the spool
+        is empty too (it is tried at once, back-off or not). False when ``timeout`` passed first."""
+        try:
+            return self._sender.flush(timeout, replay)
+        except Exception:
+            log.exception("ai_usage_client.flush_failed")
+            return False
+
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Flush, stop the sender, and keep in the spool anything still unsent. Called at process exit too."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            started = time.monotonic()
+            self._sender.flush(timeout, False)
+            remaining = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+            if self._sender.stop(remaining):
+                self._transport.close()
+        except Exception:
+            log.exception("ai_usage_client.close_failed")
+
+    def __enter__(self) -> UsageClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def stats(self) -> ClientStats:
+        """The counters: queued, sent, duplicates, spooled, replayed, rejected, dropped."""
+        return self._counters.snapshot()
+
+    @property
+    def spool(self) -> Spool:
+        return self._spool
+
+
+def _close_at_exit(ref: weakref.ReferenceType[UsageClient]) -> None:
+    client = ref()
+    if client is not None:
+        client.close(client._exit_timeout)
+
+
+def _check_positive(**values: float) -> None:
+    for name, value in values.items():
+        if not value > 0:
+            raise ValueError(f"{name}: must be greater than 0, not {value!r}")
