@@ -23,9 +23,10 @@ from .auth import authorize, caller_from_authorization
 from .errors import InvalidBody, error_response, internal_error_response
 from .handlers import Call, Reply
 from .openapi import openapi_document
-from .request import ApiRequest
+from .request import ApiRequest, RawBody
 from .responses import CORRELATION_HEADER, ApiResponse
 from .routes import Route, match
+from .schemas import RawBodyModel
 
 log = structlog.get_logger("ai_usage.http")
 
@@ -82,7 +83,12 @@ def _handle(route: Route, params: dict[str, str], request: ApiRequest, app: ApiA
     caller = request.caller or caller_from_authorization(request.headers.get("authorization"), app.auth)
     structlog.contextvars.bind_contextvars(role=caller.role.value)
     authorize(caller, route.roles, route.owner_param, params)
-    body = _parse_json(request.body) if route.body is not None else None
+    if route.body is None:
+        body = None
+    elif issubclass(route.body, RawBodyModel):  # the handler decodes it by content type (OTLP: protobuf too)
+        body = RawBody.of(request)
+    else:
+        body = _parse_json(request.body)
     if isinstance(body, dict):
         _bind_known(body)
     call = Call(

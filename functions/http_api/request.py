@@ -46,3 +46,23 @@ class ApiRequest:
     @property
     def size(self) -> int:
         return len(self.body) if self.body_size is None else self.body_size
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """The undecoded body of a route that reads more than JSON (OTLP's protobuf): ``dispatch`` passes it as
+    ``Call.body`` when the route's body model is a ``schemas.RawBodyModel``, so the handler picks the decoder.
+
+    ``content_type`` is the lower-cased media type without parameters, ``content_encoding`` the lower-cased
+    ``Content-Encoding`` (``gzip``); both are ``""`` when the header is absent.
+    """
+
+    data: bytes
+    content_type: str = ""
+    content_encoding: str = ""
+
+    @classmethod
+    def of(cls, request: ApiRequest) -> RawBody:
+        content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        encoding = request.headers.get("content-encoding", "").strip().lower()
+        return cls(data=request.body, content_type=content_type, content_encoding=encoding)

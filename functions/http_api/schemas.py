@@ -171,3 +171,38 @@ class ErrorBody(BaseModel):
 
 def price_info(info: dict[str, Any]) -> PriceInfo:
     return PriceInfo.model_validate(info)
+
+
+# -- OpenTelemetry (OTLP/HTTP) ----------------------------------------------------------------------------
+class RawBodyModel(BaseModel):
+    """Documents a body its handler decodes itself: ``dispatch`` passes such a route the undecoded bytes and
+    content type (``request.RawBody``) instead of parsed JSON, so one route can take JSON and protobuf."""
+
+
+class OtlpTracesRequest(RawBodyModel):
+    """An OTLP ``ExportTraceServiceRequest``: OTLP/JSON (``application/json``) or binary protobuf
+    (``application/x-protobuf``), optionally gzip-compressed. Each span with ``gen_ai.operation.name`` becomes
+    one usage event; other spans are ignored. Unknown fields are ignored, as OTLP requires."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    # null is an empty list, as protobuf's JSON mapping reads null for any field
+    resource_spans: list[dict[str, Any]] | None = Field(
+        default=None, alias="resourceSpans", description="ResourceSpans objects (OTLP/JSON)"
+    )
+
+
+class OtlpPartialSuccess(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    rejected_spans: int = Field(alias="rejectedSpans", description="GenAI spans that were not recorded")
+    error_message: str = Field(alias="errorMessage", description="Why, for the first rejected spans")
+
+
+class OtlpTracesResponse(BaseModel):
+    """An OTLP ``ExportTraceServiceResponse``: ``{}`` when every GenAI span was recorded (or was a re-export of
+    one already recorded); ``partialSuccess`` when some were rejected (the others are recorded all the same)."""
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    partial_success: OtlpPartialSuccess | None = Field(default=None, alias="partialSuccess")
