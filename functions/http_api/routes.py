@@ -18,7 +18,7 @@ from models.ai_usage import DailyUsageSummary, GlobalDailyUsage, MonthlyUsageSum
 from services.errors import NotFound
 from services.usage_tracking_service import MAX_BATCH_EVENTS
 
-from . import handlers
+from . import handlers, otlp
 from .errors import RouteMethodNotAllowed
 from .request import Role
 from .schemas import (
@@ -28,6 +28,8 @@ from .schemas import (
     Health,
     LoggedUsage,
     MonthQuery,
+    OtlpTracesRequest,
+    OtlpTracesResponse,
     PriceInfo,
     PriceList,
     RequestCountResponse,
@@ -95,6 +97,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/usage/batch", "logUsageBatch", "Log up to 1,000 AI requests; one result per event",
           handlers.log_usage_batch, SERVER, frozenset({"ingest"}), BatchResponse, body=BatchRequest,
           body_limit=BATCH_BODY_LIMIT),
+    Route("POST", "/v1/traces", "exportTraces",
+          "OpenTelemetry GenAI spans (OTLP/HTTP, JSON or protobuf): one usage event per span; OTLP partial success",
+          otlp.export_traces, SERVER, frozenset({"ingest"}), OtlpTracesResponse, body=OtlpTracesRequest,
+          body_limit=otlp.OTLP_BODY_LIMIT),
     Route("GET", "/v1/users/{user_id}/usage/daily", "getDailyUsage", "One user's usage on a UTC day",
           handlers.daily_usage, SERVER_ADMIN, READERS, DailyUsageSummary, owner_param="user_id", query=DayQuery),
     Route("GET", "/v1/users/{user_id}/cost/monthly", "getMonthlyCost", "One user's cost in a calendar month",
