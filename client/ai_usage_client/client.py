@@ -204,7 +204,7 @@ class UsageClient:
                     event["metadata"] = {**(labels.get("metadata") or {}), "stream_incomplete": True}
                 self._emit(usage, event, {}, request_id)
 
-            return wrap_stream(stream, on_done)
+            return wrap_stream(stream, on_done, defaults.get("provider"))
         except Exception:
             log.exception("ai_usage_client.wrap_stream_failed: the stream is returned unwrapped")
             return stream
@@ -228,12 +228,15 @@ class UsageClient:
         return request_id
 
     def _usage(self, response: object, provider: str | None, labels: dict[str, Any]) -> dict[str, Any]:
+        """The response's usage; when it cannot be read the call is still recorded (labels, latency), flagged."""
         try:
             return usage_of(response, provider)
-        except ValueError as exc:  # UnrecognisedResponse: keep the call (labels, latency), flagged, not its usage
+        except ValueError as exc:  # UnrecognisedResponse: an answer of a shape the client does not know
             log.warning("ai_usage_client.usage_unrecognised type=%s: %s", type(response).__name__, exc)
-            labels["metadata"] = {**(labels.get("metadata") or {}), "usage_unrecognised": type(response).__name__}
-            return {}
+        except Exception:  # a bug in the extraction: logged, and the call is not lost
+            log.exception("ai_usage_client.usage_failed type=%s", type(response).__name__)
+        labels["metadata"] = {**(labels.get("metadata") or {}), "usage_unrecognised": type(response).__name__}
+        return {}
 
     def _emit(self, usage: dict[str, Any], labels: dict[str, Any], overrides: dict[str, Any], request_id: str) -> None:
         event: dict[str, Any] = {"request_id": request_id}
