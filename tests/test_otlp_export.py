@@ -1,0 +1,190 @@
+"""POST /v1/traces on a running server: spans the real OpenTelemetry SDK makes, sent by the real OTLP/HTTP exporter
+(protobuf, plain and gzip), and OTLP/JSON bodies as the OTLP specification writes them."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf.json_format import MessageToJson
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.exporter.otlp.proto.http import Compression
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Status, StatusCode
+
+from tests.http_harness import ADMIN, ADMIN_KEY, NOW, SERVER, SERVER_KEY, LiveServer, live_server, make_app
+from tests.test_otlp_ingest import chat, export
+
+END_NS = int(NOW.timestamp()) * 10**9
+JSON = {**SERVER, "Content-Type": "application/json"}
+PROTOBUF = {**SERVER, "Content-Type": "application/x-protobuf"}
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    app = make_app(Path(tmp_path_factory.mktemp("otlp")) / "usage.db")
+    with live_server(app, "wsgi") as server:  # the WSGI app ai-usage serve runs
+        yield server
+    app.close()
+
+
+def sdk_spans(user: str, count: int = 1, status: Status | None = None, **attributes: Any) -> list[ReadableSpan]:
+    """Finished spans from the real SDK: a GenAI chat span per count, plus one plain span that is not GenAI."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "game-backend"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("game")
+    for index in range(count):
+        span = tracer.start_span("chat gpt-4o", start_time=END_NS - 800_000_000 - index)
+        span.set_attributes(
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "gpt-4o",
+                "gen_ai.usage.input_tokens": 1000,
+                "gen_ai.usage.output_tokens": 200,
+                "gen_ai.usage.cache_read.input_tokens": 600,
+                "user.id": user,
+                "ai_usage.task_type": "npc_dialogue",
+                **attributes,
+            }
+        )
+        if status is not None:
+            span.set_status(status)
+        span.end(end_time=END_NS - index)
+    tracer.start_span("GET /quests", start_time=END_NS - 10).end(end_time=END_NS)
+    provider.shutdown()
+    return list(memory.get_finished_spans())
+
+
+def exporter(api: LiveServer, key: str = SERVER_KEY, **options: Any) -> OTLPSpanExporter:
+    headers = {"Authorization": f"Bearer {key}"}
+    return OTLPSpanExporter(endpoint=f"{api.url}/v1/traces", headers=headers, timeout=5, **options)
+
+
+def requests_of(api: LiveServer, user: str) -> int:
+    return api.app.service.get_daily_usage(user, NOW.date()).total_requests
+
+
+def request_id(span: ReadableSpan) -> str:
+    return f"otel-{span.context.trace_id:032x}-{span.context.span_id:016x}"
+
+
+def test_spans_exported_by_the_sdk_are_logged_once_even_when_exported_again(api: LiveServer) -> None:
+    spans = sdk_spans("otel-player-1", count=3)
+    sender = exporter(api)
+
+    assert sender.export(spans) is SpanExportResult.SUCCESS
+    assert sender.export(spans) is SpanExportResult.SUCCESS  # a retried export: duplicates, counted once
+
+    assert requests_of(api, "otel-player-1") == 3
+    stored = api.app.service.get_event(request_id(spans[0]))
+    assert stored is not None
+    assert (stored.tokens_input, stored.tokens_cached, stored.tokens_output) == (1000, 600, 200)
+    assert (stored.model, stored.provider, stored.task_type.value) == ("gpt-4o", "openai", "npc_dialogue")
+    assert stored.request_duration_ms == 800 and stored.success
+
+
+def test_a_gzip_export_of_a_failed_call_is_a_failed_event(api: LiveServer) -> None:
+    spans = sdk_spans("otel-player-2", status=Status(StatusCode.ERROR, "upstream 529 overloaded"))
+
+    assert exporter(api, compression=Compression.Gzip).export(spans) is SpanExportResult.SUCCESS
+
+    stored = api.app.service.get_event(request_id(spans[0]))
+    assert stored is not None
+    assert (stored.success, stored.error_message) == (False, "upstream 529 overloaded")
+
+
+def test_the_same_span_as_otlp_json_with_base64_ids_counts_once_with_its_protobuf_export(api: LiveServer) -> None:
+    spans = sdk_spans("otel-player-3")
+    # Protobuf's own JSON mapping (some exporters send it) writes ids in base64, not OTLP/JSON's hex.
+    as_json = MessageToJson(encode_spans(spans))
+
+    first = api.post("/v1/traces", data=as_json, headers=JSON)
+    again = api.post("/v1/traces", data=encode_spans(spans).SerializeToString(), headers=PROTOBUF)
+
+    assert (first.status_code, first.json(), again.status_code, again.json()) == (200, {}, 200, {})
+    assert requests_of(api, "otel-player-3") == 1
+
+
+def test_an_export_with_some_bad_spans_stores_the_others_and_reports_partial_success(api: LiveServer) -> None:
+    good = {**chat(user__id="otel-player-4", gen_ai__usage__input_tokens=100), "spanId": "9999999999999999"}
+    bad = {**chat(user__id="otel-player-4", gen_ai__usage__input_tokens=-5), "spanId": "aaaaaaaaaaaaaaaa"}
+    unknown_task = {**chat(user__id="otel-player-4", ai_usage__task_type="poetry"), "spanId": "bbbbbbbbbbbbbbbb"}
+    not_genai = {**chat(), "spanId": "cccccccccccccccc", "attributes": []}
+
+    response = api.post("/v1/traces", json=export(good, bad, unknown_task, not_genai), headers=SERVER)
+
+    assert response.status_code == 200
+    partial = response.json()["partialSuccess"]
+    assert partial["rejectedSpans"] == 2
+    assert "/aaaaaaaaaaaaaaaa: gen_ai.usage.input_tokens: must not be negative" in partial["errorMessage"]
+    assert "/bbbbbbbbbbbbbbbb: ai_usage.task_type: must be one of" in partial["errorMessage"]
+    assert requests_of(api, "otel-player-4") == 1
+
+
+def test_a_span_exported_again_with_other_usage_is_rejected_as_a_conflict(api: LiveServer) -> None:
+    first = chat(user__id="otel-player-5", gen_ai__usage__input_tokens=10)
+    first["spanId"] = "dddddddddddddddd"
+    changed = {**first, "attributes": chat(user__id="otel-player-5", gen_ai__usage__input_tokens=11)["attributes"]}
+
+    assert api.post("/v1/traces", json=export(first), headers=SERVER).json() == {}
+    partial = api.post("/v1/traces", json=export(changed), headers=SERVER).json()["partialSuccess"]
+
+    assert partial["rejectedSpans"] == 1 and "exported before with other content" in partial["errorMessage"]
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status"),
+    [
+        (b"{not json", JSON, 400),
+        (b"", JSON, 400),
+        (b"[]", JSON, 400),
+        (b'{"resourceSpans": {"a": 1}}', JSON, 400),
+        (b'{"resourceSpans": [{"scopeSpans": [{"spans": ["x"]}]}]}', JSON, 400),
+        (b"\xff\xff\xff\xff", PROTOBUF, 400),
+        (b"not gzip at all", {**JSON, "Content-Encoding": "gzip"}, 400),
+        (gzip.compress(b"{}")[:-6], {**JSON, "Content-Encoding": "gzip"}, 400),
+        (gzip.compress(b" " * (17 * 1024 * 1024)), {**JSON, "Content-Encoding": "gzip"}, 413),
+        (b"{}", {**JSON, "Content-Encoding": "br"}, 415),
+        (b"{}", {**SERVER, "Content-Type": "text/plain"}, 415),
+    ],
+    ids=["not-json", "empty", "array", "not-a-list", "span-not-object", "bad-protobuf", "bad-gzip", "cut-gzip",
+         "gzip-bomb", "brotli", "text"],
+)  # fmt: skip
+def test_a_body_that_does_not_decode_gets_a_json_error_never_a_500(
+    api: LiveServer, body: bytes, headers: dict[str, str], status: int
+) -> None:
+    response = api.post("/v1/traces", data=body, headers=headers)
+
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json()["error"]["message"]
+
+
+def test_a_gzip_json_export_is_read(api: LiveServer) -> None:
+    span = {**chat(user__id="otel-player-6"), "spanId": "eeeeeeeeeeeeeee1"}
+    body = gzip.compress(json.dumps(export(span)).encode())
+
+    response = api.post("/v1/traces", data=body, headers={**JSON, "Content-Encoding": "gzip"})
+
+    assert (response.status_code, response.json()) == (200, {})
+    assert requests_of(api, "otel-player-6") == 1
+
+
+def test_exports_need_the_server_key(api: LiveServer) -> None:
+    spans = sdk_spans("otel-player-7")
+
+    assert exporter(api, key="wrong-key").export(spans) is SpanExportResult.FAILURE
+    assert exporter(api, key=ADMIN_KEY).export(spans) is SpanExportResult.FAILURE
+    assert api.post("/v1/traces", json=export(chat(user__id="otel-player-7"))).status_code == 401
+    assert api.post("/v1/traces", json=export(chat(user__id="otel-player-7")), headers=ADMIN).status_code == 403
+    assert requests_of(api, "otel-player-7") == 0
