@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
-from tests.http_harness import ADMIN, ADMIN_KEY, NOW, SERVER, SERVER_KEY, LiveServer, live_server, make_app
+from tests.http_harness import ADAPTERS, ADMIN, ADMIN_KEY, NOW, SERVER, SERVER_KEY, LiveServer, live_server, make_app
 from tests.test_otlp_ingest import chat, export
 
 END_NS = int(NOW.timestamp()) * 10**9
@@ -28,10 +29,10 @@ JSON = {**SERVER, "Content-Type": "application/json"}
 PROTOBUF = {**SERVER, "Content-Type": "application/x-protobuf"}
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+@pytest.fixture(scope="module", params=ADAPTERS)  # the WSGI app ai-usage serve runs, and functions-framework's
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     app = make_app(Path(tmp_path_factory.mktemp("otlp")) / "usage.db")
-    with live_server(app, "wsgi") as server:  # the WSGI app ai-usage serve runs
+    with live_server(app, request.param) as server:
         yield server
     app.close()
 
@@ -188,3 +189,18 @@ def test_exports_need_the_server_key(api: LiveServer) -> None:
     assert api.post("/v1/traces", json=export(chat(user__id="otel-player-7"))).status_code == 401
     assert api.post("/v1/traces", json=export(chat(user__id="otel-player-7")), headers=ADMIN).status_code == 403
     assert requests_of(api, "otel-player-7") == 0
+
+
+def test_protobuf_without_opentelemetry_proto_installed_is_a_clear_415(
+    api: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # None in sys.modules makes the import fail as if the package were absent; JSON keeps working without it.
+    monkeypatch.setitem(sys.modules, "opentelemetry.proto.collector.trace.v1.trace_service_pb2", None)
+
+    response = api.post(
+        "/v1/traces", data=encode_spans(sdk_spans("otel-player-8")).SerializeToString(), headers=PROTOBUF
+    )
+
+    assert response.status_code == 415
+    assert "opentelemetry-proto" in response.json()["error"]["message"]
+    assert api.post("/v1/traces", json=export(), headers=SERVER).status_code == 200
