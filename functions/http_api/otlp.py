@@ -132,7 +132,7 @@ def _protobuf(data: bytes) -> Any:
     except ImportError:
         raise UnsupportedMediaType(
             "application/x-protobuf needs the opentelemetry-proto package on the server "
-            "(pip install 'ai-usage-tracker[otlp]'); send application/json (OTLP/JSON) instead"
+            "(pip install opentelemetry-proto); send application/json (OTLP/JSON) instead"
         ) from None
     try:
         message = ExportTraceServiceRequest.FromString(data)
