@@ -59,12 +59,13 @@ class UsageAccumulator:
     Per chunk it only keeps a reference (or, for Anthropic, a few ints): the conversion runs once at the end.
     """
 
-    __slots__ = ("_anthropic", "_last", "_model", "_provider", "add")
+    __slots__ = ("_anthropic", "_last", "_model", "_provider", "_seen", "add")
 
     def __init__(self, provider: str | None = None) -> None:
         self._provider = provider
         self._last: Any = None  # the chunk (or Responses' response) whose usage is the final one so far
-        self._model: Any = None
+        self._seen: Any = None  # the first such object, usage or not: it still names the model and provider
+        self._model: Any = None  # Anthropic's, from message_start
         self._anthropic: AnthropicUsage | None = None
         self.add: Callable[[Any], None] = self._first
 
@@ -85,18 +86,18 @@ class UsageAccumulator:
         self.add(chunk)
 
     def _openai_chat(self, chunk: Any) -> None:
-        if self._model is None:
-            self._model = get(chunk, "model")
         if get(chunk, "usage") is not None:
             self._last = chunk
+        elif self._seen is None:
+            self._seen = chunk
 
     def _openai_responses(self, event: Any) -> None:
         response = get(event, "response")
         if response is not None:
-            if self._model is None:
-                self._model = get(response, "model")
             if get(response, "usage") is not None:
                 self._last = response
+            elif self._seen is None:
+                self._seen = response
 
     def _anthropic_event(self, event: Any) -> None:
         kind = get(event, "type")
@@ -112,8 +113,8 @@ class UsageAccumulator:
     def _gemini(self, chunk: Any) -> None:
         if get2(chunk, "usage_metadata", "usageMetadata") is not None:
             self._last = chunk
-        elif self._model is None:
-            self._model = get2(chunk, "model_version", "modelVersion")
+        elif self._seen is None:
+            self._seen = chunk
 
     def fields(self) -> dict[str, Any]:
         """The event fields reported so far (model and provider alone when no usage arrived)."""
@@ -123,13 +124,10 @@ class UsageAccumulator:
                 fields["model"] = self._model
             fields["provider"] = self._provider or ANTHROPIC
             return self._anthropic.fields(fields)
-        if self._last is not None:
-            fields = usage_from_response(self._last, self._provider)
-        else:
-            fields = {"provider": self._provider} if self._provider else {}
-        if "model" not in fields and isinstance(self._model, str) and self._model:
-            fields["model"] = self._model
-        return fields
+        source = self._last if self._last is not None else self._seen
+        if source is not None:
+            return usage_from_response(source, self._provider)
+        return {"provider": self._provider} if self._provider else {}
 
 
 class _Wrapped:
