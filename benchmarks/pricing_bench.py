@@ -44,8 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from models.ai_usage import UsageEvent
 from models.usage_kinds import KIND_NAMES, USAGE_KINDS
 from services.cli.tables import table
-from services.pricing import PriceBook, TokenCounts, cost_nano, cost_nano_by_kind, rates_for
-from services.pricing.cost import cost_nano_by_kind_validated
+from services.pricing import PriceBook, TokenCounts, cost_nano, cost_nano_by_kind, cost_nano_by_kind_validated, rates_for
 
 _kind_values = attrgetter(*KIND_NAMES)  # as EventPricer.build reads them
 

@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from models.ai_usage import (
     AIUsageLog,
     FieldError,
-    ServiceTier,
     UsageEvent,
     derived_fields,
     log_id_for,
@@ -21,7 +20,7 @@ from models.ai_usage import (
 )
 from models.usage_kinds import KIND_NAMES
 from services.errors import ValidationFailed
-from services.pricing import PriceBook, applied_tier, cost_nano_by_kind_validated, price_version
+from services.pricing import EntryPricer, PriceBook, PriceMatch, entry_pricer
 
 # Appwrite datetimes start at year 1000 and nothing real predates this; older means a unit mistake.
 EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
@@ -77,6 +76,10 @@ def differing_fields(event: UsageEvent, built: AIUsageLog, stored: AIUsageLog) -
     ]
 
 
+# EventPricer.price's answer: a plain tuple, since every logged event builds one.
+Priced = tuple[PriceMatch, str | None, EntryPricer, int, dict[str, int]]
+
+
 class EventPricer:
     """Builds the stored ``AIUsageLog`` for an event: fills the defaults, checks the clock, prices it."""
 
@@ -84,6 +87,20 @@ class EventPricer:
         self.price_book = price_book
         self.clock = clock
         self.max_future_skew = max_future_skew
+
+    def price(self, event: UsageEvent, timestamp: datetime) -> Priced:
+        """What pricing puts on the row: the price that applied, who served the model, the pricer of that price
+        and tier (the tier that applied, the price version), the cost in nano-USD and its split by kind.
+        ``benchmarks/pricing_bench.py`` times this, for issue 9's figure."""
+        match = self.price_book.lookup(event.model, at=timestamp, provider=event.provider)
+        provider = event.provider or self.price_book.infer_provider(event.model)
+        if provider is None and not match.is_fallback:
+            provider = match.entry.provider
+        pricer = entry_pricer(match.entry, event.service_tier)
+        # UsageEvent's validators checked the counts (strict whole numbers in bounds, parts within their wholes),
+        # so they are priced as the event holds them (its fields, by name), one request, not copied nor checked.
+        nano, nano_by_kind = pricer.cost_nano_by_kind(event.__dict__)
+        return match, provider, pricer, nano, nano_by_kind
 
     def build(self, event: UsageEvent) -> AIUsageLog:
         now = self.clock()
@@ -101,15 +118,8 @@ class EventPricer:
             raise ValidationFailed([FieldError(field="timestamp", message="must not be before 1970-01-01")])
         # Milliseconds are what Appwrite keeps; truncating here makes every store return the same value.
         timestamp = timestamp.replace(microsecond=timestamp.microsecond // 1000 * 1000)
-        match = self.price_book.lookup(event.model, at=timestamp, provider=event.provider)
-        provider = event.provider or self.price_book.infer_provider(event.model)
-        if provider is None and not match.is_fallback:
-            provider = match.entry.provider
-        values = _kind_values(event)
-        usage = dict(zip(KIND_NAMES, values, strict=True))
-        # UsageEvent's validators checked the counts (strict whole numbers in bounds, parts within their wholes),
-        # so they are priced as they are, one request, without building and checking them again.
-        nano, nano_by_kind = cost_nano_by_kind_validated(match.entry, (*values, 1), event.service_tier)
+        match, provider, pricer, nano, nano_by_kind = self.price(event, timestamp)
+        usage = dict(zip(KIND_NAMES, _kind_values(event), strict=True))
         request_id = event.request_id or uuid.uuid4().hex
         return AIUsageLog(
             log_id=log_id_for(request_id, event.tenant_id),
@@ -134,7 +144,7 @@ class EventPricer:
             price_model_id=match.entry.model_id,
             price_is_fallback=match.is_fallback,
             price_rule=match.rule,
-            price_tier=ServiceTier(applied_tier(match.entry, event.service_tier)),
-            price_version=price_version(match.entry),
+            price_tier=pricer.tier,
+            price_version=pricer.version,
             platform_credits=platform_credits_of(nano),
         )

@@ -3,10 +3,11 @@
 - ``ids``: model-id parsing, provider spellings and inference (pure strings).
 - ``file``: :class:`PriceEntry`, the price-file reader and the rules that span entries (contracts, duplicates).
 - ``book``: :class:`PriceBook`, the price in force for a model at a moment and the rule that chose it.
-- ``cost``: exact USD and integer nano-USD of one event at one entry.
+- ``cost``: exact USD of one event at one entry, and its nano-USD and their split by kind, in Decimal.
+- ``nano``: the same nano-USD and split in integers, per (entry, tier) pricer: what every logged event runs.
 - ``view``: the entry as callers show it (service, HTTP, CLI).
 
-Imports run one way: ``ids`` <- ``file`` <- ``book``, ``cost``, ``view``.
+Imports run one way: ``ids`` <- ``file`` <- ``book``, ``cost`` <- ``nano``, ``view``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,6 @@ from .cost import (
     TokenCountError,
     TokenCounts,
     billed_units,
-    cost_nano,
-    cost_nano_by_kind,
-    cost_nano_by_kind_validated,
     cost_usd,
     nano_to_usd,
     rates_for,
@@ -47,6 +45,7 @@ from .ids import (
     parse_model_id,
     provider_name,
 )
+from .nano import EntryPricer, cost_nano, cost_nano_by_kind, cost_nano_by_kind_validated, entry_pricer
 from .view import OTHER_RATES, decimal_text, entry_json, model_cost_info
 
 __all__ = [
@@ -57,6 +56,7 @@ __all__ = [
     "OTHER_RATES",
     "PRICE_UNITS",
     "SHIPPED_PRICES",
+    "EntryPricer",
     "LongContextRates",
     "ParsedModelId",
     "PriceBook",
@@ -78,6 +78,7 @@ __all__ = [
     "cost_usd",
     "decimal_text",
     "entry_json",
+    "entry_pricer",
     "infer_provider_from_name",
     "model_cost_info",
     "nano_to_usd",
