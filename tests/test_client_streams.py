@@ -120,6 +120,17 @@ def test_openai_chat_stream_closed_halfway_is_reported_once_incomplete(server: R
     assert done.calls == [({"model": "gpt-4o-mini-2024-07-18", "provider": "openai"}, False)]
 
 
+def test_openai_chat_stream_helper_is_read_through_its_chunk_events(server: RecordedServer) -> None:
+    client = openai.OpenAI(base_url=f"{server.answers('openai_chat_stream.sse').url}/v1", api_key="x")
+    done = Done()
+    kwargs = with_stream_usage({"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True})
+    del kwargs["stream"]  # the helper streams by itself; stream_options is what it needs
+    with client.chat.completions.stream(**kwargs) as helper:
+        kinds = {event.type for event in wrap_stream(helper, done)}
+    assert {"chunk", "content.delta", "content.done"} <= kinds
+    assert done.calls == [(OPENAI_CHAT_USAGE, True)]
+
+
 def test_async_openai_chat_stream_reports_once(server: RecordedServer) -> None:
     async def consume() -> tuple[Done, int]:
         client = openai.AsyncOpenAI(base_url=f"{server.answers('openai_chat_stream.sse').url}/v1", api_key="x")

@@ -7,7 +7,8 @@ far). Where each provider puts the usage (README, "Token convention"):
 
 - OpenAI Chat Completions: only in the last chunk, and only when the request had
   ``stream_options={"include_usage": True}``; :func:`with_stream_usage` adds it to the request's arguments.
-  (DeepSeek and OpenRouter send the same last chunk.)
+  (DeepSeek and OpenRouter send the same last chunk.) The SDK's ``chat.completions.stream()`` helper is read
+  through its ``chunk`` events.
 - OpenAI Responses: the ``response`` of ``response.completed`` (or ``.incomplete`` / ``.failed``).
 - Anthropic: ``message_start`` carries the input usage; every ``message_delta`` carries *cumulative* counts, so
   the last one is taken, never added to ``message_start``'s (the SDK's own accumulator does the same).
@@ -75,7 +76,9 @@ class UsageAccumulator:
             self.add = self._openai_chat
         else:
             kind = get(chunk, "type")
-            if isinstance(kind, str) and kind.startswith("response."):
+            if kind == "chunk":  # the SDK's chat.completions.stream() helper: each raw chunk is an event's .chunk
+                self.add = self._openai_chat_helper
+            elif isinstance(kind, str) and kind.startswith("response."):
                 self.add = self._openai_responses
             elif isinstance(kind, str) and kind.startswith(("message_", "content_block_")):
                 self.add = self._anthropic_event
@@ -90,6 +93,10 @@ class UsageAccumulator:
             self._last = chunk
         elif self._seen is None:
             self._seen = chunk
+
+    def _openai_chat_helper(self, event: Any) -> None:
+        if get(event, "type") == "chunk":
+            self._openai_chat(get(event, "chunk"))
 
     def _openai_responses(self, event: Any) -> None:
         response = get(event, "response")
