@@ -35,9 +35,7 @@ def test_message_from_the_sdk_adds_cache_reads_and_writes_to_the_input() -> None
     sdk = anthropic.Anthropic(
         api_key="x", base_url="http://ledger.test", http_client=httpx2.Client(transport=transport)
     )
-    message = sdk.messages.create(
-        model="claude-opus-4-6", max_tokens=512, messages=[{"role": "user", "content": "hi"}]
-    )
+    message = sdk.messages.create(model="claude-opus-4-6", max_tokens=512, messages=[{"role": "user", "content": "hi"}])
     assert isinstance(message, Message)
     fields = usage_from_response(message)
     assert fields == {
