@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from ai_usage_client import UsageClient
 from ai_usage_client import client as client_module
+from ai_usage_client.transport import Delivered
+from ai_usage_client.transport import _all_acknowledged as all_acknowledged
 
 from functions.http_api import ApiApp, AuthConfig
 from models.ai_usage import MAX_ERROR_MESSAGE_CHARS
@@ -295,3 +297,17 @@ def test_a_429_is_spooled_and_not_retried_before_its_retry_after(tmp_path: Path)
     finally:
         client.close()
         stub.close()
+
+
+def test_an_all_stored_answer_is_read_from_its_counts_and_anything_else_in_full(
+    ledger: tuple[LiveServer, UsageTrackingService],
+) -> None:
+    server, _ = ledger
+    headers = {"Authorization": f"Bearer {SERVER_KEY}"}
+    events = [{"request_id": f"r{i}", "user_id": "p1", "model": "gpt-4o", "tokens_input": 5} for i in range(3)]
+    first = server.post("/v1/usage/batch", json={"events": events}, headers=headers).content
+    again = server.post("/v1/usage/batch", json={"events": events[:2]}, headers=headers).content
+    mixed = server.post("/v1/usage/batch", json={"events": [*events[:1], {"user_id": ""}]}, headers=headers).content
+    assert all_acknowledged(first, 3) == Delivered([("stored", [])] * 3)  # the ledger's own answer, read fast
+    assert all_acknowledged(again, 2) == Delivered([("duplicate", [])] * 2)
+    assert all_acknowledged(mixed, 2) is None  # a rejection: the results are read one by one

@@ -11,13 +11,13 @@ from __future__ import annotations
 import atexit
 import logging
 import time
-import uuid
 import weakref
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .ids import new_request_id, now_utc
 from .sender import Sender
 from .spool import Spool
 from .stats import ClientStats, Counters
@@ -39,10 +39,6 @@ def usage_of(response: object, provider: str | None) -> dict[str, Any]:
 
         _usage_from_response = usage_from_response
     return _usage_from_response(response, provider)
-
-
-def now_utc() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class UsageClient:
@@ -194,7 +190,7 @@ class UsageClient:
             from .streams import wrap_stream
 
             start = time.perf_counter()
-            request_id = labels.pop("request_id", None) or uuid.uuid4().hex
+            request_id = labels.pop("request_id", None) or new_request_id()
             defaults = {name: labels.pop(name) for name in ("model", "provider") if name in labels}
 
             def on_done(fields: dict[str, Any], complete: bool) -> None:
@@ -217,7 +213,7 @@ class UsageClient:
         request_id: str | None,
         defaults: Mapping[str, Any] | None = None,
     ) -> str:
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id or new_request_id()
         try:
             usage = dict(defaults or {})
             if response is not None:
@@ -257,7 +253,7 @@ class UsageClient:
             event["metadata"] = dict(metadata)
         if event.get("success", True) is True:
             event.pop("success", None)  # the ledger's default; keeps the event small
-        self._counters.add(queued=1)
+        self._counters.one_queued()
         self._sender.offer(event)
 
     def failure_event(self, labels: dict[str, Any], exc: BaseException, latency_ms: float, request_id: str) -> None:

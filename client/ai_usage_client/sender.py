@@ -16,8 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .spool import Spool, SpoolError
 from .stats import Counters
@@ -27,8 +26,7 @@ log = logging.getLogger("ai_usage_client")
 IDLE_CHECK_SECONDS = 5.0  # how often an idle sender looks for events another process left in the spool
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(NamedTuple):  # a tuple: built on the game's thread for every event, so it must be cheap
     request_id: str
     body: str  # the event as JSON
     seq: int | None = None  # its spool row, when it is replayed from the spool
@@ -59,7 +57,7 @@ class Sender:
         self.transport = transport
         self.spool = spool
         self.counters = counters
-        self.queue: deque[dict[str, Any]] = deque()
+        self.queue: deque[Item] = deque()
         self.max_queue = max_queue
         self.max_batch = max_batch
         self.linger = linger
@@ -80,18 +78,24 @@ class Sender:
 
     # -- called from the game's threads --------------------------------------------------------------------
     def offer(self, event: dict[str, Any]) -> None:
-        """Queue an event; when the queue is full (or the sender has stopped), write it to the spool instead."""
-        if len(self.queue) >= self.max_queue or self._stopping:
-            self.spill([event], "queue full" if not self._stopping else "client closed")
+        """Queue an event; when the queue is full (or the sender has stopped), write it to the spool instead.
+
+        The event is encoded here, on the game's thread: a few microseconds more per call, but the sender then
+        holds the GIL only in short stretches, and a game thread never waits behind it encoding a whole batch.
+        """
+        request_id = str(event.get("request_id"))
+        try:
+            item = Item(request_id, encode(event))
+        except (TypeError, ValueError) as exc:  # not JSON (an object in metadata, NaN): the ledger cannot take it
+            body = json.dumps(event, default=repr)
+            self._refuse(request_id, body, "rejected", [{"field": "event", "message": f"not JSON: {exc}"}], None)
             return
-        self.queue.append(event)
+        if len(self.queue) >= self.max_queue or self._stopping:
+            self._keep([item], "client closed" if self._stopping else "queue full")
+            return
+        self.queue.append(item)
         if len(self.queue) == 1 or len(self.queue) >= self.max_batch:
             self._wake.set()  # only on the first event or a full batch: the thread lingers for the rest
-
-    def spill(self, events: list[dict[str, Any]], reason: str) -> None:
-        items = [item for item in (self._item(event) for event in events) if item is not None]
-        self._keep(items, reason)
-        self.spool_pending = True
 
     def flush(self, timeout: float | None, replay: bool) -> bool:
         """Wait until the queue is with the ledger or in the spool (and, with ``replay``, the spool is empty)."""
@@ -123,7 +127,7 @@ class Sender:
             with self._progress:
                 stranded = [item for item in self._in_flight if item.seq is None]
             self._keep(stranded, "client closed while sending")
-            self.spill(self._take_all(), "client closed")
+            self._keep(self._take_all(), "client closed")
             return False
         return True
 
@@ -137,7 +141,7 @@ class Sender:
             stopping = self._stopping
             try:
                 with self._progress:
-                    batch = [item for item in (self._item(e) for e in self._take(self.max_batch)) if item]
+                    batch = self._take(self.max_batch)
                     self._in_flight = batch
                 if batch:
                     self._send_fresh(batch)
@@ -167,23 +171,14 @@ class Sender:
             self._wake.wait(self.linger)  # let a batch fill; a full batch or a flush ends the wait early
             self._wake.clear()
 
-    def _take(self, limit: int) -> list[dict[str, Any]]:
-        taken: list[dict[str, Any]] = []
+    def _take(self, limit: int) -> list[Item]:
+        taken: list[Item] = []
         while self.queue and len(taken) < limit:
             taken.append(self.queue.popleft())
         return taken
 
-    def _take_all(self) -> list[dict[str, Any]]:
+    def _take_all(self) -> list[Item]:
         return self._take(len(self.queue) + 1_000_000)
-
-    def _item(self, event: dict[str, Any]) -> Item | None:
-        request_id = str(event.get("request_id"))
-        try:
-            return Item(request_id, encode(event))
-        except (TypeError, ValueError) as exc:  # not JSON (an object in metadata, NaN): the ledger cannot take it
-            body = json.dumps(event, default=repr)
-            self._refuse(request_id, body, "rejected", [{"field": "event", "message": f"not JSON: {exc}"}], None)
-            return None
 
     def _send_fresh(self, batch: list[Item]) -> None:
         if time.monotonic() < self._retry_at:

@@ -6,9 +6,10 @@ import functools
 import inspect
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from .ids import new_request_id
 
 if TYPE_CHECKING:
     from .client import UsageClient
@@ -27,7 +28,7 @@ class TrackedCall:
     def __init__(self, client: UsageClient, labels: dict[str, Any]) -> None:
         self._client = client
         self._labels = dict(labels)
-        self.request_id: str = self._labels.pop("request_id", None) or uuid.uuid4().hex
+        self.request_id: str = self._labels.pop("request_id", None) or new_request_id()
         self._defaults = {name: self._labels.pop(name) for name in _DEFAULTS if name in self._labels}
         self._start = time.perf_counter()
         self.recorded = False
