@@ -92,8 +92,9 @@ class EventPricer:
         """What pricing puts on the row: the price that applied, who served the model, the pricer of that price
         and tier (the tier that applied, the price version), the cost in nano-USD and its split by kind.
         ``benchmarks/pricing_bench.py`` times this, for issue 9's figure."""
-        match = self.price_book.lookup(event.model, at=timestamp, provider=event.provider)
-        provider = event.provider or self.price_book.infer_provider(event.model)
+        book = self.price_book
+        match = book.lookup(event.model, timestamp, event.provider)
+        provider = event.provider or book.infer_provider(event.model)
         if provider is None and not match.is_fallback:
             provider = match.entry.provider
         pricer = entry_pricer(match.entry, event.service_tier)

@@ -35,6 +35,7 @@ _FREE_VARIANT_SOURCE = "https://openrouter.ai/docs/guides/routing/model-variants
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 # Model names seen in traffic are few; the bound keeps a flood of junk names from growing memory.
 _RESOLVED_CACHE_SIZE = 10_000
+_UNSEEN = "\0unseen"  # not a provider: a model id whose provider is not cached yet
 
 
 # The rules are defined once, with the row that stores them.
@@ -231,8 +232,9 @@ class PriceBook:
         return PriceMatch(self._defaults[GLOBAL_DEFAULT], "default", host)
 
     def infer_provider(self, model: str) -> str | None:
-        if model in self._providers:
-            return self._providers[model]
+        provider = self._providers.get(model, _UNSEEN)  # one dict read: every logged event without a provider asks
+        if provider is not _UNSEEN:
+            return provider
         parsed = parse_model_id(model)
         # Who served it: a local runtime, a host (prefix or id shape), then the provider the prefix names.
         provider = parsed.local_runtime or parsed.host or parsed.provider_hint

@@ -146,16 +146,17 @@ def _net(gross: tuple[int, ...]) -> tuple[int, ...]:
 def _source(gross: tuple[int, ...]) -> str:
     """The function that prices an event at these rates (atto-USD per unit of each kind, then per request).
 
-    Each part that has a rate, in table order, is ``units * rate`` when it has units; a whole's units are what its
-    parts leave. Rates that are whole nano-USD are written in nano-USD and the total is the parts' sum; otherwise
-    they are in atto-USD and ``_settle`` rounds the total and cuts the parts.
+    Each part that has a rate, in table order, costs ``units * rate`` when it has units; a whole's units are what
+    its parts leave. Rates that are all whole nano-USD are written in nano-USD, and the total is the parts' sum.
+    Otherwise they are in atto-USD: each part is cut to whole nano-USD, noting what the cut lost and the part's
+    place in the table, and ``_settle`` rounds the total and hands the nano-USD lost to the parts that lost most.
     """
     billed = [index for index, rate in enumerate(gross) if rate]  # indices into COST_PARTS: kinds, "per_request"
     in_nano = not any(gross[index] % _ATTO_PER_NANO for index in billed)
-    scale = _ATTO_PER_NANO if in_nano else 1
     kinds = [COST_PARTS[index] for index in billed if index < len(KIND_NAMES)]
     read = [kind for kind in KIND_NAMES if kind in kinds or any(kind in PARTS.get(whole, ()) for whole in kinds)]
-    lines = ["def cost_nano_by_kind(usage, requests=1):", "    parts = {}", *(["    total = 0"] if in_nano else [])]
+    lines = ["def cost_nano_by_kind(usage, requests=1):", "    parts = {}", "    total = 0"]
+    lines += [] if in_nano else ["    losses = []"]
     lines += [f"    {kind} = usage[{kind!r}]" for kind in read if kind not in PARTS]  # a whole is read once, below
     for index in billed:
         part = COST_PARTS[index]
@@ -163,9 +164,21 @@ def _source(gross: tuple[int, ...]) -> str:
         if part in PARTS:
             lines.append(f"    units = usage[{part!r}] - {' - '.join(PARTS[part])}")
             units = "units"
-        lines += [f"    if {units}:", f"        parts[{part!r}] = cut = {units} * {gross[index] // scale}"]
-        lines += ["        total += cut"] if in_nano else []
-    lines.append("    return total, parts" if in_nano else "    return _settle(parts)")
+        lines.append(f"    if {units}:")
+        if in_nano:
+            lines += [
+                f"        parts[{part!r}] = cut = {units} * {gross[index] // _ATTO_PER_NANO}",
+                "        total += cut",
+            ]
+        else:
+            lines += [
+                f"        cut = {units} * {gross[index]}",
+                "        total += cut",
+                f"        parts[{part!r}], lost = divmod(cut, {_ATTO_PER_NANO})",
+                "        if lost:",
+                f"            losses.append((-lost, {index}, {part!r}))",
+            ]
+    lines.append("    return total, parts" if in_nano else "    return _settle(total, parts, losses)")
     return "\n".join(lines) + "\n"
 
 
@@ -176,26 +189,25 @@ def _compiled(source: str) -> Split:
 
 
 # The kinds' names are written into the generated source as variable names.
-if not all(name.isidentifier() and name not in ("usage", "requests", "parts", "total", "units", "cut")
-           for name in COST_PARTS):  # fmt: skip
+_OWN_NAMES = ("usage", "requests", "parts", "total", "losses", "units", "cut", "lost", "divmod", "_settle")
+if not all(name.isidentifier() and name not in _OWN_NAMES for name in COST_PARTS):
     raise RuntimeError("a usage kind's name must be a Python identifier other than the generated code's own")
 
 
-def _settle(cuts: dict[str, int]) -> tuple[int, dict[str, int]]:
-    """Parts in atto-USD (table order) to the total in nano-USD, half-even, and the parts cut to whole nano-USD
-    with the nano-USD the cuts lost handed to the parts that lost most, ties in table order, one each."""
-    nano = _half_even_nano(sum(cuts.values()))
-    floors: dict[str, int] = {}
-    losses = []
-    for at, (part, cut) in enumerate(cuts.items()):
-        floors[part], lost = divmod(cut, _ATTO_PER_NANO)
-        if lost:
-            losses.append((-lost, at, part))
+def _settle(atto: int, floors: dict[str, int], losses: list[tuple[int, int, str]]) -> tuple[int, dict[str, int]]:
+    """The total in nano-USD (half-even) and the parts cut to whole nano-USD, with the nano-USD the cuts lost
+    handed to the parts that lost most (``losses``: minus what each lost, its table index, its name), one each."""
+    nano = _half_even_nano(atto)
     short = nano - sum(floors.values())  # at most the parts with a remainder: each lost less than a nano-USD
-    if short:
-        for _, _, part in sorted(losses)[:short]:
+    if short == 1:
+        floors[min(losses)[2]] += 1
+    elif short:
+        losses.sort()
+        for _, _, part in losses[:short]:
             floors[part] += 1
-    return nano, {part: value for part, value in floors.items() if value}
+    if 0 in floors.values():  # a part that cost less than a nano-USD and was handed none
+        floors = {part: value for part, value in floors.items() if value}
+    return nano, floors
 
 
 def _exact(entry: PriceEntry, tier: str) -> Split:
