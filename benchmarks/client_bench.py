@@ -63,29 +63,35 @@ def sdk_response() -> Any | None:
     return ChatCompletion.model_validate(CHAT)
 
 
-def timed(call: Callable[[int], object], count: int, pace: float) -> list[float]:
-    """Microseconds per call; ``pace`` seconds between calls (0: flat out)."""
-    latencies: list[float] = []
-    clock = time.perf_counter_ns
+def timed(call: Callable[[int], object], count: int, pace: float) -> tuple[list[float], list[float]]:
+    """Microseconds per call, wall clock and this thread's CPU time; ``pace`` seconds between calls (0: flat out).
+
+    The wall clock is what the game waits; CPU time leaves out waiting for the GIL and for a core (this machine
+    has 2, shared with the ledger), so the two apart tell the call's own cost from contention.
+    """
+    walls: list[float] = []
+    cpus: list[float] = []
+    wall, cpu = time.perf_counter_ns, time.thread_time_ns
     next_at = time.perf_counter()
     for index in range(count):
         if pace:
             next_at += pace
             while time.perf_counter() < next_at:
                 pass  # spin: a sleep would give the sender the whole GIL, hiding the contention a game sees
-        start = clock()
+        start, start_cpu = wall(), cpu()
         call(index)
-        latencies.append((clock() - start) / 1000)
-    return latencies
+        cpus.append((cpu() - start_cpu) / 1000)
+        walls.append((wall() - start) / 1000)
+    return walls, cpus
 
 
-def line(label: str, latencies: list[float]) -> str:
-    cuts = statistics.quantiles(latencies, n=100)
-    p99 = cuts[98]
-    verdict = "met" if p99 <= TARGET_P99_US else "MISSED"
+def line(label: str, measured: tuple[list[float], list[float]]) -> str:
+    walls, cpus = measured
+    cuts, cpu_cuts = statistics.quantiles(walls, n=100), statistics.quantiles(cpus, n=100)
+    verdict = "met" if cuts[98] <= TARGET_P99_US else "MISSED"
     return (
-        f"  {label:<58} p50 {cuts[49]:7.1f} µs  p99 {p99:7.1f} µs  max {max(latencies):8.1f} µs"
-        f"   (target p99 ≤ {TARGET_P99_US:.0f} µs: {verdict})"
+        f"  {label:<48} p50 {cuts[49]:6.1f}  p99 {cuts[98]:7.1f}  max {max(walls):8.0f} µs"
+        f"  (target p99 ≤ {TARGET_P99_US:.0f} µs: {verdict});  CPU p50 {cpu_cuts[49]:5.1f}  p99 {cpu_cuts[98]:6.1f} µs"
     )
 
 
@@ -116,20 +122,26 @@ def latency_phase(url: str, data: Path, calls: int, rate: float) -> None:
     with UsageClient(down, API_KEY, spool_path=data / "spool-full.db", max_queue=1) as client:
         client.record(CHAT, user_id="p0")
         latencies = timed(lambda i: client.record(CHAT, user_id=f"p{i % 100}"), calls // 4, pace)
-    print(line("record(), queue full: spilled to the spool on the game's thread", latencies))
+    print(line("record(), queue full: spilled to the spool", latencies))
 
 
 def sustained_phase(url: str, data: Path, events: int) -> None:
-    with UsageClient(url, API_KEY, spool_path=data / "spool-rate.db") as client:
-        start = time.perf_counter()
-        for index in range(events):
-            client.record(CHAT, user_id=f"p{index % 1000}", task_type="npc_dialogue")
-        recorded = time.perf_counter() - start
-        done = client.flush(300, replay=True)
-        elapsed = time.perf_counter() - start
-        stats = client.stats()
-    print(f"sustained: {events:,} events recorded flat out in {recorded:.2f} s, all acknowledged after {elapsed:.2f} s")
-    print(f"  {stats.sent / elapsed:,.0f} events/s delivered (acknowledged: {done}; {stats})")
+    print(f"sustained: {events:,} events recorded flat out, until the ledger acknowledged all (flush(replay=True)):")
+    for label, max_queue in (("default queue (10,000): the rest spills to the spool", 10_000),
+                             (f"queue of {events:,}: no spill", events)):  # fmt: skip
+        path = data / f"spool-rate-{max_queue}.db"
+        with UsageClient(url, API_KEY, spool_path=path, max_queue=max_queue) as client:
+            start = time.perf_counter()
+            for index in range(events):
+                client.record(CHAT, user_id=f"p{index % 1000}", task_type="npc_dialogue")
+            recorded = time.perf_counter() - start
+            done = client.flush(300, replay=True)
+            elapsed = time.perf_counter() - start
+            stats = client.stats()
+        print(
+            f"  {label:<58} {stats.sent / elapsed:7,.0f} events/s delivered (recorded in {recorded:.2f} s, "
+            f"all acknowledged: {done} after {elapsed:.2f} s; spooled {stats.spooled:,}, dropped {stats.dropped})"
+        )
 
 
 def free_port() -> int:

@@ -21,7 +21,9 @@ def test_the_spool_file_is_private_and_keeps_events_oldest_first(tmp_path: Path)
     spool = Spool(tmp_path / "data" / "spool.db")
     spool.add([("r1", '{"request_id":"r1"}'), ("r2", '{"request_id":"r2"}')], "test")
     spool.add([("r3", '{"request_id":"r3"}')], "test")
-    assert stat.S_IMODE((tmp_path / "data" / "spool.db").stat().st_mode) == 0o600
+    files = sorted((tmp_path / "data").glob("spool.db*"))  # the -wal and -shm files hold events too
+    assert [f.name for f in files] == ["spool.db", "spool.db-shm", "spool.db-wal"]
+    assert {stat.S_IMODE(f.stat().st_mode) for f in files} == {0o600}
     assert [row.request_id for row in spool.oldest(2)] == ["r1", "r2"]
     first, _, third = spool.oldest(10)
     spool.settle([first.seq], [(third.seq, "conflict", [{"field": "model", "message": "differs"}])])
