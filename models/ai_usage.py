@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from models.latency import LATENCY_BUCKETS, LATENCY_COUNTERS, latency_bucket
 from models.usage_kinds import COST_COUNTERS, COST_PARTS, KIND_NAMES, PARTS, USAGE_KINDS
 
 # The per-kind bounds live with the kinds; re-exported here, where callers have always found them.
@@ -41,6 +42,7 @@ from models.usage_kinds import MAX_TOKENS_PER_EVENT as MAX_TOKENS_PER_EVENT
 MAX_DURATION_MS = 24 * 3600 * 1000
 MAX_ID_CHARS = 128
 MAX_MODEL_CHARS = 200
+MAX_FEATURE_CHARS = 100
 MAX_ERROR_MESSAGE_CHARS = 2000
 MAX_METADATA_BYTES = 4096
 # Deeper metadata is a bug or an attack: 256 levels made every answer for the event fail to render.
@@ -164,6 +166,16 @@ class _EventFields(BaseModel):
         str | None, Field(max_length=64), AfterValidator(_optional_strip), Encodable, NoControl, NotOperator
     ] = None
     task_type: TaskType = TaskType.GENERAL
+    # The product feature that made the call (a template, a quest board, an NPC archetype): the game's own
+    # open set of labels, where task types are the ledger's closed one.
+    feature: Annotated[
+        str | None,
+        Field(max_length=MAX_FEATURE_CHARS),
+        AfterValidator(_optional_strip),
+        Encodable,
+        NoControl,
+        NotOperator,
+    ] = None
     service_tier: ServiceTier = ServiceTier.STANDARD
     session_id: Annotated[OptionalIdentifier, NoSlash] = None
     character_id: OptionalIdentifier = None
@@ -245,6 +257,7 @@ class _RowFields(BaseModel):
     model: str
     provider: str | None = None
     task_type: TaskType
+    feature: str | None = None
     service_tier: ServiceTier = ServiceTier.STANDARD
     tokens_total: int
     session_id: str | None = None
@@ -349,11 +362,17 @@ class _CounterSum:
         """The cost in nano-USD split by ``COST_PARTS``; the parts add up to ``cost_nano``."""
         return dict(zip(COST_PARTS, _cost_values(self), strict=True))
 
+    @property
+    def latency_counts(self) -> tuple[int, ...]:
+        """The latency histogram (``models.latency``): requests per duration bucket."""
+        return _latency_values(self)
 
-# Requests, failures and unpriced ones; then one counter per usage kind; then money and the free-rule count.
+
+# Requests, failures and unpriced ones; then one counter per usage kind; then money and the free-rule count;
+# then the cost split by kind; then latency: how many requests reported one, their sum, and their histogram.
 COUNTER_FIELDS: tuple[str, ...] = (
     "requests", "failed_requests", "unpriced_requests", *KIND_NAMES, "cost_nano", "platform_credits", "free_requests",
-    "other_host_requests", *COST_COUNTERS,
+    "other_host_requests", *COST_COUNTERS, "timed_requests", "latency_ms_total", *LATENCY_COUNTERS,
 )  # fmt: skip
 Counters = make_dataclass(
     "Counters",
@@ -365,6 +384,10 @@ Counters = make_dataclass(
 Counters.__module__ = __name__
 _kind_values = attrgetter(*KIND_NAMES)
 _cost_values = attrgetter(*COST_COUNTERS)
+_latency_values = attrgetter(*LATENCY_COUNTERS)
+_NO_LATENCY = (0, 0, *(0,) * LATENCY_BUCKETS)
+# What an event with a duration adds to the latency counters, per bucket (built once: the logging hot path).
+_TIMED = tuple(tuple(1 if i == bucket else 0 for i in range(LATENCY_BUCKETS)) for bucket in range(LATENCY_BUCKETS))
 
 
 def counter_values(log: AIUsageLog) -> tuple[int, ...]:
@@ -379,7 +402,14 @@ def counter_values(log: AIUsageLog) -> tuple[int, ...]:
         1 if log.price_rule in FREE_PRICE_RULES else 0,
         1 if log.price_rule == "other_host" else 0,
         *(log.cost_nano_by_kind.get(part, 0) for part in COST_PARTS),
+        *_latency_values_of(log.request_duration_ms),
     )
+
+
+def _latency_values_of(duration_ms: int | None) -> tuple[int, ...]:
+    if duration_ms is None:
+        return _NO_LATENCY
+    return (1, duration_ms, *_TIMED[latency_bucket(duration_ms)])
 
 
 class CostBreakdown(BaseModel):

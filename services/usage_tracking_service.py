@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from models.ai_usage import (
+    COUNTER_FIELDS,
     AIUsageLog,
     Counters,
     DailyUsageSummary,
@@ -38,7 +39,7 @@ from services.pricing import PriceBook, TokenCounts, cost_usd, model_cost_info, 
 from services.reprice import RepriceReport, of_tenant, reprice, window
 from services.settings import Settings
 from services.store import EventFilter, UsageStore, open_store
-from services.store.rollups import RollupKind, total_of
+from services.store.rollups import RollupKind, player_key, split_detail, total_of
 from services.usage_events import EventPricer, differing_fields, parse_event
 
 MAX_BATCH_EVENTS = 1000
@@ -191,59 +192,74 @@ class UsageTrackingService:
     def today(self) -> date:
         return self.clock().astimezone(UTC).date()
 
-    def get_daily_usage(self, user_id: str, date: date | None = None) -> DailyUsageSummary:
+    def get_daily_usage(
+        self, user_id: str, date: date | None = None, tenant_id: str | None = None
+    ) -> DailyUsageSummary:
         day = self._utc_day(date)
-        by_task = self.store.get_rollups(RollupKind.USER_DAY, user_id, day.isoformat())
+        by_task = self.store.get_rollups(RollupKind.USER_DAY, player_key(user_id, tenant_id), day.isoformat())
         return summaries.daily_summary(user_id, day, total_of(by_task), by_task)
 
-    def get_monthly_cost(self, user_id: str, year: int | None = None, month: int | None = None) -> MonthlyUsageSummary:
+    def get_monthly_cost(
+        self, user_id: str, year: int | None = None, month: int | None = None, tenant_id: str | None = None
+    ) -> MonthlyUsageSummary:
+        year, month = self._month(year, month)
+        rows = self.store.get_rollups(RollupKind.USER_MONTH, player_key(user_id, tenant_id), f"{year:04d}-{month:02d}")
+        return summaries.monthly_summary(user_id, year, month, rows.get("", Counters()))
+
+    def _month(self, year: int | None, month: int | None) -> tuple[int, int]:
         today = self.today()
         year = today.year if year is None else year
         month = today.month if month is None else month
-        if not isinstance(month, int) or not 1 <= month <= 12:
+        if not isinstance(month, int) or isinstance(month, bool) or not 1 <= month <= 12:
             raise _invalid("month", "must be an integer from 1 to 12")
-        if not isinstance(year, int) or not 1970 <= year <= 9999:
+        if not isinstance(year, int) or isinstance(year, bool) or not 1970 <= year <= 9999:
             raise _invalid("year", "must be an integer from 1970 to 9999")
-        rows = self.store.get_rollups(RollupKind.USER_MONTH, user_id, f"{year:04d}-{month:02d}")
-        return summaries.monthly_summary(user_id, year, month, rows.get("", Counters()))
+        return year, month
 
     def get_global_daily_usage(self, date: date | None = None) -> GlobalDailyUsage:
-        day = self._utc_day(date)
-        kinds = (RollupKind.GLOBAL_DAY, RollupKind.GLOBAL_DAY_MODEL, RollupKind.GLOBAL_DAY_PROVIDER)
-        rows = self.store.get_rollup_kinds(kinds, "", day.isoformat())
-        by_task = rows[RollupKind.GLOBAL_DAY]
-        return summaries.global_daily(
-            day, total_of(by_task), rows[RollupKind.GLOBAL_DAY_MODEL], rows[RollupKind.GLOBAL_DAY_PROVIDER], by_task
-        )
+        """Everyone's usage on a UTC day (every tenant), by model, provider and task type."""
+        day = self._utc_day(date).isoformat()
+        rows = self.store.sum_rollups(RollupKind.TENANT_DAY_DETAIL, None, day, day, COUNTER_FIELDS)
+        by: dict[str, dict[str, Counters]] = {"model": {}, "provider": {}, "task_type": {}}
+        for (_tenant, _bucket, dim), values in rows.items():
+            counters = Counters(*values)
+            for part, value in split_detail(dim).items():
+                if part in by:
+                    by[part][value] = by[part].get(value, Counters()) + counters
+        by_task = by["task_type"]
+        return summaries.global_daily(self._utc_day(date), total_of(by_task), by["model"], by["provider"], by_task)
 
     def get_total_daily_cost(self, date: date | None = None) -> float:
         """Everyone's cost on a UTC day, in USD (a float, as the replaced service returned)."""
-        day = self._utc_day(date)
-        total = total_of(self.store.get_rollups(RollupKind.GLOBAL_DAY, "", day.isoformat()))
-        return float(nano_to_usd(total.cost_nano))
+        day = self._utc_day(date).isoformat()
+        rows = self.store.sum_rollups(RollupKind.TENANT_DAY, None, day, day, ("cost_nano",))
+        return float(nano_to_usd(sum(values[0] for values in rows.values())))
 
-    def request_count_today(self, user_id: str) -> RequestCount:
+    def request_count_today(self, user_id: str, tenant_id: str | None = None) -> RequestCount:
         """The rate limiter's count. Fail-open and fast: if the store cannot answer within the count deadline
         (``AI_USAGE_COUNT_DEADLINE_MS``), 0 and ``degraded=True``."""
         day = self.today()
         try:
             with deadlines.deadline(self.settings.count_deadline_ms / 1000):
-                by_task = self.store.get_rollups(RollupKind.USER_DAY, user_id, day.isoformat())
+                by_task = self.store.get_rollups(RollupKind.USER_DAY, player_key(user_id, tenant_id), day.isoformat())
         except Exception as exc:  # the game must not stop, or wait, because the ledger is down or slow
             log.warning("rate_limit.count_degraded", user_id=user_id, error=repr(exc))
             return RequestCount(user_id, day, 0, True)
         return RequestCount(user_id, day, sum(c.requests for c in by_task.values()), False)
 
-    def get_user_request_count_today(self, user_id: str) -> int:
-        return self.request_count_today(user_id).count
+    def get_user_request_count_today(self, user_id: str, tenant_id: str | None = None) -> int:
+        return self.request_count_today(user_id, tenant_id).count
 
-    def get_usage_by_date_range(self, user_id: str, start: date, end: date) -> DateRangeUsage:
+    def get_usage_by_date_range(
+        self, user_id: str, start: date, end: date, tenant_id: str | None = None
+    ) -> DateRangeUsage:
         """Usage of ``user_id`` from ``start`` to ``end``, both UTC days and both included."""
         if end < start:
             raise _invalid("end", "must not be before start")
         if (end - start).days + 1 > MAX_RANGE_DAYS:
             raise _invalid("end", f"a range covers at most {MAX_RANGE_DAYS} days")
-        rows = self.store.get_rollup_range(RollupKind.USER_DAY, user_id, start.isoformat(), end.isoformat())
+        scope = player_key(user_id, tenant_id)
+        rows = self.store.get_rollup_range(RollupKind.USER_DAY, scope, start.isoformat(), end.isoformat())
         by_day: dict[str, Counters] = {}
         by_task: dict[str, Counters] = {}
         for (bucket, task), counters in rows.items():
@@ -259,28 +275,30 @@ class UsageTrackingService:
             **summaries.totals_fields(total),
         )
 
-    def get_usage_summary(self, user_id: str, days: int = 30) -> UsageSummary:
+    def get_usage_summary(self, user_id: str, days: int = 30, tenant_id: str | None = None) -> UsageSummary:
         """The last ``days`` UTC days, today included, with a per-task breakdown."""
         if not isinstance(days, int) or not 1 <= days <= MAX_RANGE_DAYS:
             raise _invalid("days", f"must be an integer from 1 to {MAX_RANGE_DAYS}")
         end = self.today()
-        usage = self.get_usage_by_date_range(user_id, end - timedelta(days=days - 1), end)
+        usage = self.get_usage_by_date_range(user_id, end - timedelta(days=days - 1), end, tenant_id)
         return UsageSummary(days=days, **usage.model_dump())
 
-    def get_usage_by_model(self, user_id: str, model: str) -> ModelUsage:
-        counters = self.store.get_rollups(RollupKind.USER_MODEL, user_id, "").get(model, Counters())
+    def get_usage_by_model(self, user_id: str, model: str, tenant_id: str | None = None) -> ModelUsage:
+        by_model = self.store.get_rollups(RollupKind.USER_MODEL, player_key(user_id, tenant_id), "")
+        counters = by_model.get(model, Counters())
         return ModelUsage(user_id=user_id, model=model, **summaries.totals_fields(counters))
 
-    def get_user_total_credits(self, user_id: str) -> int:
+    def get_user_total_credits(self, user_id: str, tenant_id: str | None = None) -> int:
         """Platform credits this user has been charged over all time (the sum of each event's).
 
         Sums the user's monthly rollups: one row per month of activity, never the raw events.
         """
-        months = self.store.get_rollup_range(RollupKind.USER_MONTH, user_id, "0000-00", "9999-99")
+        scope = player_key(user_id, tenant_id)
+        months = self.store.get_rollup_range(RollupKind.USER_MONTH, scope, "0000-00", "9999-99")
         return total_of(months).platform_credits
 
-    def get_session_usage(self, session_id: str) -> SessionUsage:
-        by_task = self.store.get_rollups(RollupKind.SESSION, session_id, "")
+    def get_session_usage(self, session_id: str, tenant_id: str | None = None) -> SessionUsage:
+        by_task = self.store.get_rollups(RollupKind.SESSION, player_key(session_id, tenant_id), "")
         if not by_task:
             raise NotFound(f"no usage recorded for session {session_id!r}")
         return SessionUsage(

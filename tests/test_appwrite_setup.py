@@ -99,7 +99,9 @@ def test_appwrite_json_declares_every_stored_field_with_the_models_limits() -> N
     for name in COUNTER_FIELDS:
         assert (rollups[name]["type"], rollups[name]["max"], rollups[name]["default"]) == ("integer", INT64_MAX, 0)
     assert {i["key"]: i["columns"] for i in spec.table(ROLLUPS_TABLE).indexes} == {
-        "kind_scope_bucket": ["kind", "scope", "bucket"]
+        "kind_scope_bucket": ["kind", "scope", "bucket"],
+        "kind_bucket": ["kind", "bucket"],  # series and breakdowns over every tenant
+        "kind_bucket_cost": ["kind", "bucket", "cost_nano"],  # the top players of a day
     }
     index_columns = [i["columns"] for i in spec.table(EVENTS_TABLE).indexes]
     assert ["user_id", "timestamp"] in index_columns and ["session_id"] in index_columns and ["day"] in index_columns

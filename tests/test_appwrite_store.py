@@ -100,7 +100,7 @@ def test_a_batch_of_1000_events_for_1000_players_costs_at_most_40_requests(
     assert double.request_count <= 40
     sample = {"player-0", "player-4", "player-5", "player-999", "b-s0", "c-s0", "b-s500"}
     assert_rollups_equal_the_events(store, [*logs, *players_batch(5, "c")], sample)
-    assert total_of(store.get_rollups(RollupKind.GLOBAL_DAY, "", DAY)).requests == 1005
+    assert total_of(store.get_rollups(RollupKind.TENANT_DAY, "", DAY)).requests == 1005
 
 
 def test_every_summary_costs_at_most_two_requests_with_more_than_5000_rollup_rows(
@@ -131,7 +131,7 @@ def test_every_summary_costs_at_most_two_requests_with_more_than_5000_rollup_row
     double.reset_counts()
     kinds = store.get_rollup_kinds(sorted(GLOBAL_KINDS), "", DAY)  # the whole global day in one request
     assert double.request_count == 1
-    assert total_of(kinds[RollupKind.GLOBAL_DAY_PROVIDER]).requests == 2000
+    assert total_of(kinds[RollupKind.TENANT_DAY]).requests == 2000
 
 
 def test_a_rollup_read_pages_past_5000_rows_and_sums_every_one(
@@ -152,11 +152,11 @@ def test_global_rollups_are_sharded_by_player_and_summed_on_read(
 ) -> None:
     logs = players_batch(200, "g", task_type=TaskType.COMBAT_NARRATION)
     store.record(logs)
-    shards = {row["shard"] for row in double.rows(DATABASE_ID, ROLLUPS_TABLE) if row["kind"] == "global_day"}
+    shards = {row["shard"] for row in double.rows(DATABASE_ID, ROLLUPS_TABLE) if row["kind"] == "tenant_day"}
     assert len(shards) == 16
-    day = store.get_rollups(RollupKind.GLOBAL_DAY, "", DAY)
-    assert list(day) == ["combat_narration"]
-    assert day["combat_narration"].cost_nano == sum(log.cost_nano for log in logs)
+    day = store.get_rollups(RollupKind.TENANT_DAY, "", DAY)
+    assert list(day) == [logs[0].provider]
+    assert day[logs[0].provider].cost_nano == sum(log.cost_nano for log in logs)
     user_shards = {row["shard"] for row in double.rows(DATABASE_ID, ROLLUPS_TABLE) if row["kind"] == "user_day"}
     assert user_shards == {0}
 

@@ -5,7 +5,7 @@ Runs on every store (the ``store`` fixture), through the service, as the game ba
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -13,7 +13,6 @@ from models.ai_usage import LogStatus
 from services.errors import IdempotencyConflict
 from services.pricing import PriceBook
 from services.store.protocol import UsageStore
-from services.store.rollups import RollupKind
 from services.usage_tracking_service import UsageTrackingService
 
 NOW = datetime(2026, 11, 23, 15, 30, tzinfo=UTC)
@@ -38,8 +37,8 @@ def event(**overrides: object) -> dict[str, object]:
     return fields
 
 
-def requests_today(ledger: UsageTrackingService, user_id: str) -> int:
-    return sum(c.requests for c in ledger.store.get_rollups(RollupKind.USER_DAY, user_id, DAY).values())
+def requests_today(ledger: UsageTrackingService, user_id: str, tenant_id: str | None = None) -> int:
+    return ledger.get_daily_usage(user_id, date.fromisoformat(DAY), tenant_id).total_requests
 
 
 def test_two_tenants_may_use_the_same_request_id_and_each_keeps_its_own_event(ledger: UsageTrackingService) -> None:
@@ -51,7 +50,10 @@ def test_two_tenants_may_use_the_same_request_id_and_each_keeps_its_own_event(le
     assert ledger.get_event("req-1", "studio-b").tokens_input == 3000
     assert ledger.get_event("req-1").tokens_input == 5000
     assert ledger.get_event("req-1", "studio-c") is None
-    assert requests_today(ledger, "player-1") == 3
+    # Each tenant's player-1 is a player of their own: one request each, never the others'.
+    assert requests_today(ledger, "player-1") == 1
+    assert ledger.get_user_request_count_today("player-1", "studio-a") == 1
+    assert ledger.get_daily_usage("player-1", tenant_id="studio-b").total_input_tokens == 3000
 
 
 def test_a_replay_with_the_same_content_is_a_duplicate_with_the_stored_row(ledger: UsageTrackingService) -> None:
@@ -60,21 +62,22 @@ def test_a_replay_with_the_same_content_is_a_duplicate_with_the_stored_row(ledge
     again = ledger.log_event(event(tenant_id="studio-a", metadata={"scene": 2}))
     assert again.status is LogStatus.DUPLICATE
     assert again.log == stored.log
-    assert requests_today(ledger, "player-1") == 1
+    assert requests_today(ledger, "player-1", "studio-a") == 1
 
 
 def test_a_replay_that_bills_differently_is_a_conflict_naming_the_fields_and_changes_nothing(
     ledger: UsageTrackingService,
 ) -> None:
     ledger.log_event(event(tenant_id="studio-a"))
-    before = ledger.store.get_rollups(RollupKind.USER_DAY, "player-1", DAY)
+    before = ledger.get_daily_usage("player-1", date.fromisoformat(DAY), "studio-a")
     with pytest.raises(IdempotencyConflict) as raised:
         ledger.log_event(event(tenant_id="studio-a", tokens_input=999_999, task_type="general", success=False))
     conflict = raised.value
     assert conflict.status == 409 and conflict.code == "idempotency_conflict"
     assert sorted(f.field for f in conflict.fields) == ["success", "task_type", "tokens_input"]
     assert "999999" not in conflict.message and "1000" not in str(conflict.fields)
-    assert ledger.store.get_rollups(RollupKind.USER_DAY, "player-1", DAY) == before
+    assert ledger.get_daily_usage("player-1", date.fromisoformat(DAY), "studio-a") == before
+    assert before.total_requests == 1
     assert ledger.get_event("req-1", "studio-a").tokens_input == 1000
 
 
@@ -135,4 +138,5 @@ def test_a_batch_answers_conflict_per_event_and_stores_the_others(ledger: UsageT
     assert [f.field for f in results[0].errors] == ["tokens_output"] and results[0].log is None
     assert [f.field for f in results[3].errors] == ["tokens_input"] and results[3].log is None
     assert results[1].log is not None and results[1].log.tokens_output == 200
-    assert requests_today(ledger, "player-1") == 3
+    assert requests_today(ledger, "player-1") == 2
+    assert requests_today(ledger, "player-1", "other") == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 from models.ai_usage import log_id_for
 from services.pricing import PriceBook
 from services.store.rollups import RollupKind
-from services.store.sqlite_schema import _v1_initial
+from services.store.sqlite_schema import SCHEMA_VERSION, _v1_initial
 from services.store.sqlite_store import SQLiteUsageStore
 from services.usage_tracking_service import UsageTrackingService
 
@@ -53,7 +53,7 @@ def test_a_version_1_database_migrates_without_losing_or_double_counting_an_even
     db_path = tmp_path / "usage.db"
     _write_v1_database(db_path)
     store = SQLiteUsageStore(db_path)
-    assert store.schema_version == 3
+    assert store.schema_version == SCHEMA_VERSION
     ledger = UsageTrackingService(store, PriceBook.load(), clock=lambda: NOW)
 
     tenant_event = ledger.get_event("r-2", "studio-a")
@@ -63,14 +63,16 @@ def test_a_version_1_database_migrates_without_losing_or_double_counting_an_even
     assert [ledger.get_event(r, t).price_rule for r, t in (("r-1", None), ("r-3", None))] == ["book", "free_local"]
 
     day = ledger.get_daily_usage("player-1")
-    assert (day.total_requests, day.free_requests, day.estimated_cost_exact) == (3, 1, Decimal("0.003"))
+    assert (day.total_requests, day.free_requests, day.estimated_cost_exact) == (2, 1, Decimal("0.001"))
+    # studio-a's player-1 is another player, with rollups of their own.
+    assert ledger.get_daily_usage("player-1", tenant_id="studio-a").estimated_cost_exact == Decimal("0.002")
     # Replays of migrated events are recognised under their tenant's key, so nothing counts twice.
     replay = {"user_id": "player-1", "model": "gpt-4o", "provider": "openai", "tokens_input": 100, "tokens_output": 10}
     assert ledger.log_usage(request_id="r-2", tenant_id="studio-a", **replay).duplicate
     assert ledger.log_usage(request_id="r-1", **replay).duplicate
     assert ledger.log_usage(request_id="r-2", **replay).status.value == "stored"  # the default tenant's own r-2
     rows = store.get_rollups(RollupKind.USER_DAY, "player-1", "2026-11-23")
-    assert sum(c.requests for c in rows.values()) == 4
+    assert sum(c.requests for c in rows.values()) == 3
     store.close()
 
 

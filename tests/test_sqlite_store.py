@@ -102,7 +102,7 @@ def test_several_processes_writing_at_once_lose_and_double_nothing(tmp_path: Pat
         assert proc.exitcode == 0
     store = SQLiteUsageStore(path)
     per_worker = count + 5 * len(range(0, count, 10))
-    total = total_of(store.get_rollups(RollupKind.GLOBAL_DAY, "", "2026-11-23"))
+    total = total_of(store.get_rollups(RollupKind.TENANT_DAY, "", "2026-11-23"))
     assert total.requests == workers * per_worker
     assert total.cost_nano == 3 * workers * per_worker
     users = sum(total_of(store.get_rollups(RollupKind.USER_DAY, f"p{u}", "2026-11-23")).requests for u in range(3))

@@ -87,18 +87,18 @@ def test_rollups_feed_every_kind_with_the_right_keys(store: UsageStore) -> None:
     alice_total = total_of(alice_day)
     assert (alice_total.requests, alice_total.cost_nano, alice_total.failed_requests) == (2, 30, 1)
     assert store.get_rollups(RollupKind.USER_MONTH, "alice", "2026-11")[""].cost_nano == 110
-    assert total_of(store.get_rollups(RollupKind.GLOBAL_DAY, "", "2026-11-23")).unpriced_requests == 1
-    assert set(store.get_rollups(RollupKind.GLOBAL_DAY_PROVIDER, "", "2026-11-23")) == {"anthropic", "openai"}
+    assert total_of(store.get_rollups(RollupKind.TENANT_DAY, "", "2026-11-23")).unpriced_requests == 1
+    assert set(store.get_rollups(RollupKind.TENANT_DAY, "", "2026-11-23")) == {"anthropic", "openai"}
     assert total_of(store.get_rollups(RollupKind.SESSION, "s1", "")).requests == 2
 
 
 def test_several_kinds_of_one_key_read_together(store: UsageStore) -> None:
     logs = [make_log(user_id="a", cost_nano=3), make_log(user_id="b", model="m2", provider=None, cost_nano=4)]
     store.record(logs)
-    kinds = [RollupKind.GLOBAL_DAY, RollupKind.GLOBAL_DAY_MODEL, RollupKind.GLOBAL_DAY_PROVIDER]
+    kinds = [RollupKind.TENANT_DAY, RollupKind.TENANT_HOUR, RollupKind.TENANT_DAY_DETAIL]
     together = store.get_rollup_kinds(kinds, "", "2026-11-23")
     assert together == {kind: store.get_rollups(kind, "", "2026-11-23") for kind in kinds}
-    assert set(together[RollupKind.GLOBAL_DAY_PROVIDER]) == {"anthropic", "unknown"}
+    assert set(together[RollupKind.TENANT_DAY]) == {"anthropic", "unknown"}
     assert store.get_rollup_kinds([RollupKind.USER_DAY], "nobody", "2026-11-23") == {RollupKind.USER_DAY: {}}
 
 
@@ -115,7 +115,7 @@ def test_missing_rollup_reads_as_empty(store: UsageStore) -> None:
 
 def test_event_without_provider_counts_under_unknown(store: UsageStore) -> None:
     store.record([make_log(provider=None)])
-    assert set(store.get_rollups(RollupKind.GLOBAL_DAY_PROVIDER, "", "2026-11-23")) == {"unknown"}
+    assert set(store.get_rollups(RollupKind.TENANT_DAY, "", "2026-11-23")) == {"unknown"}
 
 
 def test_rollup_range_includes_both_ends_only(store: UsageStore) -> None:

@@ -31,13 +31,26 @@ OPERATOR_METHODS = frozenset({
 })  # fmt: skip
 _TEXT_FIELDS = (
     "request_id", "log_id", "user_id", "tenant_id", "model", "provider", "session_id", "character_id",
-    "error_message", "price_model_id", "price_rule", "service_tier", "price_tier", "price_version",
+    "error_message", "price_model_id", "price_rule", "service_tier", "price_tier", "price_version", "feature",
 )  # fmt: skip
+# The widths of the rollups' key columns (appwrite.json). A longer scope (a tenant-qualified player) or dim (a
+# day's detail: provider, model, task type, feature) is stored as a hash, and the text in ``long_key``.
+SCOPE_CHARS = 128
+DIM_CHARS = 200
 _INT_FIELDS = (*KIND_NAMES, "tokens_total", "request_duration_ms", "cost_nano", "platform_credits")
 
 
 def event_row_id(request_id: str, tenant_id: str | None = None) -> str:
     return log_id_for(request_id, tenant_id)
+
+
+def key_column(value: str, width: int) -> str:
+    """What a rollup's scope or dim column holds: the value, or "#" and its hash when it is wider than the column.
+
+    Queries for a scope use the same form, so a long key is read as exactly as a short one."""
+    if len(value) <= width:
+        return value
+    return "#" + hashlib.blake2b(value.encode(), digest_size=16).hexdigest()
 
 
 def rollup_row_id(kind: str, scope: str, bucket: str, dim: str, shard: int) -> str:
@@ -151,6 +164,15 @@ def counters_from_data(data: Mapping[str, Any]) -> Counters:
     return Counters(**{name: data.get(name) or 0 for name in COUNTER_FIELDS})
 
 
+def rollup_key_of(data: Mapping[str, Any]) -> tuple[str, str]:
+    """A rollup row's (scope, dim) as the rollups define them: the texts behind hashed columns put back."""
+    long_key = data.get("long_key")
+    if not long_key:
+        return data["scope"], data["dim"]
+    scope, dim = json.loads(long_key)
+    return scope, dim
+
+
 @dataclass
 class RollupDelta:
     """What one transaction adds to one rollup row."""
@@ -163,11 +185,21 @@ class RollupDelta:
     values: list[int] = field(default_factory=lambda: [0] * len(COUNTER_FIELDS))
 
     def row(self, row_id: str) -> dict[str, Any]:
-        """A ``bulkUpsert`` row: creates the rollup or adds to it (an explicit max lets counters pass 2^31)."""
-        increments = {name: increment(value) for name, value in zip(COUNTER_FIELDS, self.values, strict=True)}
+        """A ``bulkUpsert`` row: creates the rollup or adds to it (an explicit max lets counters pass 2^31).
+
+        Only the counters this delta moves are named: an optional column missing from an upsert keeps its value
+        (or takes its default, 0, on create; appwrite-facts "Upsert semantics"), and an event moves a dozen of
+        the ~110 counters. ``requests`` is always named, so a row is never an upsert without data."""
+        increments = {
+            name: increment(value)
+            for name, value in zip(COUNTER_FIELDS, self.values, strict=True)
+            if value or name == "requests"
+        }
+        scope, dim = key_column(self.scope, SCOPE_CHARS), key_column(self.dim, DIM_CHARS)
+        long_key = json.dumps([self.scope, self.dim]) if (scope, dim) != (self.scope, self.dim) else None
         return {
-            "$id": row_id, "kind": self.kind, "scope": self.scope, "bucket": self.bucket, "dim": self.dim,
-            "shard": self.shard, **increments,
+            "$id": row_id, "kind": self.kind, "scope": scope, "bucket": self.bucket, "dim": dim,
+            "shard": self.shard, **({"long_key": long_key} if long_key else {}), **increments,
         }  # fmt: skip
 
 

@@ -28,15 +28,18 @@ from services.settings import Settings
 from services.store.appwrite_client import TimeoutClient, get_json
 from services.store.appwrite_retry import TRANSACTION_CONFLICT, Backoff, RetryPolicy, is_ambiguous
 from services.store.appwrite_rows import (
+    SCOPE_CHARS,
     counters_from_data,
     event_data,
     event_row_id,
     iso_ms_ceil,
+    key_column,
     log_from_data,
     rollup_deltas,
+    rollup_key_of,
     rollup_row_ids_of,
 )
-from services.store.protocol import MAX_PAGE_SIZE, EventFilter
+from services.store.protocol import MAX_PAGE_SIZE, EventFilter, RollupRow
 from services.store.rollups import RollupKind
 
 EVENTS_TABLE = "events"
@@ -48,7 +51,7 @@ OPS_PER_TRANSACTION = 100  # appwrite-facts §1.3
 IDS_PER_QUERY = 100
 # Commit refusals that mean "an id exists or a row moved" (1.9.6 names a duplicate id row_already_exists).
 _REFUSED = frozenset({TRANSACTION_CONFLICT, "row_already_exists", "document_already_exists"})
-_ROLLUP_COLUMNS = ["kind", "scope", "bucket", "dim", *COUNTER_FIELDS]
+_ROLLUP_COLUMNS = ["kind", "scope", "bucket", "dim", "long_key", *COUNTER_FIELDS]
 _RECENT_EVENTS = 1024
 _UNSETTLED = frozenset({"transaction_not_ready", "transaction_not_found", "transaction_failed"})
 _COMMITTING_POLLS = 2
@@ -305,17 +308,18 @@ class AppwriteUsageStore:
             return {kind: {} for kind in kinds}
         queries = [
             Query.equal("kind", [kind.value for kind in kinds]),
-            Query.equal("scope", [scope]),
+            Query.equal("scope", [key_column(scope, SCOPE_CHARS)]),
             Query.equal("bucket", [bucket]),
             Query.select(_ROLLUP_COLUMNS),
         ]
         result: dict[RollupKind, dict[str, Counters]] = {kind: {} for kind in kinds}
         for data in self._list(ROLLUPS_TABLE, queries, "read rollups"):
+            row_scope, dim = rollup_key_of(data)
             # String equality is case- and accent-insensitive on Appwrite's MariaDB: keep exact matches only.
-            if data["scope"] != scope or data["bucket"] != bucket or data["kind"] not in result:
+            if row_scope != scope or data["bucket"] != bucket or data["kind"] not in result:
                 continue
             by_dim = result[RollupKind(data["kind"])]
-            by_dim[data["dim"]] = by_dim.get(data["dim"], Counters()) + counters_from_data(data)
+            by_dim[dim] = by_dim.get(dim, Counters()) + counters_from_data(data)
         return result
 
     def get_rollup_range(
@@ -323,20 +327,61 @@ class AppwriteUsageStore:
     ) -> dict[tuple[str, str], Counters]:
         if not _storable(scope, MAX_ID_CHARS):
             return {}
+        result: dict[tuple[str, str], Counters] = {}
+        for (_, bucket, dim), values in self.sum_rollups(
+            kind, scope, first_bucket, last_bucket, COUNTER_FIELDS
+        ).items():
+            result[(bucket, dim)] = Counters(*values)
+        return result
+
+    def sum_rollups(
+        self, kind: RollupKind, scope: str | None, first_bucket: str, last_bucket: str, counters: Sequence[str]
+    ) -> dict[tuple[str, str, str], tuple[int, ...]]:
+        if scope is not None and not _storable(scope, 2 * MAX_ID_CHARS + 1):
+            return {}
+        unknown = set(counters) - set(COUNTER_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown counters {sorted(unknown)}")
         queries = [
             Query.equal("kind", [kind.value]),
-            Query.equal("scope", [scope]),
+            *([] if scope is None else [Query.equal("scope", [key_column(scope, SCOPE_CHARS)])]),
             Query.greater_than_equal("bucket", first_bucket),
             Query.less_than_equal("bucket", last_bucket),
+            Query.select(["kind", "scope", "bucket", "dim", "long_key", *counters]),
+        ]
+        result: dict[tuple[str, str, str], tuple[int, ...]] = {}
+        for data in self._list(ROLLUPS_TABLE, queries, "read rollups"):
+            row_scope, dim = rollup_key_of(data)
+            if (scope is not None and row_scope != scope) or data["kind"] != kind.value:
+                continue
+            key = (row_scope, data["bucket"], dim)
+            values = tuple(data.get(name) or 0 for name in counters)
+            before = result.get(key)  # the shards of a shared row add up
+            result[key] = values if before is None else tuple(a + b for a, b in zip(before, values, strict=True))
+        return result
+
+    def top_rollups(self, kind: RollupKind, scope: str | None, bucket: str, limit: int) -> list[RollupRow]:
+        if scope is not None and not _storable(scope, SCOPE_CHARS):
+            return []
+        queries = [
+            Query.equal("kind", [kind.value]),
+            Query.equal("bucket", [bucket]),
+            *([] if scope is None else [Query.equal("scope", [scope])]),
+            Query.order_desc("cost_nano"),
+            Query.order_asc("scope"),
+            Query.order_asc("dim"),
             Query.select(_ROLLUP_COLUMNS),
         ]
-        result: dict[tuple[str, str], Counters] = {}
-        for data in self._list(ROLLUPS_TABLE, queries, "read rollups"):
-            if data["scope"] != scope or data["kind"] != kind.value:
+        rows: list[RollupRow] = []
+        # Case-insensitive matches of another scope are skipped, so read on until ``limit`` exact rows are found.
+        for data in self._list(ROLLUPS_TABLE, queries, "read top rollups", limit=max(limit, 1)):
+            row_scope, dim = rollup_key_of(data)
+            if (scope is not None and row_scope != scope) or data["bucket"] != bucket:
                 continue
-            key = (data["bucket"], data["dim"])
-            result[key] = result.get(key, Counters()) + counters_from_data(data)
-        return result
+            rows.append(RollupRow(row_scope, dim, counters_from_data(data)))
+            if len(rows) >= limit:
+                break
+        return sorted(rows, key=lambda row: (-row.counters.cost_nano, row.scope, row.dim))
 
     def list_events(self, where: EventFilter, limit: int = 100, cursor: str | None = None) -> EventPage:
         if not 1 <= limit <= MAX_PAGE_SIZE:

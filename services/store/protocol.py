@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from models.ai_usage import AIUsageLog, Counters, EventPage
 from services.store.rollups import RollupKind
@@ -22,6 +22,12 @@ class EventFilter:
     model: str | None = None
     start: datetime | None = None
     end: datetime | None = None
+
+
+class RollupRow(NamedTuple):
+    scope: str
+    dim: str
+    counters: Counters
 
 
 @runtime_checkable
@@ -58,6 +64,18 @@ class UsageStore(Protocol):
         self, kind: RollupKind, scope: str, first_bucket: str, last_bucket: str
     ) -> dict[tuple[str, str], Counters]:
         """Rollup rows of one kind and scope with ``first_bucket <= bucket <= last_bucket``, by (bucket, dim)."""
+        ...
+
+    def sum_rollups(
+        self, kind: RollupKind, scope: str | None, first_bucket: str, last_bucket: str, counters: Sequence[str]
+    ) -> dict[tuple[str, str, str], tuple[int, ...]]:
+        """Rows of one kind with ``first_bucket <= bucket <= last_bucket`` (of one scope; None: every scope),
+        keyed by (scope, bucket, dim), holding only these counters (in that order), summed over any shards."""
+        ...
+
+    def top_rollups(self, kind: RollupKind, scope: str | None, bucket: str, limit: int) -> list[RollupRow]:
+        """The ``limit`` rows of one (kind, bucket) with the highest ``cost_nano`` (within one scope; None: every
+        scope), highest first, ties by scope and dim. For kinds written unsharded (not ``GLOBAL_KINDS``)."""
         ...
 
     def list_events(self, where: EventFilter, limit: int = 100, cursor: str | None = None) -> EventPage:

@@ -1,15 +1,19 @@
 """Which rollups an event feeds: one table that every store derives its writes from.
 
-A rollup row is keyed by (kind, scope, bucket, dim) and holds ``Counters``. Summaries read a handful of
-these rows, so they cost the same at a thousand or a million events. Kinds whose dim is the task type also
-give the total of their (kind, scope, bucket) by summing at most five rows; that keeps the number of rows
-written per event low (four per player, three global), which is what logging throughput depends on.
+A rollup row is keyed by (kind, scope, bucket, dim) and holds ``Counters`` (latency histogram included).
+Summaries and analytics read a bounded number of these rows, so they cost the same at a thousand or a
+million events. Everything is tenant-scoped: a player is (tenant, user), and the shared rows are per tenant
+(the default tenant's key is ""); answers for every tenant add the tenants' rows up. An event feeds eight
+rows (seven without a session): four of its player's, one of its player's day in the tenant's ranking, and
+three shared ones (the tenant's hour and day by provider, and its day in detail). Kinds whose dim is the
+task type also give the total of their (kind, scope, bucket) by summing at most five rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -17,42 +21,52 @@ from models.ai_usage import AIUsageLog, Counters
 
 
 class RollupKind(StrEnum):
-    USER_DAY = "user_day"  # by task type
+    USER_DAY = "user_day"  # a player's day, by task type
     USER_MONTH = "user_month"
-    USER_MODEL = "user_model"  # all time, by model
+    USER_MODEL = "user_model"  # a player's all time, by model
     SESSION = "session"  # by task type
-    GLOBAL_DAY = "global_day"  # by task type
-    GLOBAL_DAY_MODEL = "global_day_model"
-    GLOBAL_DAY_PROVIDER = "global_day_provider"
+    PLAYER_DAY = "player_day"  # a tenant's day, by player: the top players of a day read a few index entries
+    TENANT_HOUR = "tenant_hour"  # a tenant's hour, by provider: hourly series and the last 24 hours
+    TENANT_DAY = "tenant_day"  # a tenant's day, by provider: daily and monthly series, per-provider figures
+    TENANT_DAY_DETAIL = "tenant_day_detail"  # a tenant's day, by provider × model × task type × feature
 
 
 @dataclass(frozen=True)
 class RollupShape:
-    """Which event field fills each part of the key (None: the part is the empty string)."""
+    """Which key field fills each part of the rollup key (None: the part is the empty string).
+
+    ``shared`` rows are written by every player's events (a store with row contention, Appwrite, shards them).
+    """
 
     scope: str | None
     bucket: str | None
     dim: str | None
+    shared: bool = False
 
 
-# Field names refer to ``_FIELD_ORDER`` below. "day" is YYYY-MM-DD (UTC), "month" YYYY-MM (UTC).
+# Field names refer to ``_FIELD_ORDER`` below. "player" and "session" are tenant-qualified (``player_key``);
+# "tenant" is the tenant id ("" for the default tenant); "day" is YYYY-MM-DD, "month" YYYY-MM and "hour"
+# YYYYMMDDHH (UTC; ten characters, the width of Appwrite's bucket column, and in time order as text);
+# "detail" joins provider, model, task type and feature (``detail_dim``).
 SHAPES: dict[RollupKind, RollupShape] = {
-    RollupKind.USER_DAY: RollupShape("user_id", "day", "task_type"),
-    RollupKind.USER_MONTH: RollupShape("user_id", "month", None),
-    RollupKind.USER_MODEL: RollupShape("user_id", None, "model"),
-    RollupKind.SESSION: RollupShape("session_id", None, "task_type"),
-    RollupKind.GLOBAL_DAY: RollupShape(None, "day", "task_type"),
-    RollupKind.GLOBAL_DAY_MODEL: RollupShape(None, "day", "model"),
-    RollupKind.GLOBAL_DAY_PROVIDER: RollupShape(None, "day", "provider"),
+    RollupKind.USER_DAY: RollupShape("player", "day", "task_type"),
+    RollupKind.USER_MONTH: RollupShape("player", "month", None),
+    RollupKind.USER_MODEL: RollupShape("player", None, "model"),
+    RollupKind.SESSION: RollupShape("session", None, "task_type"),
+    RollupKind.PLAYER_DAY: RollupShape("tenant", "day", "user_id"),
+    RollupKind.TENANT_HOUR: RollupShape("tenant", "hour", "provider", shared=True),
+    RollupKind.TENANT_DAY: RollupShape("tenant", "day", "provider", shared=True),
+    RollupKind.TENANT_DAY_DETAIL: RollupShape("tenant", "day", "detail", shared=True),
 }
 
 # Kinds every player's events land in at once; a store with row contention (Appwrite) shards them.
-GLOBAL_KINDS = frozenset(k for k, shape in SHAPES.items() if shape.scope is None)
+GLOBAL_KINDS = frozenset(k for k, shape in SHAPES.items() if shape.shared)
 
 # A rollup whose scope field is empty on the event is skipped (an event without a session, say).
-OPTIONAL_SCOPES = frozenset({"session_id"})
+OPTIONAL_SCOPES = frozenset({"session"})
 
 UNKNOWN_PROVIDER = "unknown"
+DEFAULT_TENANT = ""  # the tenant key of events without a tenant_id
 
 # Changes whenever the shapes do, so a store can tell its rollups were built by another definition.
 SHAPES_FINGERPRINT = repr(sorted((k.value, s.scope, s.bucket, s.dim) for k, s in SHAPES.items()))
@@ -74,7 +88,36 @@ def month_bucket(log: AIUsageLog) -> str:
     return f"{log.timestamp.year:04d}-{log.timestamp.month:02d}"
 
 
-_FIELD_ORDER = ("user_id", "session_id", "day", "month", "model", "provider", "task_type", "")
+def hour_bucket(at: datetime) -> str:
+    """The ``TENANT_HOUR`` bucket of a UTC instant."""
+    at = at.astimezone(UTC)
+    return f"{at.year:04d}{at.month:02d}{at.day:02d}{at.hour:02d}"
+
+
+def player_key(user_id: str, tenant_id: str | None = None) -> str:
+    """The scope of a player's (or a session's) rollups: the id itself in the default tenant, as before tenants
+    scoped them, else tenant and id joined by a control character no identifier may contain."""
+    return user_id if tenant_id is None else f"{tenant_id}\x1f{user_id}"
+
+
+def tenant_key(tenant_id: str | None) -> str:
+    return DEFAULT_TENANT if tenant_id is None else tenant_id
+
+
+DETAIL_PARTS = ("provider", "model", "task_type", "feature")
+
+
+def detail_dim(provider: str, model: str, task_type: str, feature: str) -> str:
+    return "\x1f".join((provider, model, task_type, feature))
+
+
+def split_detail(dim: str) -> dict[str, str]:
+    """The parts of a ``TENANT_DAY_DETAIL`` dim by name (feature "" when the events had none)."""
+    return dict(zip(DETAIL_PARTS, dim.split("\x1f"), strict=True))
+
+
+_FIELD_ORDER = ("player", "session", "tenant", "user_id", "day", "month", "hour", "model", "provider", "task_type",
+                "detail", "")  # fmt: skip
 # SHAPES compiled to positions in the tuple ``_key_values`` builds (the last position is the empty string).
 _PLAN = tuple(
     (kind, *(_FIELD_ORDER.index(name or "") for name in (s.scope, s.bucket, s.dim)), s.scope in OPTIONAL_SCOPES)
@@ -83,9 +126,15 @@ _PLAN = tuple(
 
 
 def _key_values(log: AIUsageLog) -> tuple[str, ...]:
-    day = log.timestamp.date().isoformat()
+    ts = log.timestamp
+    day = ts.date().isoformat()
     provider = log.provider or UNKNOWN_PROVIDER
-    return (log.user_id, log.session_id or "", day, day[:7], log.model, provider, log.task_type.value, "")
+    tenant = log.tenant_id
+    session = "" if log.session_id is None else player_key(log.session_id, tenant)
+    task = log.task_type.value
+    detail = f"{provider}\x1f{log.model}\x1f{task}\x1f{log.feature or ''}"
+    return (player_key(log.user_id, tenant), session, tenant_key(tenant), log.user_id, day, day[:7],
+            f"{day[:4]}{day[5:7]}{day[8:]}{ts.hour:02d}", log.model, provider, task, detail, "")  # fmt: skip
 
 
 def rollup_keys(log: AIUsageLog) -> list[RollupKey]:

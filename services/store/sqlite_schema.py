@@ -11,16 +11,24 @@ import sqlite3
 from collections.abc import Callable
 
 from models.ai_usage import COUNTER_FIELDS, FREE_PRICE_RULES, log_id_for
+from models.latency import LATENCY_BUCKETS, LATENCY_COUNTERS, bucket_bounds
 from models.usage_kinds import COST_COUNTERS, KIND_NAMES
 from services.errors import StoreError
-from services.store.rollups import OPTIONAL_SCOPES, SHAPES, SHAPES_FINGERPRINT, UNKNOWN_PROVIDER
+from services.store.rollups import (
+    DEFAULT_TENANT,
+    OPTIONAL_SCOPES,
+    SHAPES,
+    SHAPES_FINGERPRINT,
+    UNKNOWN_PROVIDER,
+    RollupKind,
+)
 
 # Columns stored as the event's own values (text and integers), one per usage kind among them; then the ones
 # converted on the way in and out (enum, booleans, JSON, time). Rows map to events by these names.
 PLAIN_COLUMNS: tuple[str, ...] = (
     "request_id", "log_id", "user_id", "tenant_id", "model", "provider", *KIND_NAMES, "session_id",
     "character_id", "request_duration_ms", "error_message", "cost_nano", "price_model_id", "platform_credits",
-    "price_rule", "service_tier", "price_tier", "price_version",
+    "price_rule", "service_tier", "price_tier", "price_version", "feature",
 )  # fmt: skip
 CONVERTED_COLUMNS: tuple[str, ...] = ("task_type", "success", "metadata", "ts", "price_is_fallback")
 # cost_nano split by kind: the row's ``cost_nano_by_kind`` mapping, a column per part.
@@ -34,17 +42,31 @@ V1_EVENT_COLUMNS = (
 )  # fmt: skip
 
 
-# How each field a rollup shape names is read off an events row (ts is fixed-width UTC text).
+# How each field a rollup shape names is read off an events row (ts is fixed-width UTC text); the same values
+# ``rollups._key_values`` computes for one event (char(31) is the separator of tenant-qualified keys).
+_PROVIDER_SQL = f"COALESCE(provider, '{UNKNOWN_PROVIDER}')"
 _FIELD_SQL = {
     None: "''",
+    "player": "CASE WHEN tenant_id IS NULL THEN user_id ELSE tenant_id || char(31) || user_id END",
+    "session": "CASE WHEN tenant_id IS NULL THEN session_id ELSE tenant_id || char(31) || session_id END",
+    "tenant": f"COALESCE(tenant_id, '{DEFAULT_TENANT}')",
     "user_id": "user_id",
-    "session_id": "session_id",
     "day": "substr(ts, 1, 10)",
     "month": "substr(ts, 1, 7)",
+    "hour": "substr(ts, 1, 4) || substr(ts, 6, 2) || substr(ts, 9, 2) || substr(ts, 12, 2)",
     "model": "model",
-    "provider": f"COALESCE(provider, '{UNKNOWN_PROVIDER}')",
+    "provider": _PROVIDER_SQL,
     "task_type": "task_type",
+    "detail": f"{_PROVIDER_SQL} || char(31) || model || char(31) || task_type || char(31) || COALESCE(feature, '')",
 }
+
+
+def _bucket_sql(index: int) -> str:
+    low, high = bucket_bounds(index)
+    within = f"request_duration_ms >= {low}" if high is None else f"request_duration_ms BETWEEN {low} AND {high}"
+    return f"COUNT(CASE WHEN {within} THEN 1 END)"
+
+
 _COUNTER_SQL = {
     "requests": "COUNT(*)",
     "failed_requests": "SUM(1 - success)",
@@ -54,6 +76,9 @@ _COUNTER_SQL = {
     "platform_credits": "SUM(platform_credits)",
     "free_requests": f"SUM(price_rule IN ({', '.join(repr(rule) for rule in sorted(FREE_PRICE_RULES))}))",
     "other_host_requests": "SUM(price_rule = 'other_host')",
+    "timed_requests": "COUNT(request_duration_ms)",
+    "latency_ms_total": "COALESCE(SUM(request_duration_ms), 0)",
+    **{name: _bucket_sql(index) for index, name in zip(range(LATENCY_BUCKETS), LATENCY_COUNTERS, strict=True)},
 }
 
 
@@ -196,8 +221,29 @@ def _v3_tiers_and_versions(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE events ADD COLUMN price_version TEXT")
 
 
+def _v4_features_and_analytics(conn: sqlite3.Connection) -> None:
+    """The feature label of each event, and the indexes the analytics read the rollups by.
+
+    The top players of a day walk the first entries of a cost index (overall, or within one tenant; partial, so
+    only those rows pay for it); series and breakdowns over every tenant read a kind by bucket.
+    """
+    conn.execute("ALTER TABLE events ADD COLUMN feature TEXT")
+    player_day = RollupKind.PLAYER_DAY.value
+    conn.execute(f"CREATE INDEX rollups_top_players ON rollups (bucket, cost_nano) WHERE kind = '{player_day}'")
+    conn.execute(
+        f"CREATE INDEX rollups_top_tenant_players ON rollups (scope, bucket, cost_nano) WHERE kind = '{player_day}'"
+    )
+    # Not partial: a rollup's (kind, bucket) never changes, so only a new row writes an entry.
+    conn.execute("CREATE INDEX rollups_kind_bucket ON rollups (kind, bucket)")
+
+
 # Append only: each migration runs once, in order, and bumps PRAGMA user_version.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_initial, _v2_tenant_keys, _v3_tiers_and_versions)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _v1_initial,
+    _v2_tenant_keys,
+    _v3_tiers_and_versions,
+    _v4_features_and_analytics,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 # The rollups hold what these shapes and counters add up; when either changes, they are rebuilt.
 ROLLUPS_FINGERPRINT = f"{SHAPES_FINGERPRINT} {COUNTER_FIELDS!r}"

@@ -33,10 +33,11 @@ from models.ai_usage import (
     derived_fields,
     log_id_for,
 )
+from models.latency import LATENCY_COUNTERS, latency_bucket
 from models.usage_kinds import COST_COUNTERS, COST_PARTS, KIND_NAMES
 from services import deadlines
 from services.errors import StoreError
-from services.store.protocol import MAX_PAGE_SIZE, EventFilter
+from services.store.protocol import MAX_PAGE_SIZE, EventFilter, RollupRow
 from services.store.rollups import RollupKind, rollup_keys
 from services.store.sqlite_schema import EVENT_COLUMNS, PLAIN_COLUMNS, V1_EVENT_COLUMNS, add_events_to_rollups, migrate
 
@@ -112,6 +113,15 @@ def _metadata(row: sqlite3.Row) -> dict:
     except RecursionError:  # stored by an older version before depth was capped: keep the row readable
         log.warning("store.metadata_unreadable", log_id=row["log_id"])
         return {"_unreadable_metadata": row["metadata"]}
+
+
+def _counter_name(name: str) -> str:
+    if name not in _COUNTER_SET:  # names go into SQL text: only the table's own counters
+        raise ValueError(f"unknown counter {name!r}")
+    return name
+
+
+_COUNTER_SET = frozenset(COUNTER_FIELDS)
 
 
 def _counters(row: sqlite3.Row) -> Counters:
@@ -339,6 +349,26 @@ class SQLiteUsageStore:
             lambda: {(row["bucket"], row["dim"]): _counters(row) for row in self._conn().execute(sql, params)}
         )
 
+    def sum_rollups(
+        self, kind: RollupKind, scope: str | None, first_bucket: str, last_bucket: str, counters: Sequence[str]
+    ) -> dict[tuple[str, str, str], tuple[int, ...]]:
+        names = ", ".join(_counter_name(name) for name in counters)
+        where = "kind = ? AND bucket BETWEEN ? AND ?" + ("" if scope is None else " AND scope = ?")
+        sql = f"SELECT scope, bucket, dim, {names} FROM rollups WHERE {where}"
+        params = (kind.value, first_bucket, last_bucket, *(() if scope is None else (scope,)))
+        return self._guard(
+            lambda: {(row[0], row[1], row[2]): tuple(row[3:]) for row in self._conn().execute(sql, params)}
+        )
+
+    def top_rollups(self, kind: RollupKind, scope: str | None, bucket: str, limit: int) -> list[RollupRow]:
+        # The kind is inlined (a member of the enum, not caller text) so the partial cost indexes apply.
+        where = f"kind = '{kind.value}' AND bucket = ?" + ("" if scope is None else " AND scope = ?")
+        sql = f"SELECT scope, dim, {_COUNTERS} FROM rollups WHERE {where} ORDER BY cost_nano DESC, scope, dim LIMIT ?"
+        params = (bucket, *(() if scope is None else (scope,)), limit)
+        return self._guard(
+            lambda: [RollupRow(row[0], row[1], _counters(row)) for row in self._conn().execute(sql, params)]
+        )
+
     def list_events(self, where: EventFilter, limit: int = 100, cursor: str | None = None) -> EventPage:
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
@@ -396,7 +426,10 @@ def _decode_cursor(cursor: str | None) -> int:
 # zero, its rollup counter is not summed, and (if the column has a default: all but version 1's) it is not written.
 _USUALLY_ZERO = {name: EVENT_COLUMNS.index(name) for name in (*KIND_NAMES, *COST_COUNTERS)}
 _NO_DEFAULT = frozenset(V1_EVENT_COLUMNS)
-_AT = {name: EVENT_COLUMNS.index(name) for name in ("success", "price_is_fallback", "price_rule", "cost_nano")}
+_AT = {
+    name: EVENT_COLUMNS.index(name)
+    for name in ("success", "price_is_fallback", "price_rule", "cost_nano", "request_duration_ms")
+}
 _FREE = frozenset(FREE_PRICE_RULES)
 
 
@@ -406,7 +439,12 @@ def _moved(rows: list[tuple[object, ...]]) -> tuple[tuple[str, ...], tuple[str, 
     quiet = {name for name, at in _USUALLY_ZERO.items() if not any(by_column[at])}
     columns = tuple(name for name in EVENT_COLUMNS if name not in quiet or name in _NO_DEFAULT)
     rules = set(by_column[_AT["price_rule"]])
+    durations = [ms for ms in by_column[_AT["request_duration_ms"]] if ms is not None]
+    buckets = {latency_bucket(ms) for ms in durations}
     moves = {
+        "timed_requests": bool(durations),
+        "latency_ms_total": any(durations),
+        **{name: index in buckets for index, name in enumerate(LATENCY_COUNTERS)},
         "failed_requests": not all(by_column[_AT["success"]]),
         "unpriced_requests": any(by_column[_AT["price_is_fallback"]]),
         "free_requests": bool(rules & _FREE),
