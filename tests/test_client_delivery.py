@@ -76,7 +76,7 @@ def test_record_stores_the_response_usage_once_with_its_labels(
     client, svc = client_and_service
     request_id = client.record(
         CHAT, user_id="player-42", task_type="npc_dialogue", session_id="sess-7", character_id="innkeeper",
-        latency_ms=930.4, metadata={"scene": "tavern"},
+        feature="quest_board", latency_ms=930.4, metadata={"scene": "tavern"},
     )  # fmt: skip
     logged = client.log(user_id="player-42", model="gpt-4o", tokens_input=10, tokens_output=5, latency_ms=12)
 
@@ -88,6 +88,7 @@ def test_record_stores_the_response_usage_once_with_its_labels(
     assert (event.tokens_input, event.tokens_output, event.tokens_cached) == (1200, 300, 800)
     assert (event.session_id, event.character_id, event.request_duration_ms) == ("sess-7", "innkeeper", 930)
     assert event.metadata == {"scene": "tavern"} and event.success
+    assert (event.feature, events[logged].feature) == ("quest_board", None)  # sent only when given
     assert events[logged].request_duration_ms == 12
     assert client.stats().queued == 2 and client.stats().sent == 2 and client.stats().dropped == 0
 
