@@ -88,7 +88,6 @@ def test_record_stores_the_response_usage_once_with_its_labels(
     assert (event.tokens_input, event.tokens_output, event.tokens_cached) == (1200, 300, 800)
     assert (event.session_id, event.character_id, event.request_duration_ms) == ("sess-7", "innkeeper", 930)
     assert event.metadata == {"scene": "tavern"} and event.success
-    assert (event.feature, events[logged].feature) == ("quest_board", None)  # sent only when given
     assert events[logged].request_duration_ms == 12
     assert client.stats().queued == 2 and client.stats().sent == 2 and client.stats().dropped == 0
 
@@ -312,3 +311,19 @@ def test_an_all_stored_answer_is_read_from_its_counts_and_anything_else_in_full(
     assert all_acknowledged(first, 3) == Delivered([("stored", [])] * 3)  # the ledger's own answer, read fast
     assert all_acknowledged(again, 2) == Delivered([("duplicate", [])] * 2)
     assert all_acknowledged(mixed, 2) is None  # a rejection: the results are read one by one
+
+
+def test_labels_are_sent_only_when_given(tmp_path: Path) -> None:
+    # A ledger without a field refuses it as unknown, so a label left out (feature=None) is not sent at all.
+    stub = StubLedger(all_stored)
+    client = UsageClient(stub.url, "key", spool_path=tmp_path / "spool.db", linger=1.0)
+    try:
+        client.record(CHAT, user_id="p1", feature="quest_board", session_id="s1")
+        client.record(CHAT, user_id="p1")
+        assert client.flush(10)
+    finally:
+        client.close()
+        stub.close()
+    [[labelled, bare]] = stub.batches
+    assert (labelled["feature"], labelled["session_id"]) == ("quest_board", "s1")
+    assert not {"feature", "session_id", "character_id", "metadata", "success"} & set(bare)
