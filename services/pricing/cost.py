@@ -218,6 +218,8 @@ def exact_nano_by_kind(entry: PriceEntry, values: tuple[int, ...], tier: str) ->
     the most (largest remainder, ties in table order), so the parts of every event, and of every rollup, sum to
     its cost. Parts that cost nothing are left out. This is the definition; ``nano`` computes the same in integers.
     """
+    if entry.unit == "free":  # a free entry costs nothing whatever rates it carries
+        return 0, {}
     per_kind = rates_for(entry, values[0], tier)
     billed = _billed(values)
     with localcontext(EXACT):  # exact nano-USD amounts, cut at whole nano-USD
