@@ -130,6 +130,7 @@ class EventPricer:
             model=event.model,
             provider=provider,
             task_type=event.task_type,
+            feature=event.feature,
             **usage,
             **derived_fields(nano, event.tokens_input, event.tokens_output),
             service_tier=event.service_tier,

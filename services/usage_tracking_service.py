@@ -34,12 +34,14 @@ from models.ai_usage import (
     UsageSummary,
 )
 from services import deadlines, summaries
+from services.analytics import Analytics
 from services.errors import IdempotencyConflict, NotFound, ValidationFailed
 from services.pricing import PriceBook, TokenCounts, cost_usd, model_cost_info, nano_to_usd
 from services.reprice import RepriceReport, of_tenant, reprice, window
 from services.settings import Settings
 from services.store import EventFilter, UsageStore, open_store
 from services.store.rollups import RollupKind, player_key, split_detail, total_of
+from services.tenant_usage import TenantUsage
 from services.usage_events import EventPricer, differing_fields, parse_event
 
 MAX_BATCH_EVENTS = 1000
@@ -64,7 +66,7 @@ class RequestCount:
     degraded: bool
 
 
-class UsageTrackingService:
+class UsageTrackingService(TenantUsage, Analytics):
     """Records usage through a ``UsageStore`` and prices it with a ``PriceBook``.
 
     ``UsageTrackingService()`` builds everything from ``Settings()`` (the environment), as the service it

@@ -1,0 +1,370 @@
+"""Admin analytics from the rollups: series, breakdowns, latency percentiles, error rates, top spenders.
+
+Every answer reads a bounded set of rollup rows (buckets × the providers, models, task types and features
+seen in them), never the raw events, so it costs the same at a thousand events or a hundred million. The
+store sums what it can (SQLite in SQL, Appwrite over its shards); this module only regroups a few hundred
+rows. ``tenant_id`` narrows any answer to one tenant; None is every tenant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+
+from models.ai_usage import FieldError, TaskType
+from models.analytics import (
+    Breakdown,
+    ErrorRate,
+    Interval,
+    LatencyReport,
+    Operation,
+    Percentiles,
+    PlayerCost,
+    RealtimeMetrics,
+    SeriesPoint,
+    SliceStats,
+    TimeSeries,
+    TopOperations,
+    TopPlayers,
+)
+from models.latency import LATENCY_COUNTERS, LATENCY_RELATIVE_ERROR, percentile
+from services.errors import ValidationFailed
+from services.pricing import nano_to_usd
+from services.store import UsageStore
+from services.store.rollups import DEFAULT_TENANT, RollupKind, hour_bucket, split_detail
+
+SLICE = ("requests", "failed_requests", "tokens_input", "tokens_output", "cost_nano", "timed_requests",
+         "latency_ms_total")  # fmt: skip
+WITH_LATENCY = (*SLICE, *LATENCY_COUNTERS)
+MAX_RANGE_DAYS = 366
+MAX_HOURS = 31 * 24
+MAX_MONTHS = 120
+MAX_TOP = 1000
+
+Values = tuple[int, ...]
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed([FieldError(field=field, message=message)])
+
+
+def _add(a: Values | None, b: Values) -> Values:
+    return b if a is None else tuple(x + y for x, y in zip(a, b, strict=True))
+
+
+def slice_stats(values: Sequence[int] | None) -> SliceStats:
+    requests, failed, tokens_in, tokens_out, cost, timed, latency = (values or (0,) * len(SLICE))[: len(SLICE)]
+    return SliceStats(
+        requests=requests,
+        failed_requests=failed,
+        tokens=tokens_in + tokens_out,
+        cost_usd=nano_to_usd(cost),
+        mean_latency_ms=latency / timed if timed else None,
+    )
+
+
+def percentiles(values: Sequence[int]) -> Percentiles:
+    requests, failed = values[0], values[1]
+    histogram = values[len(SLICE) :]
+    return Percentiles(
+        requests=values[SLICE.index("timed_requests")],
+        p50=percentile(histogram, 50),
+        p95=percentile(histogram, 95),
+        p99=percentile(histogram, 99),
+        success_rate=100 * (requests - failed) / requests if requests else None,
+    )
+
+
+def _by_cost(groups: dict[str, Values]) -> dict[str, Values]:
+    cost = SLICE.index("cost_nano")
+    return dict(sorted(groups.items(), key=lambda item: (-item[1][cost], item[0])))
+
+
+def as_day(value: date | datetime, field: str) -> date:
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise _invalid(field, "a datetime must be timezone-aware (or pass a date)")
+        return value.astimezone(UTC).date()
+    if isinstance(value, date):
+        return value
+    raise _invalid(field, f"must be a date, got {type(value).__name__}")
+
+
+def as_instant(value: date | datetime, field: str) -> datetime:
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise _invalid(field, "must be timezone-aware (UTC everywhere)")
+        return value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, time(), UTC)
+    raise _invalid(field, f"must be a date-time, got {type(value).__name__}")
+
+
+def day_range(start: date | datetime, end: date | datetime) -> tuple[date, date]:
+    """Both UTC days included; a range covers at most ``MAX_RANGE_DAYS``."""
+    first, last = as_day(start, "start"), as_day(end, "end")
+    if last < first:
+        raise _invalid("end", "must not be before start")
+    if (last - first).days + 1 > MAX_RANGE_DAYS:
+        raise _invalid("end", f"a range covers at most {MAX_RANGE_DAYS} days")
+    return first, last
+
+
+class Analytics:
+    """The analytics calls, on any ``UsageStore``; ``UsageTrackingService`` inherits them."""
+
+    store: UsageStore
+    clock: Callable[[], datetime]
+
+    # -- reading -----------------------------------------------------------------------------------------
+    def _rows(
+        self, kind: RollupKind, first: str, last: str, counters: Sequence[str], tenant_id: str | None
+    ) -> Iterable[tuple[str, str, Values]]:
+        """(bucket, dim, values) of one kind's rows in a bucket range, every tenant's unless one is named."""
+        scope = None if tenant_id is None else tenant_id or DEFAULT_TENANT
+        for (_scope, bucket, dim), values in self.store.sum_rollups(kind, scope, first, last, counters).items():
+            yield bucket, dim, values
+
+    def _detail(
+        self, first: date, last: date, counters: Sequence[str], tenant_id: str | None
+    ) -> Iterable[tuple[str, dict[str, str], Values]]:
+        for bucket, dim, values in self._rows(
+            RollupKind.TENANT_DAY_DETAIL, first.isoformat(), last.isoformat(), counters, tenant_id
+        ):
+            yield bucket, split_detail(dim), values
+
+    # -- series ------------------------------------------------------------------------------------------
+    def get_time_series(
+        self,
+        start: date | datetime,
+        end: date | datetime,
+        interval: Interval | str = Interval.DAY,
+        provider: str | None = None,
+        model: str | None = None,
+        task_type: TaskType | str | None = None,
+        tenant_id: str | None = None,
+    ) -> TimeSeries:
+        """Buckets from the one holding ``start`` up to ``end`` (exclusive), every bucket present, each with
+        requests, failures, tokens, exact cost and mean latency; filters narrow what is counted."""
+        try:
+            interval = Interval(interval)
+        except ValueError:
+            raise _invalid("interval", "must be one of hour, day, month") from None
+        if task_type is not None and task_type not in {t.value for t in TaskType}:
+            raise _invalid("task_type", f"must be one of {', '.join(t.value for t in TaskType)}")
+        begin, stop = as_instant(start, "start"), as_instant(end, "end")
+        if stop <= begin:
+            raise _invalid("end", "must be after start")
+        starts = _bucket_starts(begin, stop, interval)
+        groups: dict[datetime, Values] = {}
+        if interval is Interval.HOUR:
+            if model is not None or task_type is not None:
+                raise _invalid("interval", "filtering by model or task type needs interval day or month")
+            first, last = hour_bucket(starts[0]), hour_bucket(starts[-1])
+            for bucket, dim, values in self._rows(RollupKind.TENANT_HOUR, first, last, SLICE, tenant_id):
+                if provider is None or dim == provider:
+                    at = datetime.strptime(bucket, "%Y%m%d%H").replace(tzinfo=UTC)
+                    groups[at] = _add(groups.get(at), values)
+        else:
+            first_day, last_day = starts[0].date(), (stop - timedelta(microseconds=1)).date()
+            if model is None and task_type is None:
+                rows = (
+                    (bucket, {"provider": dim}, values)
+                    for bucket, dim, values in self._rows(
+                        RollupKind.TENANT_DAY, first_day.isoformat(), last_day.isoformat(), SLICE, tenant_id
+                    )
+                )
+            else:
+                rows = self._detail(first_day, last_day, SLICE, tenant_id)
+            wanted = {"provider": provider, "model": model, "task_type": task_type}
+            for bucket, parts, values in rows:
+                if any(value is not None and parts.get(name) != value for name, value in wanted.items()):
+                    continue
+                day = date.fromisoformat(bucket)
+                at = datetime(day.year, day.month, 1 if interval is Interval.MONTH else day.day, tzinfo=UTC)
+                groups[at] = _add(groups.get(at), values)
+        points = [SeriesPoint(start=at, **slice_stats(groups.get(at)).model_dump()) for at in starts]
+        total: Values | None = None
+        for values in groups.values():
+            total = _add(total, values)
+        return TimeSeries(interval=interval, start=begin, end=stop, points=points, total=slice_stats(total))
+
+    def get_realtime_metrics(self, tenant_id: str | None = None) -> RealtimeMetrics:
+        """The last 24 hours, rolling by hour (the current hour included), with per-provider figures."""
+        now = self.clock().astimezone(UTC)
+        first = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
+        starts = [first + timedelta(hours=h) for h in range(24)]
+        by_hour: dict[datetime, Values] = {}
+        by_provider: dict[str, Values] = {}
+        rows = self._rows(RollupKind.TENANT_HOUR, hour_bucket(first), hour_bucket(now), WITH_LATENCY, tenant_id)
+        for bucket, provider, values in rows:
+            at = datetime.strptime(bucket, "%Y%m%d%H").replace(tzinfo=UTC)
+            by_hour[at] = _add(by_hour.get(at), values)
+            by_provider[provider] = _add(by_provider.get(provider), values)
+        total: Values | None = None
+        for values in by_hour.values():
+            total = _add(total, values)
+        providers = _by_cost(by_provider)
+        return RealtimeMetrics(
+            start=first,
+            end=now,
+            hours=[SeriesPoint(start=at, **slice_stats(by_hour.get(at)).model_dump()) for at in starts],
+            total=slice_stats(total),
+            by_provider={name: slice_stats(values) for name, values in providers.items()},
+            errors_by_provider={name: _error_rate(values) for name, values in providers.items()},
+            latency_by_provider={name: percentiles(values) for name, values in providers.items()},
+        )
+
+    # -- breakdowns --------------------------------------------------------------------------------------
+    def get_cost_by_provider(
+        self, start: date | datetime, end: date | datetime, tenant_id: str | None = None
+    ) -> Breakdown:
+        first, last = day_range(start, end)
+        groups: dict[str, Values] = {}
+        for _bucket, provider, values in self._rows(
+            RollupKind.TENANT_DAY, first.isoformat(), last.isoformat(), SLICE, tenant_id
+        ):
+            groups[provider] = _add(groups.get(provider), values)
+        return _breakdown(first, last, "provider", groups)
+
+    def get_cost_by_model(
+        self, start: date | datetime, end: date | datetime, tenant_id: str | None = None
+    ) -> Breakdown:
+        return self._breakdown_by(start, end, "model", tenant_id)
+
+    def get_cost_by_task_type(
+        self, start: date | datetime, end: date | datetime, tenant_id: str | None = None
+    ) -> Breakdown:
+        return self._breakdown_by(start, end, "task_type", tenant_id)
+
+    def get_cost_by_feature(
+        self, start: date | datetime, end: date | datetime, tenant_id: str | None = None
+    ) -> Breakdown:
+        return self._breakdown_by(start, end, "feature", tenant_id)
+
+    def _breakdown_by(
+        self, start: date | datetime, end: date | datetime, part: str, tenant_id: str | None
+    ) -> Breakdown:
+        first, last = day_range(start, end)
+        groups: dict[str, Values] = {}
+        for _bucket, parts, values in self._detail(first, last, SLICE, tenant_id):
+            groups[parts[part]] = _add(groups.get(parts[part]), values)
+        return _breakdown(first, last, part, groups)
+
+    def get_top_operations(
+        self, start: date | datetime, end: date | datetime, limit: int = 10, tenant_id: str | None = None
+    ) -> TopOperations:
+        """Task type × provider by cost, with calls, cost and mean latency."""
+        first, last = day_range(start, end)
+        _check_limit(limit)
+        groups: dict[str, Values] = {}
+        for _bucket, parts, values in self._detail(first, last, SLICE, tenant_id):
+            key = f"{parts['task_type']}\x1f{parts['provider']}"
+            groups[key] = _add(groups.get(key), values)
+        operations = []
+        for key, values in list(_by_cost(groups).items())[:limit]:
+            task, provider = key.split("\x1f")
+            operations.append(Operation(task_type=task, provider=provider, **slice_stats(values).model_dump()))
+        return TopOperations(start=first, end=last, operations=operations)
+
+    def get_error_rates(
+        self, start: date | datetime, end: date | datetime, tenant_id: str | None = None
+    ) -> dict[str, ErrorRate]:
+        """Per provider: requests, failed requests and the percent that failed, highest rate first."""
+        groups = self.get_cost_by_provider(start, end, tenant_id).items
+        rates = {name: _error_rate((s.requests, s.failed_requests)) for name, s in groups.items()}
+        return dict(sorted(rates.items(), key=lambda item: (-item[1].error_rate, item[0])))
+
+    def get_latency_report(
+        self, start: date | datetime, end: date | datetime, tenant_id: str | None = None, provider: str | None = None
+    ) -> LatencyReport:
+        """p50/p95/p99 latency and success rate per provider and per model, from the rollups' histograms."""
+        first, last = day_range(start, end)
+        by_provider: dict[str, Values] = {}
+        by_model: dict[str, Values] = {}
+        for _bucket, parts, values in self._detail(first, last, WITH_LATENCY, tenant_id):
+            if provider is not None and parts["provider"] != provider:
+                continue
+            by_provider[parts["provider"]] = _add(by_provider.get(parts["provider"]), values)
+            by_model[parts["model"]] = _add(by_model.get(parts["model"]), values)
+        return LatencyReport(
+            start=first,
+            end=last,
+            relative_error=LATENCY_RELATIVE_ERROR,
+            by_provider={name: percentiles(values) for name, values in sorted(by_provider.items())},
+            by_model={name: percentiles(values) for name, values in sorted(by_model.items())},
+        )
+
+    def get_top_players(
+        self,
+        start: date | datetime,
+        end: date | datetime | None = None,
+        limit: int = 10,
+        tenant_id: str | None = None,
+    ) -> TopPlayers:
+        """The players who cost the most over a day (a few index entries) or a range of days (every active
+        player's day rows in it), per tenant or overall."""
+        first, last = day_range(start, start if end is None else end)
+        _check_limit(limit)
+        scope = None if tenant_id is None else tenant_id or DEFAULT_TENANT
+        cost = SLICE.index("cost_nano")
+        if first == last:
+            ranked = [
+                (row.scope, row.dim, (row.counters.requests, row.counters.tokens_total, row.counters.cost_nano))
+                for row in self.store.top_rollups(RollupKind.PLAYER_DAY, scope, first.isoformat(), limit)
+            ]
+        else:
+            totals: dict[tuple[str, str], Values] = {}
+            rows = self.store.sum_rollups(RollupKind.PLAYER_DAY, scope, first.isoformat(), last.isoformat(), SLICE)
+            for (row_scope, _bucket, user), values in rows.items():
+                totals[(row_scope, user)] = _add(totals.get((row_scope, user)), values)
+            best = sorted(totals.items(), key=lambda item: (-item[1][cost], item[0]))[:limit]
+            ranked = [(s, u, (v[0], v[2] + v[3], v[cost])) for (s, u), v in best]
+        players = [
+            PlayerCost(
+                tenant_id=row_scope or None, user_id=user, requests=req, tokens=tokens, cost_usd=nano_to_usd(nano)
+            )
+            for row_scope, user, (req, tokens, nano) in ranked
+        ]
+        return TopPlayers(start=first, end=last, players=players)
+
+
+def _error_rate(values: Sequence[int]) -> ErrorRate:
+    requests, failed = values[0], values[1]
+    return ErrorRate(requests=requests, failed_requests=failed, error_rate=100 * failed / requests if requests else 0.0)
+
+
+def _breakdown(first: date, last: date, by: str, groups: dict[str, Values]) -> Breakdown:
+    return Breakdown(
+        start=first, end=last, by=by, items={name: slice_stats(values) for name, values in _by_cost(groups).items()}
+    )
+
+
+def _check_limit(limit: int) -> None:
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_TOP:
+        raise _invalid("limit", f"must be an integer from 1 to {MAX_TOP}")
+
+
+def _bucket_starts(begin: datetime, stop: datetime, interval: Interval) -> list[datetime]:
+    """The first instant of every bucket from the one holding ``begin`` to the last one before ``stop``."""
+    if interval is Interval.HOUR:
+        at, step, most = begin.replace(minute=0, second=0, microsecond=0), timedelta(hours=1), MAX_HOURS
+    elif interval is Interval.DAY:
+        at, step, most = begin.replace(hour=0, minute=0, second=0, microsecond=0), timedelta(days=1), MAX_RANGE_DAYS
+    else:
+        at, step, most = begin.replace(day=1, hour=0, minute=0, second=0, microsecond=0), None, MAX_MONTHS
+    starts: list[datetime] = []
+    while at < stop:
+        starts.append(at)
+        if len(starts) > most:
+            raise _invalid("end", f"a {interval.value} series has at most {most} buckets")
+        at = (
+            at + step
+            if step
+            else (at.replace(year=at.year + 1, month=1) if at.month == 12 else at.replace(month=at.month + 1))
+        )
+    return starts
+
+
+def _next_month(at: datetime) -> datetime:
+    return at.replace(year=at.year + 1, month=1) if at.month == 12 else at.replace(month=at.month + 1)

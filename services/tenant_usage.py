@@ -1,0 +1,84 @@
+"""Per-tenant summaries from the rollups: a tenant's day, month, and last days by feature and task type.
+
+They read the tenant's shared rollups (by provider per day, and per day in detail), a bounded number of rows
+whatever the volume. ``tenant_id`` None is the default tenant (events logged without one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
+from models.ai_usage import COUNTER_FIELDS, Counters
+from models.analytics import TenantDailyUsage, TenantMonthlyUsage, TenantUsageSummary
+from services import summaries
+from services.analytics import MAX_RANGE_DAYS, _invalid, as_day
+from services.pricing import nano_to_usd
+from services.store import UsageStore
+from services.store.rollups import RollupKind, split_detail, tenant_key, total_of
+
+
+def _by_provider(rows: dict[tuple[str, str, str], tuple[int, ...]]) -> dict[str, Counters]:
+    by: dict[str, Counters] = {}
+    for (_scope, _bucket, provider), values in rows.items():
+        by[provider] = by.get(provider, Counters()) + Counters(*values)
+    return dict(sorted(by.items()))
+
+
+def _provider_fields(by: dict[str, Counters]) -> dict[str, object]:
+    return {
+        "requests_by_provider": {name: c.requests for name, c in by.items()},
+        "cost_by_provider": {name: nano_to_usd(c.cost_nano) for name, c in by.items()},
+        **summaries.totals_fields(total_of(by)),
+    }
+
+
+class TenantUsage:
+    """The tenant summaries; ``UsageTrackingService`` inherits them."""
+
+    store: UsageStore
+    clock: Callable[[], datetime]
+    today: Callable[[], date]
+    _month: Callable[[int | None, int | None], tuple[int, int]]
+
+    def get_tenant_daily_usage(self, tenant_id: str | None, date: date | datetime | None = None) -> TenantDailyUsage:
+        day = self.today() if date is None else as_day(date, "date")
+        rows = self.store.sum_rollups(
+            RollupKind.TENANT_DAY, tenant_key(tenant_id), day.isoformat(), day.isoformat(), COUNTER_FIELDS
+        )
+        return TenantDailyUsage(tenant_id=tenant_id, date=day, **_provider_fields(_by_provider(rows)))
+
+    def get_tenant_monthly_usage(
+        self, tenant_id: str | None, year: int | None = None, month: int | None = None
+    ) -> TenantMonthlyUsage:
+        year, month = self._month(year, month)
+        first = f"{year:04d}-{month:02d}-01"
+        last = f"{year:04d}-{month:02d}-31"  # text order: every day of the month, whatever its length
+        rows = self.store.sum_rollups(RollupKind.TENANT_DAY, tenant_key(tenant_id), first, last, COUNTER_FIELDS)
+        return TenantMonthlyUsage(tenant_id=tenant_id, year=year, month=month, **_provider_fields(_by_provider(rows)))
+
+    def get_tenant_usage_summary(self, tenant_id: str | None, days: int = 30) -> TenantUsageSummary:
+        """The last ``days`` UTC days, today included: totals, and breakdowns by feature, task type and provider."""
+        if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_RANGE_DAYS:
+            raise _invalid("days", f"must be an integer from 1 to {MAX_RANGE_DAYS}")
+        end = self.today()
+        start = end - timedelta(days=days - 1)
+        rows = self.store.sum_rollups(
+            RollupKind.TENANT_DAY_DETAIL, tenant_key(tenant_id), start.isoformat(), end.isoformat(), COUNTER_FIELDS
+        )
+        by: dict[str, dict[str, Counters]] = {"feature": {}, "task_type": {}, "provider": {}}
+        for (_scope, _bucket, dim), values in rows.items():
+            counters = Counters(*values)
+            for part, value in split_detail(dim).items():
+                if part in by:
+                    by[part][value] = by[part].get(value, Counters()) + counters
+        return TenantUsageSummary(
+            tenant_id=tenant_id,
+            days=days,
+            start=start,
+            end=end,
+            by_feature=summaries.breakdowns(by["feature"]),
+            by_task=summaries.breakdowns(by["task_type"]),
+            by_provider=summaries.breakdowns(by["provider"]),
+            **summaries.totals_fields(total_of(by["provider"])),
+        )

@@ -1,0 +1,235 @@
+"""Tenants and analytics on every store: each answer equals the same sums over the raw events.
+
+A seeded ledger of two tenants that share user ids and request ids, several providers, models, task types and
+features, failures and latencies; every analytics call is checked against a computation over the events
+themselves (exact money), and percentiles against the exact nearest-rank percentile within the stated error.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from models.ai_usage import AIUsageLog
+from models.latency import LATENCY_RELATIVE_ERROR, OVERFLOW_MS
+from services.pricing import PriceBook, nano_to_usd
+from services.usage_tracking_service import UsageTrackingService
+from tests.conftest import BACKENDS, open_backend
+
+NOW = datetime(2026, 11, 24, 15, 30, tzinfo=UTC)
+TODAY = NOW.date()
+MODELS = [("gpt-4o", "openai"), ("claude-sonnet-4-5", "anthropic"), ("gemini-2.5-flash", "google")]
+TASKS = ["npc_dialogue", "combat_narration", "general"]
+TENANTS = [None, "studio-a", "studio-b"]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def seeded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, price_book: PriceBook
+) -> Iterator[tuple[UsageTrackingService, list[AIUsageLog]]]:
+    # Seeded once per store (the answers are reads): 400 events on the local TablesDB server take seconds.
+    backend = open_backend(request.param, tmp_path_factory.mktemp("analytics"))
+    store = next(backend)
+    ledger = UsageTrackingService(store, price_book, clock=lambda: NOW)
+    rng = random.Random(7)
+    events = []
+    for i in range(400):
+        model, provider = rng.choice(MODELS)
+        events.append(
+            {
+                # Both tenants use the same request ids and user ids: they must never meet.
+                "request_id": f"r{i // 3}",
+                "tenant_id": TENANTS[i % 3],
+                "user_id": f"p{rng.randrange(12)}",
+                "model": model,
+                "provider": provider,
+                "task_type": rng.choice(TASKS),
+                "feature": rng.choice([None, "quest_board", "npc_bark"]),
+                "tokens_input": rng.randrange(100, 5000),
+                "tokens_output": rng.randrange(10, 800),
+                "request_duration_ms": rng.choice([None, rng.randrange(0, 9000), rng.randrange(0, 40)]),
+                "success": rng.random() > 0.15,
+                "timestamp": (NOW - timedelta(minutes=rng.randrange(0, 60 * 24 * 5))).isoformat(),
+            }
+        )
+    results = ledger.log_usage_batch(events[:250])
+    results += [ledger.log_event(event) for event in events[250:]]
+    stored = [r.log for r in results if r.status.value == "stored"]
+    assert len(stored) == 400
+    yield ledger, stored
+    next(backend, None)
+
+
+def _in(log: AIUsageLog, first: date, last: date, tenant: str | None = "*") -> bool:
+    return first <= log.timestamp.date() <= last and (tenant == "*" or log.tenant_id == tenant)
+
+
+def _exact_percentile(values: list[int], q: float) -> int:
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
+
+
+def test_two_tenants_with_the_same_ids_never_see_each_others_usage(seeded) -> None:
+    ledger, logs = seeded
+    for tenant in TENANTS:
+        for user in {log.user_id for log in logs}:
+            mine = [log for log in logs if log.tenant_id == tenant and log.user_id == user and log.day == TODAY]
+            day = ledger.get_daily_usage(user, TODAY, tenant_id=tenant)
+            assert day.total_requests == len(mine)
+            assert day.estimated_cost_exact == nano_to_usd(sum(log.cost_nano for log in mine))
+            assert ledger.get_user_request_count_today(user, tenant) == len(mine)
+
+
+def test_tenant_day_month_and_summary_equal_the_events(seeded) -> None:
+    ledger, logs = seeded
+    for tenant in TENANTS:
+        today = [log for log in logs if log.tenant_id == tenant and log.day == TODAY]
+        daily = ledger.get_tenant_daily_usage(tenant, TODAY)
+        assert daily.total_requests == len(today)
+        assert daily.total_tokens == sum(log.tokens_total for log in today)
+        by_provider: dict[str, int] = defaultdict(int)
+        for log in today:
+            by_provider[log.provider] += log.cost_nano
+        assert daily.cost_by_provider == {p: nano_to_usd(n) for p, n in by_provider.items()}
+        month = [log for log in logs if log.tenant_id == tenant and log.timestamp.month == 11]
+        monthly = ledger.get_tenant_monthly_usage(tenant, 2026, 11)
+        assert monthly.estimated_cost_exact == nano_to_usd(sum(log.cost_nano for log in month))
+        summary = ledger.get_tenant_usage_summary(tenant, days=3)
+        window = [log for log in logs if log.tenant_id == tenant and _in(log, TODAY - timedelta(days=2), TODAY)]
+        assert summary.total_requests == len(window)
+        for feature in ("", "quest_board", "npc_bark"):
+            of_feature = [log for log in window if (log.feature or "") == feature]
+            got = summary.by_feature.get(feature)
+            assert (got.requests if got else 0) == len(of_feature)
+            assert (got.estimated_cost_exact if got else 0) == nano_to_usd(sum(log.cost_nano for log in of_feature))
+        assert sum(b.requests for b in summary.by_task.values()) == len(window)
+
+
+def test_daily_and_hourly_series_add_up_to_the_events_with_filters(seeded) -> None:
+    ledger, logs = seeded
+    start = NOW - timedelta(days=4)
+    series = ledger.get_time_series(start, NOW + timedelta(hours=1), "hour", provider="openai", tenant_id="studio-a")
+    assert len(series.points) == 4 * 24 + 2
+    for point in series.points:
+        mine = [
+            log
+            for log in logs
+            if log.provider == "openai" and log.tenant_id == "studio-a"
+            and point.start <= log.timestamp < point.start + timedelta(hours=1)
+        ]  # fmt: skip
+        assert (point.requests, point.cost_usd) == (len(mine), nano_to_usd(sum(log.cost_nano for log in mine)))
+        assert point.failed_requests == sum(not log.success for log in mine)
+        timed = [log.request_duration_ms for log in mine if log.request_duration_ms is not None]
+        assert point.mean_latency_ms == (sum(timed) / len(timed) if timed else None)
+    daily = ledger.get_time_series(TODAY - timedelta(days=5), TODAY + timedelta(days=1), "day", model="gpt-4o",
+                                   task_type="npc_dialogue")  # fmt: skip
+    for point in daily.points:
+        mine = [
+            log for log in logs
+            if log.model == "gpt-4o" and log.task_type == "npc_dialogue" and log.day == point.start.date()
+        ]  # fmt: skip
+        assert point.cost_usd == nano_to_usd(sum(log.cost_nano for log in mine))
+    monthly = ledger.get_time_series(date(2026, 10, 1), date(2026, 12, 1), "month")
+    assert [p.start.month for p in monthly.points] == [10, 11]
+    assert monthly.total.requests == len(logs) and monthly.points[1].requests == len(logs)
+
+
+def test_breakdowns_top_operations_and_error_rates_equal_the_events(seeded) -> None:
+    ledger, logs = seeded
+    first, last = TODAY - timedelta(days=2), TODAY
+    window = [log for log in logs if _in(log, first, last)]
+    for part, read in (("provider", ledger.get_cost_by_provider), ("model", ledger.get_cost_by_model)):
+        got = read(first, last)
+        expected: dict[str, int] = defaultdict(int)
+        for log in window:
+            expected[getattr(log, part)] += log.cost_nano
+        assert {k: v.cost_usd for k, v in got.items.items()} == {k: nano_to_usd(v) for k, v in expected.items()}
+        costs = [v.cost_usd for v in got.items.values()]
+        assert costs == sorted(costs, reverse=True)
+    operations = ledger.get_top_operations(first, last, limit=3).operations
+    by_op: dict[tuple[str, str], int] = defaultdict(int)
+    for log in window:
+        by_op[(log.task_type.value, log.provider)] += log.cost_nano
+    best = sorted(by_op.items(), key=lambda item: -item[1])[:3]
+    assert [((o.task_type, o.provider), o.cost_usd) for o in operations] == [(k, nano_to_usd(v)) for k, v in best]
+    rates = ledger.get_error_rates(first, last)
+    for provider, rate in rates.items():
+        mine = [log for log in window if log.provider == provider]
+        assert (rate.requests, rate.failed_requests) == (len(mine), sum(not log.success for log in mine))
+
+
+def test_latency_percentiles_are_within_the_stated_error_of_the_exact_ones(seeded) -> None:
+    ledger, logs = seeded
+    first, last = TODAY - timedelta(days=4), TODAY
+    report = ledger.get_latency_report(first, last)
+    assert report.relative_error == pytest.approx(LATENCY_RELATIVE_ERROR)
+    for name, stats in [*report.by_provider.items(), *report.by_model.items()]:
+        mine = [log for log in logs if _in(log, first, last) and name in (log.provider, log.model)]
+        durations = [log.request_duration_ms for log in mine if log.request_duration_ms is not None]
+        assert stats.requests == len(durations)
+        assert stats.success_rate == pytest.approx(100 * sum(log.success for log in mine) / len(mine))
+        for q, got in ((50, stats.p50), (95, stats.p95), (99, stats.p99)):
+            exact = _exact_percentile(durations, q)
+            assert exact < OVERFLOW_MS
+            assert abs(got - exact) <= LATENCY_RELATIVE_ERROR * exact + 1e-9, (name, q, got, exact)
+
+
+def test_top_players_of_a_day_and_of_a_range_per_tenant_and_overall(seeded) -> None:
+    ledger, logs = seeded
+    for tenant, first in (("*", TODAY), ("studio-a", TODAY - timedelta(days=3))):
+        totals: dict[tuple[str | None, str], int] = defaultdict(int)
+        for log in logs:
+            if _in(log, first, TODAY, tenant):
+                totals[(log.tenant_id, log.user_id)] += log.cost_nano
+        expected = sorted(totals.items(), key=lambda item: (-item[1], item[0][0] or "", item[0][1]))[:5]
+        top = ledger.get_top_players(first, TODAY, limit=5, tenant_id=None if tenant == "*" else tenant).players
+        assert [((p.tenant_id, p.user_id), p.cost_usd) for p in top] == [(k, nano_to_usd(v)) for k, v in expected]
+
+
+def test_realtime_is_the_last_24_hours_by_hour(seeded) -> None:
+    ledger, logs = seeded
+    metrics = ledger.get_realtime_metrics()
+    assert len(metrics.hours) == 24 and metrics.hours[-1].start == NOW.replace(minute=0)
+    recent = [log for log in logs if log.timestamp >= metrics.start]
+    assert metrics.total.requests == len(recent)
+    assert metrics.total.cost_usd == nano_to_usd(sum(log.cost_nano for log in recent))
+    assert sum(e.failed_requests for e in metrics.errors_by_provider.values()) == sum(not x.success for x in recent)
+
+
+def test_the_global_day_reads_every_tenant(seeded) -> None:
+    ledger, logs = seeded
+    today = [log for log in logs if log.day == TODAY]
+    usage = ledger.get_global_daily_usage(TODAY)
+    assert usage.total_requests == len(today)
+    assert Decimal(str(ledger.get_total_daily_cost(TODAY))) == pytest.approx(
+        nano_to_usd(sum(log.cost_nano for log in today))
+    )
+    assert sum(b.requests for b in usage.cost_by_model.values()) == len(today)
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda s: s.get_time_series(NOW, NOW - timedelta(hours=1), "hour"), "end"),
+        (lambda s: s.get_time_series(NOW - timedelta(days=1), NOW, "hour", model="gpt-4o"), "interval"),
+        (lambda s: s.get_time_series(NOW - timedelta(days=1), NOW, "week"), "interval"),
+        (lambda s: s.get_time_series(NOW - timedelta(days=1), NOW, "day", task_type="dance"), "task_type"),
+        (lambda s: s.get_cost_by_provider(TODAY, TODAY - timedelta(days=1)), "end"),
+        (lambda s: s.get_top_players(TODAY, limit=0), "limit"),
+        (lambda s: s.get_tenant_usage_summary("t", days=0), "days"),
+        (lambda s: s.get_time_series(datetime(2026, 11, 1), NOW, "day"), "start"),
+    ],
+)
+def test_bad_analytics_arguments_name_the_field(seeded, call, field) -> None:
+    from services.errors import ValidationFailed
+
+    ledger, _ = seeded
+    with pytest.raises(ValidationFailed) as raised:
+        call(ledger)
+    assert [error.field for error in raised.value.fields] == [field]
