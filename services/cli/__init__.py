@@ -7,7 +7,15 @@ import importlib
 import click
 
 # Each module defines ``commands: list[click.Command]``; one module per area keeps them small.
-COMMAND_MODULES = ("services.cli.ledger_commands", "services.cli.serve_command", "services.cli.appwrite_commands")
+COMMAND_MODULES = (
+    "services.cli.ledger_commands",
+    "services.cli.tenant_commands",
+    "services.cli.stats_command",
+    "services.cli.rollups_command",
+    "services.cli.alerts_command",
+    "services.cli.serve_command",
+    "services.cli.appwrite_commands",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
