@@ -63,9 +63,15 @@ def sdk_response() -> Any | None:
     return ChatCompletion.model_validate(CHAT)
 
 
-def timed(call: Callable[[int], object], count: int, pace: float) -> tuple[list[float], list[float]]:
-    """Microseconds per call, wall clock and this thread's CPU time; ``pace`` seconds between calls (0: flat out).
+Measured = tuple[list[float], list[float]]  # wall and CPU microseconds per call
 
+
+def timed(call: Callable[[int], object], count: int, pace: float, spin: bool = False) -> Measured:
+    """Microseconds per call, wall clock and this thread's CPU time, one call every ``pace`` seconds (0: flat out).
+
+    Between calls the thread sleeps, as a game backend's thread waits on its provider (``spin=False``), or spins
+    holding the GIL, as a CPU-bound game loop would (``spin=True``): the sender thread then waits for the GIL
+    and CPython hands it over by force every ``sys.getswitchinterval()`` (5 ms), which a call may have to wait.
     The wall clock is what the game waits; CPU time leaves out waiting for the GIL and for a core (this machine
     has 2, shared with the ledger), so the two apart tell the call's own cost from contention.
     """
@@ -76,8 +82,11 @@ def timed(call: Callable[[int], object], count: int, pace: float) -> tuple[list[
     for index in range(count):
         if pace:
             next_at += pace
-            while time.perf_counter() < next_at:
-                pass  # spin: a sleep would give the sender the whole GIL, hiding the contention a game sees
+            if spin:
+                while time.perf_counter() < next_at:
+                    pass
+            elif (rest := next_at - time.perf_counter()) > 0:
+                time.sleep(rest)
         start, start_cpu = wall(), cpu()
         call(index)
         cpus.append((cpu() - start_cpu) / 1000)
@@ -85,7 +94,7 @@ def timed(call: Callable[[int], object], count: int, pace: float) -> tuple[list[
     return walls, cpus
 
 
-def line(label: str, measured: tuple[list[float], list[float]]) -> str:
+def line(label: str, measured: Measured) -> str:
     walls, cpus = measured
     cuts, cpu_cuts = statistics.quantiles(walls, n=100), statistics.quantiles(cpus, n=100)
     verdict = "met" if cuts[98] <= TARGET_P99_US else "MISSED"
@@ -97,32 +106,33 @@ def line(label: str, measured: tuple[list[float], list[float]]) -> str:
 
 def latency_phase(url: str, data: Path, calls: int, rate: float) -> None:
     pace = 1.0 / rate
-    responses = [("OpenAI chat answer, dict", CHAT)]
+    responses: list[tuple[str, object]] = [("dict", CHAT)]
     if (sdk := sdk_response()) is not None:
-        responses.append(("OpenAI chat answer, SDK ChatCompletion", sdk))
-    print(f"record() added latency, {calls:,} calls at {rate:,.0f} calls/s, ledger up:")
-    # The floor: the same timed loop around a call that does nothing (this machine's own jitter, no client).
-    print(line("(floor: an empty call, no client)", timed(lambda i: None, calls, pace)))
-    for label, response in responses:
-        with UsageClient(url, API_KEY, spool_path=data / f"spool-{len(label)}.db") as client:
-            latencies = timed(lambda i, r=response: client.record(r, user_id=f"p{i % 100}"), calls, pace)
+        responses.append(("SDK ChatCompletion", sdk))
+    fields = {"model": "gpt-4o", "tokens_input": 1200, "tokens_output": 300}
+    for spin, mode in ((False, "waits between calls (I/O-bound)"), (True, "spins between calls (CPU-bound)")):
+        print(f"added latency, {calls:,} calls at {rate:,.0f}/s, the ledger up, the game's thread {mode}:")
+        # The floor: the same timed loop around a call that does nothing (this machine's own jitter, no client).
+        print(line("(floor: an empty call, no client)", timed(lambda i: None, calls, pace, spin)))
+        for label, response in responses:
+            with UsageClient(url, API_KEY, spool_path=data / f"spool-{label}-{spin}.db") as client:
+                measured = timed(lambda i, r=response: client.record(r, user_id=f"p{i % 100}"), calls, pace, spin)
+                client.flush(60)
+            print(line(f"record(), OpenAI chat answer, {label}", measured))
+        with UsageClient(url, API_KEY, spool_path=data / f"spool-log-{spin}.db") as client:
+            measured = timed(lambda i: client.log(user_id=f"p{i % 100}", **fields), calls, pace, spin)
             client.flush(60)
-        print(line(label, latencies))
-    with UsageClient(url, API_KEY, spool_path=data / "spool-log.db") as client:
-        fields = {"model": "gpt-4o", "tokens_input": 1200, "tokens_output": 300}
-        latencies = timed(lambda i: client.log(user_id=f"p{i % 100}", **fields), calls, pace)
-        client.flush(60)
-    print(line("log() with the fields given", latencies))
+        print(line("log() with the fields given", measured))
 
     down = f"http://127.0.0.1:{free_port()}"
-    print("ledger down (nothing listens; the sender spools in the background):")
+    print("the ledger down (nothing listens; the sender spools in the background), the game's thread waiting:")
     with UsageClient(down, API_KEY, spool_path=data / "spool-down.db") as client:
-        latencies = timed(lambda i: client.record(CHAT, user_id=f"p{i % 100}"), calls, pace)
-    print(line("record(), queue not full", latencies))
+        measured = timed(lambda i: client.record(CHAT, user_id=f"p{i % 100}"), calls, pace)
+    print(line("record(), queue not full", measured))
     with UsageClient(down, API_KEY, spool_path=data / "spool-full.db", max_queue=1) as client:
         client.record(CHAT, user_id="p0")
-        latencies = timed(lambda i: client.record(CHAT, user_id=f"p{i % 100}"), calls // 4, pace)
-    print(line("record(), queue full: spilled to the spool", latencies))
+        measured = timed(lambda i: client.record(CHAT, user_id=f"p{i % 100}"), calls // 4, pace)
+    print(line("record(), queue full: spilled to the spool", measured))
 
 
 def sustained_phase(url: str, data: Path, events: int) -> None:

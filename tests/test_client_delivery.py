@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from ai_usage_client import UsageClient
 from ai_usage_client import client as client_module
+from ai_usage_client.ids import now_utc
 from ai_usage_client.transport import Delivered
 from ai_usage_client.transport import _all_acknowledged as all_acknowledged
 
@@ -327,3 +329,12 @@ def test_labels_are_sent_only_when_given(tmp_path: Path) -> None:
     [[labelled, bare]] = stub.batches
     assert (labelled["feature"], labelled["session_id"]) == ("quest_board", "s1")
     assert not {"feature", "session_id", "character_id", "metadata", "success"} & set(bare)
+
+
+def test_event_timestamps_are_utc_to_the_millisecond() -> None:
+    before = datetime.now(UTC)
+    stamp = now_utc()
+    after = datetime.now(UTC)
+    moment = datetime.fromisoformat(stamp)
+    assert moment.utcoffset() == timedelta(0) and len(stamp) == len("2026-11-24T20:04:37.040+00:00")
+    assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= moment <= after
