@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 from ai_usage_client import UsageClient
 from ai_usage_client import client as client_module
-from ai_usage_client.ids import now_utc
+from ai_usage_client.ids import new_request_id, now_utc
 from ai_usage_client.transport import Delivered
 from ai_usage_client.transport import _all_acknowledged as all_acknowledged
 
@@ -338,3 +339,16 @@ def test_event_timestamps_are_utc_to_the_millisecond() -> None:
     moment = datetime.fromisoformat(stamp)
     assert moment.utcoffset() == timedelta(0) and len(stamp) == len("2026-11-24T20:04:37.040+00:00")
     assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= moment <= after
+
+
+def test_request_ids_are_unique_and_a_forked_child_draws_its_own() -> None:
+    ids = {new_request_id() for _ in range(10_000)}
+    assert len(ids) == 10_000 and all(len(rid) == 32 and int(rid, 16) >= 0 for rid in ids)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child process)
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    in_child = os.read(read, 64).decode()
+    assert in_child not in ids and in_child[:16] != new_request_id()[:16]  # another process, another prefix

@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from datetime import UTC, datetime
 
 
+class _Ids:
+    """Request ids: 64 random bits per process (from os.urandom, drawn again in a forked child) and a counter.
+
+    Unique without a system call per id (``os.urandom`` took 1-12 µs a call on this machine, ``uuid4`` more):
+    two processes share a prefix with odds of 1 in 2^64, and a process never repeats its counter. Never the
+    ``random`` module: forked workers would share its state, and so their ids. 32 hex digits, like uuid4().hex.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count()  # next() on it is atomic under the GIL: no lock between threads
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+_ids = _Ids()
+os.register_at_fork(after_in_child=_ids.reset)
+
+
 def new_request_id() -> str:
-    # 128 random bits as 32 hex digits, like uuid4().hex (which costs 3x as much, building a UUID object).
-    # From os.urandom, never the random module: forked workers would share its state, and so their ids.
-    return os.urandom(16).hex()
+    return _ids.next()
 
 
 _second: tuple[int, str] = (-1, "")  # the last whole second formatted; one tuple, so threads see a matching pair

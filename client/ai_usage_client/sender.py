@@ -94,7 +94,8 @@ class Sender:
             self._keep([item], "client closed" if self._stopping else "queue full")
             return
         self.queue.append(item)
-        if len(self.queue) == 1 or len(self.queue) >= self.max_batch:
+        length = len(self.queue)
+        if length == 1 or length == self.max_batch:
             self._wake.set()  # only on the first event or a full batch: the thread lingers for the rest
 
     def flush(self, timeout: float | None, replay: bool) -> bool:
