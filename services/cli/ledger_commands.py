@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from typing import Any
 
 import click
@@ -26,10 +27,11 @@ from services.cli.common import (
 from services.cli.demo_command import demo
 from services.cli.export_command import export
 from services.cli.price_commands import prices
+from services.cli.tenant_commands import player_tenant_option, tenant_of
 
 # Options of `log` that map one-to-one onto UsageEvent fields; None means "not given", so defaults apply.
 _EVENT_OPTIONS = (
-    "request_id", "user_id", "tenant_id", "model", "provider", "task_type", *KIND_NAMES, "session_id",
+    "request_id", "user_id", "tenant_id", "model", "provider", "task_type", "feature", *KIND_NAMES, "session_id",
     "character_id", "request_duration_ms", "error_message", "timestamp",
 )  # fmt: skip
 
@@ -50,7 +52,8 @@ def _kind_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--request-id", help="Idempotency key; logging it again reports a duplicate. Generated if absent.")
 @click.option("--session-id")
 @click.option("--character-id")
-@click.option("--tenant-id")
+@click.option("--tenant-id", help="The tenant (a game, a studio's title); default: the default tenant.")
+@click.option("--feature", help="The product feature that made the call (a template, a quest board…).")
 @click.option("--provider", help="Inferred from the model id when absent.")
 @click.option("--duration-ms", "request_duration_ms", type=int, help="How long the request took.")
 @click.option("--failed", is_flag=True, help="The request failed (it is still counted and priced).")
@@ -77,26 +80,30 @@ def log_command(failed: bool, metadata: str | None, as_json: bool, **options: An
 @click.command("daily")
 @click.argument("user_id")
 @click.option("--date", "day", type=ISO_DAY, help="UTC day (default: today, UTC).")
+@player_tenant_option
 @json_option
 @translate_errors
-def daily(user_id: str, day: date | None, as_json: bool) -> None:
+def daily(user_id: str, day: date | None, tenant_id: str | None, as_json: bool) -> None:
     """One player's usage on a UTC day, by task type."""
+    tenant = tenant_of(tenant_id)
     with open_service(load_settings()) as service:
-        summary = service.get_daily_usage(user_id, day)
-    emit(summary, tables.daily, as_json)
+        summary = service.get_daily_usage(user_id, day, tenant_id=tenant)
+    emit(summary, partial(tables.daily, tenant_id=tenant), as_json)
 
 
 @click.command("monthly")
 @click.argument("user_id")
 @click.option("--year", type=int, help="Default: this year (UTC).")
 @click.option("--month", type=int, help="1-12. Default: this month (UTC).")
+@player_tenant_option
 @json_option
 @translate_errors
-def monthly(user_id: str, year: int | None, month: int | None, as_json: bool) -> None:
+def monthly(user_id: str, year: int | None, month: int | None, tenant_id: str | None, as_json: bool) -> None:
     """One player's usage and cost in a calendar month (UTC)."""
+    tenant = tenant_of(tenant_id)
     with open_service(load_settings()) as service:
-        summary = service.get_monthly_cost(user_id, year, month)
-    emit(summary, tables.monthly, as_json)
+        summary = service.get_monthly_cost(user_id, year, month, tenant_id=tenant)
+    emit(summary, partial(tables.monthly, tenant_id=tenant), as_json)
 
 
 @click.command("global")
@@ -113,24 +120,28 @@ def global_daily(day: date | None, as_json: bool) -> None:
 @click.command("summary")
 @click.argument("user_id")
 @click.option("--days", type=int, default=30, show_default=True, help="How many UTC days, today included.")
+@player_tenant_option
 @json_option
 @translate_errors
-def summary(user_id: str, days: int, as_json: bool) -> None:
+def summary(user_id: str, days: int, tenant_id: str | None, as_json: bool) -> None:
     """One player's usage over the last N days, by task type and by day."""
+    tenant = tenant_of(tenant_id)
     with open_service(load_settings()) as service:
-        usage = service.get_usage_summary(user_id, days)
-    emit(usage, tables.usage_summary, as_json)
+        usage = service.get_usage_summary(user_id, days, tenant_id=tenant)
+    emit(usage, partial(tables.usage_summary, tenant_id=tenant), as_json)
 
 
 @click.command("session")
 @click.argument("session_id")
+@player_tenant_option
 @json_option
 @translate_errors
-def session(session_id: str, as_json: bool) -> None:
+def session(session_id: str, tenant_id: str | None, as_json: bool) -> None:
     """What one play session cost, by task type."""
+    tenant = tenant_of(tenant_id)
     with open_service(load_settings()) as service:
-        usage = service.get_session_usage(session_id)
-    emit(usage, tables.session, as_json)
+        usage = service.get_session_usage(session_id, tenant_id=tenant)
+    emit(usage, partial(tables.session, tenant_id=tenant), as_json)
 
 
 commands: list[click.Command] = [log_command, daily, monthly, global_daily, summary, session, prices, export, demo]

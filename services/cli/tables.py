@@ -7,6 +7,7 @@ control character or bidi override is shown escaped and never acted on by the te
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 
@@ -21,6 +22,7 @@ from models.ai_usage import (
     UsageSummary,
     UsageTotals,
 )
+from models.analytics import Percentiles, SliceStats
 from models.usage_kinds import USAGE_KINDS
 
 DISPLAY_PLACES = Decimal("0.0001")
@@ -124,7 +126,12 @@ def kinds_table(t: UsageTotals) -> str:
     return "\n".join([body, *notes])
 
 
-def daily(summary: DailyUsageSummary) -> str:
+def of_tenant(tenant_id: str | None) -> str:
+    """A heading's tenant suffix: nothing for the default tenant, so the single-tenant output stays as it was."""
+    return "" if tenant_id is None else f" in tenant {terminal_safe(tenant_id)}"
+
+
+def daily(summary: DailyUsageSummary, tenant_id: str | None = None) -> str:
     s = summary
     head = fields([
         ("requests", _requests_line(s.total_requests, s.failed_requests, s.unpriced_requests)),
@@ -139,11 +146,11 @@ def daily(summary: DailyUsageSummary) -> str:
         for task in s.requests_by_task
     ]
     tasks = table(("task", "requests", "cost", "exact USD"), rows, "lrrr")
-    title = f"Daily usage of {terminal_safe(s.user_id)} on {s.date.isoformat()} (UTC)"
+    title = f"Daily usage of {terminal_safe(s.user_id)}{of_tenant(tenant_id)} on {s.date.isoformat()} (UTC)"
     return f"{title}\n{head}\n\n{tasks}\n\n{kinds_table(s)}"
 
 
-def monthly(summary: MonthlyUsageSummary) -> str:
+def monthly(summary: MonthlyUsageSummary, tenant_id: str | None = None) -> str:
     s = summary
     head = fields([
         ("requests", _requests_line(s.total_requests, s.failed_requests, s.unpriced_requests)),
@@ -153,7 +160,8 @@ def monthly(summary: MonthlyUsageSummary) -> str:
         ("cost", cost(s.estimated_cost_exact)),
     ])  # fmt: skip
     return (
-        f"Monthly usage of {terminal_safe(s.user_id)} in {s.year:04d}-{s.month:02d} (UTC)\n{head}\n\n{kinds_table(s)}"
+        f"Monthly usage of {terminal_safe(s.user_id)}{of_tenant(tenant_id)} in {s.year:04d}-{s.month:02d} (UTC)\n"
+        f"{head}\n\n{kinds_table(s)}"
     )
 
 
@@ -192,17 +200,18 @@ def totals(t: UsageTotals) -> str:
     ])  # fmt: skip
 
 
-def session(usage: SessionUsage) -> str:
+def session(usage: SessionUsage, tenant_id: str | None = None) -> str:
     by_task = breakdown_table("task", usage.by_task)
-    return f"Session {terminal_safe(usage.session_id)}\n{totals(usage)}\n\n{by_task}\n\n{kinds_table(usage)}"
+    title = f"Session {terminal_safe(usage.session_id)}{of_tenant(tenant_id)}"
+    return f"{title}\n{totals(usage)}\n\n{by_task}\n\n{kinds_table(usage)}"
 
 
-def usage_summary(usage: UsageSummary) -> str:
+def usage_summary(usage: UsageSummary, tenant_id: str | None = None) -> str:
     days = {day.isoformat(): part for day, part in usage.by_day.items()}
     return "\n\n".join(
         [
-            f"Usage of {terminal_safe(usage.user_id)}, last {usage.days} day(s): {usage.start.isoformat()} to "
-            f"{usage.end.isoformat()} (UTC)\n{totals(usage)}",
+            f"Usage of {terminal_safe(usage.user_id)}{of_tenant(tenant_id)}, last {usage.days} day(s): "
+            f"{usage.start.isoformat()} to {usage.end.isoformat()} (UTC)\n{totals(usage)}",
             breakdown_table("task", usage.by_task),
             breakdown_table("day", days),
             kinds_table(usage),
@@ -230,6 +239,7 @@ def usage_log(log: AIUsageLog) -> str:
         ("session_id", log.session_id),
         ("character_id", log.character_id),
         ("tenant_id", log.tenant_id),
+        ("feature", log.feature),
         ("duration", f"{count(log.request_duration_ms)} ms" if log.request_duration_ms is not None else None),
         ("success", "no: " + (log.error_message or "(no message)") if not log.success else None),
     ]
@@ -246,3 +256,66 @@ def log_result(result: LogResult) -> str:
     else:
         first = f"stored: request {request_id}"
     return f"{first}\n{usage_log(result.log)}"
+
+
+# -- analytics: slices, percentiles, charts --------------------------------------------------------------------------
+def milliseconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}%"
+
+
+def slice_table(heading: str, items: Mapping[str, SliceStats]) -> str:
+    """One row per slice (a bucket, a provider, a model…) in the order given."""
+    if not items:
+        return f"{heading}: none"
+    rows = [
+        (key, count(s.requests), count(s.failed_requests), count(s.tokens), usd(s.cost_usd), exact(s.cost_usd),
+         milliseconds(s.mean_latency_ms))
+        for key, s in items.items()
+    ]  # fmt: skip
+    return table((heading, "requests", "failed", "tokens", "cost", "exact USD", "mean ms"), rows, "lrrrrrr")
+
+
+def percentiles_table(heading: str, items: Mapping[str, Percentiles]) -> str:
+    if not items:
+        return f"{heading}: none"
+    rows = [
+        (key, count(p.requests), milliseconds(p.p50), milliseconds(p.p95), milliseconds(p.p99), percent(p.success_rate))
+        for key, p in items.items()
+    ]
+    return table((heading, "timed", "p50 ms", "p95 ms", "p99 ms", "success"), rows, "lrrrrr")
+
+
+SPARK_UNICODE = "▁▂▃▄▅▆▇█"
+SPARK_ASCII = ".:-=+*#@"  # the same eight levels for a terminal that cannot print block elements
+
+
+def chart_glyphs(encoding: str | None) -> str:
+    """Block elements when the output's encoding can write them, else ASCII (a C-locale pipe, cp437 and the like)."""
+    try:
+        SPARK_UNICODE.encode(encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return SPARK_ASCII
+    return SPARK_UNICODE
+
+
+def sparkline(values: Sequence[Decimal | int], glyphs: str = SPARK_UNICODE) -> str:
+    """One glyph per value, scaled to the largest: a space for zero, the lowest glyph for any value above zero
+    (so a small bucket is never mistaken for an empty one), the highest for the largest."""
+    top = max(values, default=0)
+    if top <= 0:
+        return " " * len(values)
+    levels = len(glyphs)
+    return "".join(
+        " " if v <= 0 else glyphs[min(levels, math.ceil(Decimal(v) * levels / Decimal(top))) - 1] for v in values
+    )
+
+
+def chart(title: str, values: Sequence[Decimal | int], glyphs: str, width: int = 60) -> str:
+    """A titled sparkline framed by ``|`` (so empty buckets at either end still show), wrapped every ``width``."""
+    line = sparkline(values, glyphs)
+    rows = [f"|{line[i : i + width]}|" for i in range(0, len(line), width)] or ["||"]
+    return "\n".join([title, *rows])
