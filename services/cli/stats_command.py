@@ -1,7 +1,348 @@
-"""Commands of this area (being written)."""
+"""``ai-usage stats …``: the admin analytics (series, costs, operations, errors, latency, top players, last 24 hours).
+
+Each command reads the settings, opens the service, makes one analytics call (a bounded read of rollups) and
+prints its table, or the answer's JSON with ``--json``. Ranges are UTC days with both ends included (default: the
+last seven days, today included); a series takes instants. ``--tenant-id`` narrows to one tenant ("" is the
+default tenant); without it every tenant counts.
+"""
 
 from __future__ import annotations
 
-import click
+import json
+import sys
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from functools import partial
+from typing import Any
 
-commands: list[click.Command] = []
+import click
+from pydantic import TypeAdapter
+
+from models.ai_usage import TaskType
+from models.analytics import (
+    Breakdown,
+    ErrorRate,
+    Interval,
+    LatencyReport,
+    RealtimeMetrics,
+    SeriesPoint,
+    SliceStats,
+    TimeSeries,
+    TopOperations,
+    TopPlayers,
+)
+from services.analytics import MAX_TOP
+from services.cli import tables
+from services.cli.common import ISO_DAY, ISO_MOMENT, IsoMoment, emit, json_option, load_settings, open_service
+from services.cli.common import translate_errors as _translate
+from services.cli.tenant_commands import options_named
+
+DEFAULT_RANGE_DAYS = 7
+BUCKET_LABELS = {Interval.HOUR: "%Y-%m-%d %H:00", Interval.DAY: "%Y-%m-%d", Interval.MONTH: "%Y-%m"}
+
+
+class EndMoment(IsoMoment):
+    """As ``IsoMoment`` but a bare YYYY-MM-DD ends *after* that day, so ``--end 2026-11-07`` includes the 7th."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        moment = super().convert(value, param, ctx)
+        return moment + timedelta(days=1) if len(str(value).strip()) == 10 else moment
+
+
+def translate_errors(command: Callable[..., None]) -> Callable[..., None]:
+    # Service errors about an option name it; anything else is the ledger's usual error and exit code.
+    return _translate(options_named(command))
+
+
+tenant_option = click.option(
+    "--tenant-id",
+    callback=lambda _ctx, _param, value: None if value is None else value.strip(),
+    help='One tenant only ("" is the default tenant, events logged without one); default: every tenant.',
+)
+ascii_option = click.option("--ascii", "force_ascii", is_flag=True, help="Draw the chart in ASCII.")
+
+
+def range_options(default_days: int) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    def add(command: Callable[..., None]) -> Callable[..., None]:
+        command = click.option("--end", type=ISO_DAY, help="Last UTC day, included (default: today, UTC).")(command)
+        first = "that day" if default_days == 1 else f"{default_days - 1} days before --end"
+        return click.option("--start", type=ISO_DAY, help=f"First UTC day (default: {first}).")(command)
+
+    return add
+
+
+def day_range(today: date, start: date | None, end: date | None, default_days: int) -> tuple[date, date]:
+    """The days asked for; the service checks their order and length (and names --start or --end)."""
+    last = end or today
+    return start or last - timedelta(days=default_days - 1), last
+
+
+def tenant_scope(value: str | None) -> str:
+    """Who a title speaks of, unescaped (titles are escaped whole)."""
+    if value is None:
+        return "every tenant"
+    return f"tenant {value}" if value else "the default tenant"
+
+
+def glyphs(force_ascii: bool) -> str:
+    return tables.SPARK_ASCII if force_ascii else tables.chart_glyphs(getattr(sys.stdout, "encoding", None))
+
+
+def with_total(items: Mapping[str, SliceStats]) -> dict[str, SliceStats]:
+    """The rows and a ``total`` row (the mean latency of a sum of means is unknown, so it is left out)."""
+    total = SliceStats(
+        requests=sum(s.requests for s in items.values()),
+        failed_requests=sum(s.failed_requests for s in items.values()),
+        tokens=sum(s.tokens for s in items.values()),
+        cost_usd=sum((s.cost_usd for s in items.values()), start=Decimal(0)),
+        mean_latency_ms=None,
+    )
+    return {**items, "total": total}
+
+
+# -- rendering ------------------------------------------------------------------------------------------------------
+def series_charts(points: list[SeriesPoint], interval: Interval, marks: str) -> str:
+    """Two sparklines, one glyph per bucket: cost, then requests, each naming its highest bucket."""
+    label = BUCKET_LABELS[interval]
+    parts = []
+    for name, values, show in (
+        ("cost (USD)", [p.cost_usd for p in points], tables.usd),
+        ("requests", [p.requests for p in points], tables.count),
+    ):
+        top = max(range(len(values)), key=lambda i: values[i], default=None)
+        peak = "" if top is None or not values[top] else f"; highest {show(values[top])} at {points[top].start:{label}}"
+        parts.append(tables.chart(f"{name} per {interval.value}, one mark per bucket{peak}", values, marks))
+    return "\n".join(parts)
+
+
+def render_series(series: TimeSeries, scope: str, marks: str) -> str:
+    label = BUCKET_LABELS[series.interval]
+    rows = {f"{p.start:{label}}": SliceStats(**p.model_dump(exclude={"start"})) for p in series.points}
+    title = (
+        f"{series.interval.value.capitalize()} series from {series.start:%Y-%m-%d %H:%M} to {series.end:%Y-%m-%d %H:%M}"
+        f" UTC (end excluded), {scope}"
+    )  # scope holds the filters as typed
+    table = tables.slice_table(series.interval.value, {**rows, "total": series.total})
+    return f"{tables.terminal_safe(title)}\n\n{series_charts(series.points, series.interval, marks)}\n\n{table}"
+
+
+def render_realtime(metrics: RealtimeMetrics, scope: str, marks: str) -> str:
+    hours = {f"{p.start:%Y-%m-%d %H:00}": SliceStats(**p.model_dump(exclude={"start"})) for p in metrics.hours}
+    return "\n\n".join(
+        [
+            tables.terminal_safe(
+                f"Last 24 hours, {metrics.start:%Y-%m-%d %H:%M} to {metrics.end:%Y-%m-%d %H:%M} UTC, {scope}"
+            ),
+            series_charts(metrics.hours, Interval.HOUR, marks),
+            tables.slice_table("hour", {**hours, "total": metrics.total}),
+            tables.slice_table("provider", metrics.by_provider),
+            error_table(metrics.errors_by_provider),
+            tables.percentiles_table("provider", metrics.latency_by_provider),
+        ]
+    )
+
+
+def range_title(what: str, first: date, last: date, scope: str) -> str:
+    return tables.terminal_safe(f"{what}, {first.isoformat()} to {last.isoformat()} (UTC days, both included), {scope}")
+
+
+def render_breakdown(report: Breakdown, scope: str) -> str:
+    # Events without a feature are summed under ""; a table cell cannot show an empty name.
+    items = {name or "(none)": stats for name, stats in report.items.items()}
+    title = range_title(f"Cost by {report.by.replace('_', ' ')}", report.start, report.end, scope)
+    return f"{title}\n\n{tables.slice_table(report.by, with_total(items) if items else items)}"
+
+
+def render_operations(report: TopOperations, scope: str) -> str:
+    rows = [
+        (o.task_type, o.provider, tables.count(o.requests), tables.count(o.failed_requests), tables.count(o.tokens),
+         tables.usd(o.cost_usd), tables.exact(o.cost_usd), tables.milliseconds(o.mean_latency_ms))
+        for o in report.operations
+    ]  # fmt: skip
+    heads = ("task type", "provider", "calls", "failed", "tokens", "cost", "exact USD", "mean ms")
+    body = tables.table(heads, rows, "llrrrrrr") if rows else "operations: none"
+    return f"{range_title('Top operations by cost', report.start, report.end, scope)}\n\n{body}"
+
+
+def error_table(rates: Mapping[str, ErrorRate]) -> str:
+    rows = [
+        (name, tables.count(r.requests), tables.count(r.failed_requests), tables.percent(r.error_rate))
+        for name, r in rates.items()
+    ]
+    return tables.table(("provider", "requests", "failed", "error rate"), rows, "lrrr") if rows else "provider: none"
+
+
+def render_errors(rates: Mapping[str, ErrorRate], first: date, last: date, scope: str) -> str:
+    return f"{range_title('Error rate by provider', first, last, scope)}\n\n{error_table(rates)}"
+
+
+def render_latency(report: LatencyReport, scope: str) -> str:
+    note = (
+        f"Percentiles of the requests that reported a duration, from the rollups' latency histograms: each is within "
+        f"{report.relative_error:.1%} of the exact percentile. Success rate is over all requests."
+    )
+    return "\n\n".join(
+        [
+            f"{range_title('Latency', report.start, report.end, scope)}\n{note}",
+            tables.percentiles_table("provider", report.by_provider),
+            tables.percentiles_table("model", report.by_model),
+        ]
+    )
+
+
+def render_players(report: TopPlayers, scope: str) -> str:
+    rows = [
+        (str(rank), "(default)" if p.tenant_id is None else p.tenant_id, p.user_id, tables.count(p.requests),
+         tables.count(p.tokens), tables.usd(p.cost_usd), tables.exact(p.cost_usd))
+        for rank, p in enumerate(report.players, 1)
+    ]  # fmt: skip
+    heads = ("#", "tenant", "player", "requests", "tokens", "cost", "exact USD")
+    body = tables.table(heads, rows, "rllrrrr") if rows else "players: none"
+    return f"{range_title('Top players by cost', report.start, report.end, scope)}\n\n{body}"
+
+
+# -- commands -------------------------------------------------------------------------------------------------------
+@click.group("stats")
+def stats() -> None:
+    """Admin analytics from the rollups: series, costs, operations, errors, latency, top players."""
+
+
+@stats.command("series")
+@click.option("--interval", type=click.Choice([i.value for i in Interval]), default="day", show_default=True)
+@click.option("--start", type=ISO_MOMENT, help="ISO-8601 (a bare date is 00:00 UTC). Default: 24 hours, 30 days or "
+              "12 months of buckets up to --end, by interval.")  # fmt: skip
+@click.option("--end", type=EndMoment(), help="Exclusive instant, or a bare date whose day is included. Default: now.")
+@click.option("--provider", help="Only this provider (as stored, e.g. openai).")
+@click.option("--model", help="Only this model, exactly as logged (interval day or month).")
+@click.option("--task-type", type=click.Choice([t.value for t in TaskType]), help="Only this task (day or month).")
+@tenant_option
+@ascii_option
+@json_option
+@translate_errors
+def series(interval: str, start: datetime | None, end: datetime | None, tenant_id: str | None, force_ascii: bool,
+           as_json: bool, **filters: str | None) -> None:  # fmt: skip
+    """Requests, failures, tokens, cost and mean latency per hour, day or month, with a chart of each bucket."""
+    with open_service(load_settings()) as service:
+        stop = end or service.clock().astimezone(UTC)
+        begin = start or default_series_start(Interval(interval), stop)
+        answer = service.get_time_series(begin, stop, interval, tenant_id=tenant_id, **filters)
+    scope = ", ".join([f"{k.replace('_', ' ')} {v}" for k, v in filters.items() if v] + [tenant_scope(tenant_id)])
+    emit(answer, partial(render_series, scope=scope, marks=glyphs(force_ascii)), as_json)
+
+
+def default_series_start(interval: Interval, stop: datetime) -> datetime:
+    """The first of the 24 hours, 30 days or 12 months whose last bucket holds ``stop`` (exclusive)."""
+    last = stop - timedelta(microseconds=1)
+    if interval is Interval.HOUR:
+        return last.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
+    if interval is Interval.DAY:
+        return last.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=29)
+    months = last.year * 12 + last.month - 1 - 11
+    return datetime(months // 12, months % 12 + 1, 1, tzinfo=UTC)
+
+
+@stats.command("realtime")
+@tenant_option
+@ascii_option
+@json_option
+@translate_errors
+def realtime(tenant_id: str | None, force_ascii: bool, as_json: bool) -> None:
+    """The last 24 hours by hour (the current one included): totals, providers, error rates and latency."""
+    with open_service(load_settings()) as service:
+        answer = service.get_realtime_metrics(tenant_id)
+    emit(answer, partial(render_realtime, scope=tenant_scope(tenant_id), marks=glyphs(force_ascii)), as_json)
+
+
+def breakdown_command(name: str, method: str, about: str) -> click.Command:
+    @stats.command(name, help=f"Requests, failures, tokens, cost and mean latency by {about} over a range of days.")
+    @range_options(DEFAULT_RANGE_DAYS)
+    @tenant_option
+    @json_option
+    @translate_errors
+    def command(start: date | None, end: date | None, tenant_id: str | None, as_json: bool) -> None:
+        with open_service(load_settings()) as service:
+            first, last = day_range(service.today(), start, end, DEFAULT_RANGE_DAYS)
+            answer = getattr(service, method)(first, last, tenant_id)
+        emit(answer, partial(render_breakdown, scope=tenant_scope(tenant_id)), as_json)
+
+    return command
+
+
+breakdown_command("providers", "get_cost_by_provider", "provider")
+breakdown_command("models", "get_cost_by_model", "model (as logged)")
+breakdown_command("tasks", "get_cost_by_task_type", "task type")
+breakdown_command("features", "get_cost_by_feature", "feature")
+
+limit_option = click.option(
+    "--limit", type=click.IntRange(1, MAX_TOP), default=10, show_default=True, help="How many to list."
+)
+
+
+@stats.command("operations")
+@range_options(DEFAULT_RANGE_DAYS)
+@limit_option
+@tenant_option
+@json_option
+@translate_errors
+def operations(start: date | None, end: date | None, limit: int, tenant_id: str | None, as_json: bool) -> None:
+    """The costliest operations (task type × provider): calls, failures, tokens, cost and mean latency."""
+    with open_service(load_settings()) as service:
+        first, last = day_range(service.today(), start, end, DEFAULT_RANGE_DAYS)
+        answer = service.get_top_operations(first, last, limit, tenant_id)
+    emit(answer, partial(render_operations, scope=tenant_scope(tenant_id)), as_json)
+
+
+@stats.command("errors")
+@range_options(DEFAULT_RANGE_DAYS)
+@tenant_option
+@json_option
+@translate_errors
+def errors(start: date | None, end: date | None, tenant_id: str | None, as_json: bool) -> None:
+    """Requests, failures and error rate by provider, highest rate first."""
+    with open_service(load_settings()) as service:
+        first, last = day_range(service.today(), start, end, DEFAULT_RANGE_DAYS)
+        rates = service.get_error_rates(first, last, tenant_id)
+    if as_json:  # the shape of GET /v1/admin/errors/by-provider
+        answer = {"start": first.isoformat(), "end": last.isoformat(), "by_provider": ERROR_RATES.dump_python(rates)}
+        click.echo(json.dumps(answer, indent=2, ensure_ascii=True))
+    else:
+        click.echo(render_errors(rates, first, last, tenant_scope(tenant_id)))
+
+
+ERROR_RATES = TypeAdapter(dict[str, ErrorRate])
+
+
+@stats.command("latency")
+@range_options(DEFAULT_RANGE_DAYS)
+@click.option("--provider", help="Only this provider (as stored, e.g. openai).")
+@tenant_option
+@json_option
+@translate_errors
+def latency(start: date | None, end: date | None, provider: str | None, tenant_id: str | None, as_json: bool) -> None:
+    """p50, p95 and p99 latency and success rate per provider and per model."""
+    with open_service(load_settings()) as service:
+        first, last = day_range(service.today(), start, end, DEFAULT_RANGE_DAYS)
+        answer = service.get_latency_report(first, last, tenant_id, provider)
+    emit(answer, partial(render_latency, scope=tenant_scope(tenant_id)), as_json)
+
+
+@stats.command("players")
+@click.option("--date", "day", type=ISO_DAY, help="One UTC day (the default: today); not with --start or --end.")
+@range_options(1)
+@limit_option
+@tenant_option
+@json_option
+@translate_errors
+def players(day: date | None, start: date | None, end: date | None, limit: int, tenant_id: str | None,
+            as_json: bool) -> None:  # fmt: skip
+    """The players who cost the most on a day or over a range of days."""
+    if day is not None and (start or end):
+        raise click.BadParameter("give either --date or --start/--end", param_hint="'--date'")
+    with open_service(load_settings()) as service:
+        first, last = (day, day) if day else day_range(service.today(), start, end, 1)
+        answer = service.get_top_players(first, last, limit, tenant_id)
+    emit(answer, partial(render_players, scope=tenant_scope(tenant_id)), as_json)
+
+
+commands: list[click.Command] = [stats]
