@@ -19,6 +19,7 @@ from services.cli.common import (
 )
 from services.store.appwrite_client import TimeoutClient
 from services.store.appwrite_migrations import rekey_tenant_events, settle_price_rules, split_old_costs
+from services.store.appwrite_rebuild import backfill_if_changed
 from services.store.appwrite_retry import RetryPolicy, describe
 from services.store.appwrite_schema import Provisioner, SchemaError, SetupReport, find_config, load_schema
 from services.store.appwrite_store import AppwriteUsageStore
@@ -74,6 +75,9 @@ def setup(config_path: Path | None, wait_seconds: float, as_json: bool) -> None:
         rekeyed = rekey_tenant_events(store)
         settled = settle_price_rules(store)
         split = split_old_costs(store)
+        # Last: rollups built by another definition (a kind added or removed, a new counter) are rebuilt from
+        # the events, as SQLite does on open. Pause ingest while a backfill runs (README, "Trusting the rollups").
+        backfill = backfill_if_changed(store)
     except AppwriteException as exc:
         raise CommandFailed("Appwrite refused the set-up", [describe(exc)], EXIT_FAILED) from exc
     except SchemaError as exc:
@@ -89,6 +93,7 @@ def setup(config_path: Path | None, wait_seconds: float, as_json: bool) -> None:
                 "rekeyed": rekeyed,
                 "price_rules_settled": settled,
                 "rollups_split": split,
+                "rollups_backfilled": backfill,
             }
         )
     else:
@@ -99,6 +104,17 @@ def setup(config_path: Path | None, wait_seconds: float, as_json: bool) -> None:
             click.echo(f"  wrote the price rule onto {settled} older event(s), counting their free ones")
         if split:
             click.echo(f"  gave {split} rollup row(s) written before costs were split by kind their unsplit cost")
+        if backfill is not None:
+            click.echo(
+                f"  rebuilt the rollups for this version's definition from {backfill['events']} event(s): "
+                f"{backfill['rows_written']} row(s) written, {backfill['rows_deleted']} deleted"
+            )
+    if backfill is not None and backfill["events_arrived"]:
+        raise CommandFailed(
+            "events were logged while the rollups were rebuilt",
+            ["pause ingest and run `ai-usage appwrite setup` (or `ai-usage rollups rebuild`) again"],
+            EXIT_FAILED,
+        )
 
 
 def render(report: SetupReport, path: Path, database_id: str) -> str:
