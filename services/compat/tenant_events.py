@@ -3,8 +3,8 @@
 The first argument was a database session; here it is the ledger (None: the facades' default). The event's
 rollups are the ledger's own: ``get_tenant_daily_usage(tenant_id, date)`` and
 ``get_tenant_monthly_usage(tenant_id, year, month)`` answer requests, tokens and exact cost with
-``requests_by_provider`` / ``cost_by_provider`` (for every provider, under its canonical name: ``gemini`` is
-``google``), where the replaced tables counted only Gemini and OpenAI requests.
+``requests_by_provider`` / ``cost_by_provider`` for every provider, named as the caller named it, where the
+replaced tables counted only Gemini and OpenAI requests.
 """
 
 from __future__ import annotations
