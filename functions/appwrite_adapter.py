@@ -170,4 +170,8 @@ class AppwriteFunction:
 
 
 def _render(context: Any, response: ApiResponse) -> Any:
-    return context.res.json(response.json_data(), statusCode=response.status, headers=dict(response.headers))
+    if response.is_json and response.chunks is None:
+        return context.res.json(response.json_data(), statusCode=response.status, headers=dict(response.headers))
+    # A page or an export: Appwrite's runtime sends a whole body (``res.binary``), with its content type.
+    headers = {**response.headers, "content-type": response.content_type}
+    return context.res.binary(response.whole_body(), statusCode=response.status, headers=headers)

@@ -35,7 +35,7 @@ def _render(response: ApiResponse, request: flask.Request) -> flask.Response:
         headers["Connection"] = "close"
     # functions-framework reads the whole body after every response; give it nothing left to read.
     request.stream = io.BytesIO()  # type: ignore[misc]
-    return flask.Response(response.json_bytes(), response.status, headers, mimetype="application/json")
+    return flask.Response(response.whole_body(), response.status, headers, content_type=response.content_type)
 
 
 # Paths Flask itself refuses before any target runs (a newline in the path, /favicon.ico...) also answer JSON.

@@ -80,12 +80,14 @@ def make_wsgi_app(group: str | None = None, slot: AppSlot = PROCESS_APP) -> Call
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         stream = get_input_stream(environ, safe_fallback=True)
         response = answer(request_from_environ(environ, stream, group), slot, group)
-        body = response.json_bytes()
-        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        headers = [("Content-Type", response.content_type)]
+        if response.chunks is None:
+            body = response.render()
+            headers.append(("Content-Length", str(len(body))))
         headers += list(response.headers.items())
         if not discard_body(stream, get_content_length(environ)):
             headers.append(("Connection", "close"))
         start_response(f"{response.status} {HTTPStatus(response.status).phrase}", headers)
-        return [body]
+        return [body] if response.chunks is None else response.chunks
 
     return application

@@ -102,6 +102,8 @@ def _handle(route: Route, params: dict[str, str], request: ApiRequest, app: ApiA
     result = route.handler(call)
     if isinstance(result, Reply):
         return ApiResponse(result.status, result.payload, dict(result.headers))
+    if isinstance(result, ApiResponse):  # a page or an export, with its own content type
+        return result
     return ApiResponse(route.status, result)
 
 

@@ -16,11 +16,11 @@ from models.ai_usage import (
     MonthlyUsageSummary,
     SessionUsage,
 )
-from services.errors import StoreError, ValidationFailed
+from services.errors import Forbidden, StoreError, ValidationFailed
 from services.pricing import model_cost_info
 from services.usage_tracking_service import UsageTrackingService
 
-from .request import Caller
+from .request import Caller, Role
 from .schemas import (
     BatchItem,
     BatchResponse,
@@ -98,24 +98,33 @@ def log_usage_batch(call: Call) -> BatchResponse:
 
 
 # -- summaries -----------------------------------------------------------------------------------------------
+def _tenant(call: Call) -> str | None:
+    """The tenant a per-player route reads. A signed-in player is known by their user id only, not by a tenant,
+    so naming one could read another tenant's player of the same id: they get the default tenant's rows."""
+    tenant_id = getattr(call.query, "tenant_id", None)
+    if tenant_id is not None and call.caller.role is Role.USER:
+        raise Forbidden("tenant_id is for the server and admin keys; a signed-in player reads their own usage")
+    return tenant_id
+
+
 def daily_usage(call: Call) -> DailyUsageSummary:
     query: DayQuery = call.query
-    return call.service.get_daily_usage(call.params["user_id"], query.date)
+    return call.service.get_daily_usage(call.params["user_id"], query.date, _tenant(call))
 
 
 def monthly_cost(call: Call) -> MonthlyUsageSummary:
     query: MonthQuery = call.query
-    return call.service.get_monthly_cost(call.params["user_id"], query.year, query.month)
+    return call.service.get_monthly_cost(call.params["user_id"], query.year, query.month, _tenant(call))
 
 
 def requests_today(call: Call) -> RequestCountResponse:
     # Fail-open lives in the service: a store failure gives count 0, degraded true and a warning log line.
-    count = call.service.request_count_today(call.params["user_id"])
+    count = call.service.request_count_today(call.params["user_id"], _tenant(call))
     return RequestCountResponse(user_id=count.user_id, date=count.date, count=count.count, degraded=count.degraded)
 
 
 def session_usage(call: Call) -> SessionUsage:
-    return call.service.get_session_usage(call.params["session_id"])
+    return call.service.get_session_usage(call.params["session_id"], _tenant(call))
 
 
 def global_daily_cost(call: Call) -> GlobalDailyUsage:

@@ -15,9 +15,21 @@ from typing import Any
 from pydantic import BaseModel
 
 from models.ai_usage import DailyUsageSummary, GlobalDailyUsage, MonthlyUsageSummary, SessionUsage, UsageEvent
+from models.analytics import (
+    Breakdown,
+    LatencyReport,
+    RealtimeMetrics,
+    TenantDailyUsage,
+    TenantMonthlyUsage,
+    TenantUsageSummary,
+    TimeSeries,
+    TopOperations,
+    TopPlayers,
+)
 from services.errors import NotFound
 from services.usage_tracking_service import MAX_BATCH_EVENTS
 
+from . import analytics_api as api
 from . import handlers, otlp
 from .errors import RouteMethodNotAllowed
 from .request import Role
@@ -67,6 +79,7 @@ class Route:
     query: type[BaseModel] | None = None
     body: type[BaseModel] | None = None  # documents the body; handlers validate it themselves
     body_limit: int = DEFAULT_BODY_LIMIT
+    content_types: tuple[str, ...] = ()  # what a non-JSON success answers with (a file, a page)
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -102,17 +115,48 @@ ROUTES: tuple[Route, ...] = (
           otlp.export_traces, SERVER, frozenset({"ingest"}), OtlpTracesResponse, body=OtlpTracesRequest,
           body_limit=otlp.OTLP_BODY_LIMIT),
     Route("GET", "/v1/users/{user_id}/usage/daily", "getDailyUsage", "One user's usage on a UTC day",
-          handlers.daily_usage, SERVER_ADMIN, READERS, DailyUsageSummary, owner_param="user_id", query=DayQuery),
+          handlers.daily_usage, SERVER_ADMIN, READERS, DailyUsageSummary, owner_param="user_id",
+          query=api.TenantDayQuery),
     Route("GET", "/v1/users/{user_id}/cost/monthly", "getMonthlyCost", "One user's cost in a calendar month",
           handlers.monthly_cost, SERVER_ADMIN, READERS, MonthlyUsageSummary, owner_param="user_id",
-          query=MonthQuery),
+          query=api.TenantMonthQuery),
     Route("GET", "/v1/users/{user_id}/requests/today", "getRequestCountToday",
           "The rate limiter's count of today's requests (fail-open)", handlers.requests_today, SERVER_ADMIN,
-          READERS, RequestCountResponse),
+          READERS, RequestCountResponse, query=api.TenantQuery),
     Route("GET", "/v1/sessions/{session_id}/usage", "getSessionUsage", "What one play session cost",
-          handlers.session_usage, SERVER_ADMIN, READERS, SessionUsage),
+          handlers.session_usage, SERVER_ADMIN, READERS, SessionUsage, query=api.TenantQuery),
+    Route("GET", "/v1/tenants/{tenant_id}/usage/daily", "getTenantDailyUsage",
+          "One tenant's usage on a UTC day, by provider", api.tenant_daily, SERVER_ADMIN, READERS,
+          TenantDailyUsage, query=DayQuery),
+    Route("GET", "/v1/tenants/{tenant_id}/usage/monthly", "getTenantMonthlyUsage",
+          "One tenant's usage in a calendar month, by provider", api.tenant_monthly, SERVER_ADMIN, READERS,
+          TenantMonthlyUsage, query=MonthQuery),
+    Route("GET", "/v1/tenants/{tenant_id}/usage/summary", "getTenantUsageSummary",
+          "One tenant's last N days by feature, task type and provider", api.tenant_summary, SERVER_ADMIN,
+          READERS, TenantUsageSummary, query=api.DaysQuery),
     Route("GET", "/v1/admin/cost/daily", "getGlobalDailyCost", "Everyone's cost on a UTC day",
           handlers.global_daily_cost, SERVER_ADMIN, READERS, GlobalDailyUsage, query=DayQuery),
+    Route("GET", "/v1/admin/metrics/realtime", "getRealtimeMetrics", "The last 24 hours by hour, per provider",
+          api.realtime, SERVER_ADMIN, READERS, RealtimeMetrics, query=api.EveryTenantQuery),
+    Route("GET", "/v1/admin/metrics/aggregates", "getAggregates",
+          "A time series by hour, day or month, with filters", api.aggregates, SERVER_ADMIN, READERS, TimeSeries,
+          query=api.SeriesQuery),
+    Route("GET", "/v1/admin/costs/by-provider", "getCostByProvider", "Cost, requests and latency by provider",
+          api.cost_by_provider, SERVER_ADMIN, READERS, Breakdown, query=api.RangeQuery),
+    Route("GET", "/v1/admin/costs/by-model", "getCostByModel", "Cost, requests and latency by model",
+          api.cost_by_model, SERVER_ADMIN, READERS, Breakdown, query=api.RangeQuery),
+    Route("GET", "/v1/admin/performance/latency", "getLatencyPercentiles",
+          "p50/p95/p99 latency and success rate per provider and model", api.latency, SERVER_ADMIN, READERS,
+          LatencyReport, query=api.LatencyQuery),
+    Route("GET", "/v1/admin/top/players", "getTopPlayers", "The players who cost the most over a day or range",
+          api.top_players, SERVER_ADMIN, READERS, TopPlayers, query=api.TopPlayersQuery),
+    Route("GET", "/v1/admin/top/operations", "getTopOperations", "Task type x provider by cost",
+          api.top_operations, SERVER_ADMIN, READERS, TopOperations, query=api.TopQuery),
+    Route("GET", "/v1/admin/errors/by-provider", "getErrorsByProvider", "Error rate by provider",
+          api.errors_by_provider, SERVER_ADMIN, READERS, api.ErrorRates, query=api.RangeQuery),
+    Route("GET", "/v1/admin/export", "exportEvents", "Raw events as CSV or JSON Lines, streamed page by page",
+          api.export, SERVER_ADMIN, READERS, None, query=api.ExportQuery,
+          content_types=(api.CSV_TYPE, api.JSONL_TYPE)),
     Route("GET", "/v1/prices", "listPrices", "The price book in force now, USD per 1K tokens",
           handlers.list_prices, AUTHENTICATED, READERS, PriceList),
     Route("GET", "/v1/prices/{model:path}", "getModelPrice",
