@@ -17,7 +17,7 @@ from services.store.appwrite_store import ROLLUPS_TABLE, AppwriteUsageStore
 from services.store.protocol import UsageStore
 from services.store.rollups import RollupKind
 from services.store.sqlite_store import SQLiteUsageStore
-from tests.appwrite_support import DATABASE_ID, make_appwrite_store
+from tests.appwrite_support import make_appwrite_store
 from tests.factories import BASE_TIME, make_log
 from tests.tablesdb_double import TablesDBDouble
 
@@ -46,7 +46,7 @@ def _raw(store: AppwriteUsageStore, method: str, path: str, params: dict[str, An
     # As JSON, not through SDK 27's Row model, which rejects 1.8's integer $sequence (see appwrite_store).
     client = store.db.client
     headers = {"X-Appwrite-Project": client.get_config("project"), "content-type": "application/json"}
-    return client.call(method, f"/tablesdb/{DATABASE_ID}/tables/{ROLLUPS_TABLE}/rows{path}", headers, params)
+    return client.call(method, f"/tablesdb/{store.database_id}/tables/{ROLLUPS_TABLE}/rows{path}", headers, params)
 
 
 def set_counter(store: UsageStore, key: tuple[str, str, str, str], counter: str, value: int) -> None:
