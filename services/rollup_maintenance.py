@@ -151,7 +151,8 @@ def verify(
     events = 0
     for event in iter_all_events(store, where):
         events += 1
-        values = counter_values(event)
+        # An event moves a dozen of the ~110 counters: add those only, to each of its eight rows.
+        moved = [(index, value) for index, value in enumerate(counter_values(event)) if value]
         for key in rollup_keys(event):
             if key.kind not in checked:
                 continue
@@ -159,9 +160,8 @@ def verify(
             if not first <= key.bucket <= last:  # a month the range cuts
                 continue
             row = expected.setdefault((key.kind.value, key.scope, key.bucket, key.dim), [0] * len(COUNTER_FIELDS))
-            for index, value in enumerate(values):
-                if value:
-                    row[index] += value
+            for index, value in moved:
+                row[index] += value
 
     stored: dict[Key, tuple[int, ...]] = {}
     for kind, (first, last) in checked.items():
