@@ -66,7 +66,7 @@ ascii_option = click.option("--ascii", "force_ascii", is_flag=True, help="Draw t
 def range_options(default_days: int) -> Callable[[Callable[..., None]], Callable[..., None]]:
     def add(command: Callable[..., None]) -> Callable[..., None]:
         command = click.option("--end", type=ISO_DAY, help="Last UTC day, included (default: today, UTC).")(command)
-        first = "that day" if default_days == 1 else f"{default_days - 1} days before --end"
+        first = "the day of --end" if default_days == 1 else f"{default_days - 1} days before --end"
         return click.option("--start", type=ISO_DAY, help=f"First UTC day (default: {first}).")(command)
 
     return add
@@ -255,7 +255,7 @@ def realtime(tenant_id: str | None, force_ascii: bool, as_json: bool) -> None:
 
 
 def breakdown_command(name: str, method: str, about: str) -> click.Command:
-    @stats.command(name, help=f"Requests, failures, tokens, cost and mean latency by {about} over a range of days.")
+    @stats.command(name, help=f"Cost by {about}: requests, failures, tokens, cost, mean latency over a range of days.")
     @range_options(DEFAULT_RANGE_DAYS)
     @tenant_option
     @json_option
