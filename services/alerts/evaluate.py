@@ -230,7 +230,7 @@ def _tenant_budget(ledger: Ledger, rule: Rule, now: datetime) -> list[Alert]:
     for share in rule.shares:
         if cost < share * rule.monthly_budget_usd:
             continue
-        percent = f"{share * 100:g}%"
+        percent = f"{(share * 100).normalize():f}%"
         alerts.append(
             Alert(
                 rule=rule.name,
