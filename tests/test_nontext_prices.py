@@ -117,3 +117,10 @@ def test_each_nontext_entry_names_its_source_and_date(model_id: str) -> None:
     assert entry.model_id == model_id
     assert entry.source.startswith("https://")
     assert entry.source_date is not None
+
+
+@pytest.mark.parametrize("model", ["firecrawl/scrape", "firecrawl/crawl", "firecrawl/extract"])
+def test_every_firecrawl_endpoint_the_client_names_is_priced_per_credit_not_by_the_default(model: str) -> None:
+    match = BOOK.lookup(model, at=AT)
+    assert not match.is_fallback and match.entry.model_id == "firecrawl/scrape"
+    assert cost_nano(match.entry, TokenCounts(credits=5)) == 4_150_000  # 5 credits at $0.00083
