@@ -84,6 +84,7 @@ class LatencyReport(BaseModel):
     start: date
     end: date
     relative_error: float = Field(description="Each percentile is within this fraction of the exact one")
+    total: Percentiles = Field(description="Every request of the range (of the provider, when one is named)")
     by_provider: dict[str, Percentiles]
     by_model: dict[str, Percentiles]
 

@@ -282,15 +282,18 @@ class Analytics:
         first, last = day_range(start, end)
         by_provider: dict[str, Values] = {}
         by_model: dict[str, Values] = {}
+        total: Values = (0,) * len(WITH_LATENCY)
         for _bucket, parts, values in self._detail(first, last, WITH_LATENCY, tenant_id):
             if provider is not None and parts["provider"] != provider:
                 continue
+            total = _add(total, values)
             by_provider[parts["provider"]] = _add(by_provider.get(parts["provider"]), values)
             by_model[parts["model"]] = _add(by_model.get(parts["model"]), values)
         return LatencyReport(
             start=first,
             end=last,
             relative_error=LATENCY_RELATIVE_ERROR,
+            total=percentiles(total),
             by_provider={name: percentiles(values) for name, values in sorted(by_provider.items())},
             by_model={name: percentiles(values) for name, values in sorted(by_model.items())},
         )

@@ -169,8 +169,8 @@ def test_latency_percentiles_are_within_the_stated_error_of_the_exact_ones(seede
     first, last = TODAY - timedelta(days=4), TODAY
     report = ledger.get_latency_report(first, last)
     assert report.relative_error == pytest.approx(LATENCY_RELATIVE_ERROR)
-    for name, stats in [*report.by_provider.items(), *report.by_model.items()]:
-        mine = [log for log in logs if _in(log, first, last) and name in (log.provider, log.model)]
+    for name, stats in [*report.by_provider.items(), *report.by_model.items(), ("*", report.total)]:
+        mine = [log for log in logs if _in(log, first, last) and name in (log.provider, log.model, "*")]
         durations = [log.request_duration_ms for log in mine if log.request_duration_ms is not None]
         assert stats.requests == len(durations)
         assert stats.success_rate == pytest.approx(100 * sum(log.success for log in mine) / len(mine))

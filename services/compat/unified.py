@@ -20,10 +20,9 @@ from enum import StrEnum
 from typing import Any
 
 from models.ai_usage import AIUsageLog, TaskType
-from services.analytics import WITH_LATENCY, day_range, percentiles
+from services.analytics import day_range
 from services.compat._service import SYSTEM_USER, as_utc, caller_names, enum_value, resolve
 from services.pricing import parse_model_id
-from services.store.rollups import RollupKind
 from services.usage_tracking_service import UsageTrackingService
 
 
@@ -131,15 +130,7 @@ class UsageTracker:
         latency), from the rollups' histograms: each within ``models.latency.LATENCY_RELATIVE_ERROR``."""
         first, last = day_range(as_utc(start_date), as_utc(end_date))
         wanted = enum_value(provider)
-        # Every provider's histograms add up; the ledger's latency report has them per provider and model only.
-        rows = self.service.store.sum_rollups(
-            RollupKind.TENANT_DAY, None, first.isoformat(), last.isoformat(), WITH_LATENCY
-        )
-        total = [0] * len(WITH_LATENCY)
-        for (_tenant, _day, name), values in rows.items():
-            if wanted is None or name == wanted:
-                total = [a + b for a, b in zip(total, values, strict=True)]
-        result = percentiles(total)
+        result = self.service.get_latency_report(first, last, None, wanted).total
         return {"p50": result.p50, "p95": result.p95, "p99": result.p99}
 
     def get_success_rate(
