@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from models.ai_usage import MAX_ERROR_MESSAGE_CHARS, UsageEvent
+from models.ai_usage import MAX_ERROR_MESSAGE_CHARS
+from services.pricing.ids import canonical_provider
 
 OPERATION = "gen_ai.operation.name"
 SYSTEM_USER_ID = "otel-unattributed"  # the user of a span that names none (user.id, enduser.id)
@@ -48,17 +49,6 @@ TEXT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "feature": ("ai_usage.feature",),
     "tenant_id": ("ai_usage.tenant_id",),
     "character_id": ("ai_usage.character_id",),
-}
-# The conventions' provider names, as the price book spells the same hosts.
-PROVIDERS = {
-    "aws.bedrock": "bedrock",
-    "gcp.vertex_ai": "vertex_ai",
-    "gcp.gemini": "google",
-    "gcp.gen_ai": "google",
-    "azure.ai.openai": "azure",
-    "azure.ai.inference": "azure",
-    "mistral_ai": "mistral",
-    "x_ai": "xai",
 }
 _FIELD_SOURCES = {
     **{name: " or ".join(attrs) for name, attrs in (TOKEN_ATTRIBUTES | TEXT_ATTRIBUTES).items()},
@@ -220,9 +210,7 @@ def span_event(span: Mapping[str, Any], attributes: dict[str, Any], resource: di
     event: dict[str, Any] = {name: value for name, value in looked_up.items() if value is not None}
     event.setdefault("user_id", SYSTEM_USER_ID)
     if "provider" in event:
-        event["provider"] = PROVIDERS.get(event["provider"].strip().lower(), event["provider"])
-    if "feature" not in UsageEvent.model_fields:  # older ledgers have no feature field
-        event.pop("feature", None)
+        event["provider"] = canonical_provider(event["provider"])
     event.update({name: value for name, value in counts.items() if value})
     event.update(
         request_id=f"otel-{trace_id}-{span_id}",

@@ -45,6 +45,11 @@ _HOST_SPELLINGS = {
     "azure-openai": "azure",
     "azure_openai": "azure",
     "openrouter": "openrouter",
+    # OpenTelemetry's gen_ai.provider.name values (GenAI semantic conventions, registry "gen-ai.md").
+    "aws.bedrock": "bedrock",
+    "gcp.vertex_ai": "vertex_ai",
+    "azure.ai.openai": "azure",
+    "azure.ai.inference": "azure",
 }
 HOSTS = frozenset(_HOST_SPELLINGS.values())
 BEDROCK = "bedrock"
@@ -55,6 +60,11 @@ _PROVIDER_SPELLINGS = {
     "mistralai": "mistral",
     "google-ai": "google",
     "gemini": "google",
+    # OpenTelemetry's names (see above) of providers that are not hosts.
+    "gcp.gemini": "google",
+    "gcp.gen_ai": "google",
+    "mistral_ai": "mistral",
+    "x_ai": "xai",
     **_HOST_SPELLINGS,
 }
 # Prefixes that are path segments of an SDK, not a provider (Google's SDK reports "models/gemini-...", LiteLLM
