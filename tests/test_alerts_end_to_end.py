@@ -249,3 +249,39 @@ def test_the_scheduled_function_runs_the_check(
     assert [(a["rule"], a["scope"], a["status"]) for a in body["alerts"]] == [
         ("unpriced-models", "model:acme/x-1", "no_webhook")  # the default rules, no webhook configured
     ]
+
+
+@pytest.mark.appwrite
+def test_the_scheduled_check_reads_appwrite_with_the_executions_key(price_book: PriceBook) -> None:
+    from services.alerts.runner import ScheduledCheck
+    from services.settings import Settings
+    from tests.appwrite_support import make_appwrite_store
+    from tests.tablesdb_double import TablesDBDouble
+
+    double = TablesDBDouble(project_id="test-project", api_key="test-key", server_version="1.9.6")
+    double.start()
+    try:
+        store = make_appwrite_store(double)
+        UsageTrackingService(store, price_book).log_usage(request_id="u", user_id="p", model="acme/y-2", tokens_input=9)
+        store.close()
+        settings = Settings.model_construct(appwrite_endpoint=double.endpoint, appwrite_project_id=double.project_id)
+        check = ScheduledCheck(lambda: settings)
+
+        status, body = check({"x-appwrite-trigger": "schedule", "x-appwrite-key": double.api_key})
+    finally:
+        double.stop()
+
+    assert status == 200 and [(a["scope"], a["status"]) for a in body["alerts"]] == [("model:acme/y-2", "no_webhook")]
+
+
+def test_appwrite_json_schedules_the_alerts_function_and_declares_its_table() -> None:
+    import json
+
+    config = json.loads((Path(__file__).resolve().parents[1] / "appwrite.json").read_text())
+    [function] = [f for f in config["functions"] if f["$id"] == "usage-alerts"]
+    [table] = [t for t in config["tables"] if t["$id"] == "alerts"]
+
+    assert function["entrypoint"] == "functions/usage_alerts/main.py" and function["execute"] == []
+    assert len(function["schedule"].split()) == 5 and function["timeout"] <= 30
+    assert {"rows.read", "rows.write"} <= set(function["scopes"])
+    assert {"rule", "scope", "period", "status", "claim_token", "claimed_at"} <= {c["key"] for c in table["columns"]}
