@@ -9,9 +9,9 @@ rows. ``tenant_id`` narrows any answer to one tenant; None is every tenant.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from models.ai_usage import FieldError, TaskType
+from models.ai_usage import TaskType
 from models.analytics import (
     Breakdown,
     ErrorRate,
@@ -28,24 +28,16 @@ from models.analytics import (
     TopPlayers,
 )
 from models.latency import LATENCY_COUNTERS, LATENCY_RELATIVE_ERROR, percentile
-from services.errors import ValidationFailed
 from services.pricing import nano_to_usd
 from services.store import UsageStore
 from services.store.rollups import DEFAULT_TENANT, RollupKind, hour_bucket, split_detail
+from services.time_ranges import as_instant, bucket_starts, check_limit, day_range, invalid
 
 SLICE = ("requests", "failed_requests", "tokens_input", "tokens_output", "cost_nano", "timed_requests",
          "latency_ms_total")  # fmt: skip
 WITH_LATENCY = (*SLICE, *LATENCY_COUNTERS)
-MAX_RANGE_DAYS = 366
-MAX_HOURS = 31 * 24
-MAX_MONTHS = 120
-MAX_TOP = 1000
 
 Values = tuple[int, ...]
-
-
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed([FieldError(field=field, message=message)])
 
 
 def _add(a: Values | None, b: Values) -> Values:
@@ -78,36 +70,6 @@ def percentiles(values: Sequence[int]) -> Percentiles:
 def _by_cost(groups: dict[str, Values]) -> dict[str, Values]:
     cost = SLICE.index("cost_nano")
     return dict(sorted(groups.items(), key=lambda item: (-item[1][cost], item[0])))
-
-
-def as_day(value: date | datetime, field: str) -> date:
-    if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise _invalid(field, "a datetime must be timezone-aware (or pass a date)")
-        return value.astimezone(UTC).date()
-    if isinstance(value, date):
-        return value
-    raise _invalid(field, f"must be a date, got {type(value).__name__}")
-
-
-def as_instant(value: date | datetime, field: str) -> datetime:
-    if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise _invalid(field, "must be timezone-aware (UTC everywhere)")
-        return value.astimezone(UTC)
-    if isinstance(value, date):
-        return datetime.combine(value, time(), UTC)
-    raise _invalid(field, f"must be a date-time, got {type(value).__name__}")
-
-
-def day_range(start: date | datetime, end: date | datetime) -> tuple[date, date]:
-    """Both UTC days included; a range covers at most ``MAX_RANGE_DAYS``."""
-    first, last = as_day(start, "start"), as_day(end, "end")
-    if last < first:
-        raise _invalid("end", "must not be before start")
-    if (last - first).days + 1 > MAX_RANGE_DAYS:
-        raise _invalid("end", f"a range covers at most {MAX_RANGE_DAYS} days")
-    return first, last
 
 
 class Analytics:
@@ -149,17 +111,17 @@ class Analytics:
         try:
             interval = Interval(interval)
         except ValueError:
-            raise _invalid("interval", "must be one of hour, day, month") from None
+            raise invalid("interval", "must be one of hour, day, month") from None
         if task_type is not None and task_type not in {t.value for t in TaskType}:
-            raise _invalid("task_type", f"must be one of {', '.join(t.value for t in TaskType)}")
+            raise invalid("task_type", f"must be one of {', '.join(t.value for t in TaskType)}")
         begin, stop = as_instant(start, "start"), as_instant(end, "end")
         if stop <= begin:
-            raise _invalid("end", "must be after start")
-        starts = _bucket_starts(begin, stop, interval)
+            raise invalid("end", "must be after start")
+        starts = bucket_starts(begin, stop, interval)
         groups: dict[datetime, Values] = {}
         if interval is Interval.HOUR:
             if model is not None or task_type is not None:
-                raise _invalid("interval", "filtering by model or task type needs interval day or month")
+                raise invalid("interval", "filtering by model or task type needs interval day or month")
             first, last = hour_bucket(starts[0]), hour_bucket(starts[-1])
             for bucket, dim, values in self._rows(RollupKind.TENANT_HOUR, first, last, SLICE, tenant_id):
                 if provider is None or dim == provider:
@@ -256,7 +218,7 @@ class Analytics:
     ) -> TopOperations:
         """Task type × provider by cost, with calls, cost and mean latency."""
         first, last = day_range(start, end)
-        _check_limit(limit)
+        check_limit(limit)
         groups: dict[str, Values] = {}
         for _bucket, parts, values in self._detail(first, last, SLICE, tenant_id):
             key = f"{parts['task_type']}\x1f{parts['provider']}"
@@ -308,7 +270,7 @@ class Analytics:
         """The players who cost the most over a day (a few index entries) or a range of days (every active
         player's day rows in it), per tenant or overall."""
         first, last = day_range(start, start if end is None else end)
-        _check_limit(limit)
+        check_limit(limit)
         scope = None if tenant_id is None else tenant_id or DEFAULT_TENANT
         cost = SLICE.index("cost_nano")
         if first == last:
@@ -341,33 +303,3 @@ def _breakdown(first: date, last: date, by: str, groups: dict[str, Values]) -> B
     return Breakdown(
         start=first, end=last, by=by, items={name: slice_stats(values) for name, values in _by_cost(groups).items()}
     )
-
-
-def _check_limit(limit: int) -> None:
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_TOP:
-        raise _invalid("limit", f"must be an integer from 1 to {MAX_TOP}")
-
-
-def _bucket_starts(begin: datetime, stop: datetime, interval: Interval) -> list[datetime]:
-    """The first instant of every bucket from the one holding ``begin`` to the last one before ``stop``."""
-    if interval is Interval.HOUR:
-        at, step, most = begin.replace(minute=0, second=0, microsecond=0), timedelta(hours=1), MAX_HOURS
-    elif interval is Interval.DAY:
-        at, step, most = begin.replace(hour=0, minute=0, second=0, microsecond=0), timedelta(days=1), MAX_RANGE_DAYS
-    else:
-        at, step, most = begin.replace(day=1, hour=0, minute=0, second=0, microsecond=0), None, MAX_MONTHS
-    starts: list[datetime] = []
-    while at < stop:
-        starts.append(at)
-        if len(starts) > most:
-            raise _invalid("end", f"a {interval.value} series has at most {most} buckets")
-        at = (
-            at + step
-            if step
-            else (at.replace(year=at.year + 1, month=1) if at.month == 12 else at.replace(month=at.month + 1))
-        )
-    return starts
-
-
-def _next_month(at: datetime) -> datetime:
-    return at.replace(year=at.year + 1, month=1) if at.month == 12 else at.replace(month=at.month + 1)

@@ -12,10 +12,10 @@ from datetime import date, datetime, timedelta
 from models.ai_usage import COUNTER_FIELDS, Counters
 from models.analytics import TenantDailyUsage, TenantMonthlyUsage, TenantUsageSummary
 from services import summaries
-from services.analytics import MAX_RANGE_DAYS, _invalid, as_day
 from services.pricing import nano_to_usd
 from services.store import UsageStore
 from services.store.rollups import RollupKind, split_detail, tenant_key, total_of
+from services.time_ranges import MAX_RANGE_DAYS, as_day, invalid
 
 
 def _by_provider(rows: dict[tuple[str, str, str], tuple[int, ...]]) -> dict[str, Counters]:
@@ -60,7 +60,7 @@ class TenantUsage:
     def get_tenant_usage_summary(self, tenant_id: str | None, days: int = 30) -> TenantUsageSummary:
         """The last ``days`` UTC days, today included: totals, and breakdowns by feature, task type and provider."""
         if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_RANGE_DAYS:
-            raise _invalid("days", f"must be an integer from 1 to {MAX_RANGE_DAYS}")
+            raise invalid("days", f"must be an integer from 1 to {MAX_RANGE_DAYS}")
         end = self.today()
         start = end - timedelta(days=days - 1)
         rows = self.store.sum_rollups(

@@ -28,9 +28,9 @@ from models.analytics import (
     TopOperations,
     TopPlayers,
 )
-from services.analytics import MAX_RANGE_DAYS, MAX_TOP
 from services.cli.export_command import EXPORT_FIELDS, csv_cells, jsonl_line
 from services.store import EventFilter
+from services.time_ranges import MAX_RANGE_DAYS, MAX_TOP
 
 from .handlers import Call
 from .responses import ApiResponse

@@ -32,11 +32,11 @@ from models.analytics import (
     TopOperations,
     TopPlayers,
 )
-from services.analytics import MAX_TOP
 from services.cli import tables
 from services.cli.common import ISO_DAY, ISO_MOMENT, IsoMoment, emit, json_option, load_settings, open_service
 from services.cli.common import translate_errors as _translate
 from services.cli.tenant_commands import options_named
+from services.time_ranges import MAX_TOP
 
 DEFAULT_RANGE_DAYS = 7
 BUCKET_LABELS = {Interval.HOUR: "%Y-%m-%d %H:00", Interval.DAY: "%Y-%m-%d", Interval.MONTH: "%Y-%m"}

@@ -15,10 +15,10 @@ from typing import ParamSpec, TypeVar
 import click
 
 from models.analytics import TenantDailyUsage, TenantMonthlyUsage, TenantUsageSummary
-from services.analytics import MAX_RANGE_DAYS
 from services.cli import tables
 from services.cli.common import ISO_DAY, emit, json_option, load_settings, open_service, translate_errors
 from services.errors import ValidationFailed
+from services.time_ranges import MAX_RANGE_DAYS
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -20,9 +20,9 @@ from enum import StrEnum
 from typing import Any
 
 from models.ai_usage import AIUsageLog, TaskType
-from services.analytics import day_range
 from services.compat._service import SYSTEM_USER, as_utc, caller_names, enum_value, resolve
 from services.pricing import parse_model_id
+from services.time_ranges import day_range
 from services.usage_tracking_service import UsageTrackingService
 
 
