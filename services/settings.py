@@ -17,6 +17,11 @@ class Settings(BaseSettings):
 
     db_path: Path = Field(default=Path(".ai-usage/usage.db"), description="SQLite file of the embedded store")
     prices_file: Path | None = Field(default=None, description="Price-book override (TOML), merged on top")
+    alerts_file: Path | None = Field(default=None, description="Alert rules (TOML); none: the default rules")
+    alert_webhook_urls: SecretStr | None = Field(
+        default=None,
+        description="Webhook URLs added to the rules file's: a JSON list, or separated by commas or spaces (a secret)",
+    )
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
         default="NORMAL",
         description="NORMAL survives a process crash; FULL also survives power loss, at a cost per commit",

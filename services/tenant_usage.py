@@ -15,7 +15,7 @@ from services import summaries
 from services.pricing import nano_to_usd
 from services.store import UsageStore
 from services.store.rollups import RollupKind, split_detail, tenant_key, total_of
-from services.time_ranges import MAX_RANGE_DAYS, as_day, invalid
+from services.time_ranges import MAX_RANGE_DAYS, invalid
 
 
 def _by_provider(rows: dict[tuple[str, str, str], tuple[int, ...]]) -> dict[str, Counters]:
@@ -40,9 +40,10 @@ class TenantUsage:
     clock: Callable[[], datetime]
     today: Callable[[], date]
     _month: Callable[[int | None, int | None], tuple[int, int]]
+    _utc_day: Callable[[object], date]
 
     def get_tenant_daily_usage(self, tenant_id: str | None, date: date | datetime | None = None) -> TenantDailyUsage:
-        day = self.today() if date is None else as_day(date, "date")
+        day = self._utc_day(date)
         rows = self.store.sum_rollups(
             RollupKind.TENANT_DAY, tenant_key(tenant_id), day.isoformat(), day.isoformat(), COUNTER_FIELDS
         )

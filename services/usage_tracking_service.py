@@ -42,10 +42,10 @@ from services.settings import Settings
 from services.store import EventFilter, UsageStore, open_store
 from services.store.rollups import RollupKind, player_key, split_detail, total_of
 from services.tenant_usage import TenantUsage
+from services.time_ranges import MAX_RANGE_DAYS, as_day, day_range
 from services.usage_events import EventPricer, differing_fields, parse_event
 
 MAX_BATCH_EVENTS = 1000
-MAX_RANGE_DAYS = 366
 
 log = structlog.get_logger("ai_usage")
 
@@ -181,15 +181,7 @@ class UsageTrackingService(TenantUsage, Analytics):
     # -- summaries -------------------------------------------------------------------------------------
     def _utc_day(self, value: object) -> date:
         """The UTC day a summary is for: today by default; a datetime counts by its UTC date."""
-        if value is None:
-            return self.today()
-        if isinstance(value, datetime):  # before date: a datetime is a date subclass, with a time that misleads
-            if value.tzinfo is None or value.utcoffset() is None:
-                raise _invalid("date", "a datetime must be timezone-aware (or pass a date)")
-            return value.astimezone(UTC).date()
-        if isinstance(value, date):
-            return value
-        raise _invalid("date", f"must be a date, got {type(value).__name__}")
+        return self.today() if value is None else as_day(value, "date")  # type: ignore[arg-type]
 
     def today(self) -> date:
         return self.clock().astimezone(UTC).date()
@@ -256,10 +248,7 @@ class UsageTrackingService(TenantUsage, Analytics):
         self, user_id: str, start: date, end: date, tenant_id: str | None = None
     ) -> DateRangeUsage:
         """Usage of ``user_id`` from ``start`` to ``end``, both UTC days and both included."""
-        if end < start:
-            raise _invalid("end", "must not be before start")
-        if (end - start).days + 1 > MAX_RANGE_DAYS:
-            raise _invalid("end", f"a range covers at most {MAX_RANGE_DAYS} days")
+        start, end = day_range(start, end)
         scope = player_key(user_id, tenant_id)
         rows = self.store.get_rollup_range(RollupKind.USER_DAY, scope, start.isoformat(), end.isoformat())
         by_day: dict[str, Counters] = {}

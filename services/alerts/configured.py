@@ -24,8 +24,8 @@ def webhook_urls(value: str | None) -> list[str]:
 
 
 def config_from_settings(settings: Any, rules_file: Path | str | None = None) -> AlertConfig:
-    path = rules_file if rules_file is not None else getattr(settings, "alerts_file", None)
-    secret = getattr(settings, "alert_webhook_urls", None)
+    path = rules_file if rules_file is not None else settings.alerts_file
+    secret = settings.alert_webhook_urls
     urls = webhook_urls(secret.get_secret_value() if hasattr(secret, "get_secret_value") else secret)
     return load_config(path, urls)
 

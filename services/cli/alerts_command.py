@@ -12,12 +12,11 @@ from services.alerts.configured import config_from_settings, report_json
 from services.cli import tables
 from services.cli.common import EXIT_FAILED, echo_json, json_option, load_settings, open_service, translate_errors
 
-# Until Settings has ``alerts_file`` the option reads its variable itself; afterwards the setting is the default.
+# Without --rules the settings' ``alerts_file`` (AI_USAGE_ALERTS_FILE) applies, else the default rules.
 rules_option = click.option(
     "--rules",
     "rules_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    envvar="AI_USAGE_ALERTS_FILE",
     help="The alert rules (TOML). Default: AI_USAGE_ALERTS_FILE, else the default rules.",
 )
 
