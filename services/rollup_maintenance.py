@@ -20,16 +20,16 @@ its range, ``rebuild`` on Appwrite the expected rows of the whole ledger (about 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import structlog
 from pydantic import BaseModel
 
-from models.ai_usage import COUNTER_FIELDS, AIUsageLog, counter_values
+from models.ai_usage import COUNTER_FIELDS, counter_values
+from services.store import iter_events
 from services.store.appwrite_store import AppwriteUsageStore
-from services.store.protocol import MAX_PAGE_SIZE, EventFilter, UsageStore
+from services.store.protocol import EventFilter, UsageStore
 from services.store.rollups import SHAPES, RollupKind, rollup_keys
 from services.store.sqlite_store import SQLiteUsageStore
 
@@ -86,16 +86,6 @@ def store_of(target: Any) -> UsageStore:
     return getattr(target, "store", target)
 
 
-def iter_all_events(store: UsageStore, where: EventFilter) -> Iterator[AIUsageLog]:
-    cursor: str | None = None
-    while True:
-        page = store.list_events(where, limit=MAX_PAGE_SIZE, cursor=cursor)
-        yield from page.items
-        if page.next_cursor is None:
-            return
-        cursor = page.next_cursor
-
-
 def _months_covered(start: date | None, end: date | None) -> tuple[str, str] | None:
     """The first and last month (YYYY-MM) lying wholly within [start, end], or None when no month does."""
     if start is None:
@@ -149,7 +139,7 @@ def verify(
     )
     expected: dict[Key, list[int]] = {}
     events = 0
-    for event in iter_all_events(store, where):
+    for event in iter_events(store, where):
         events += 1
         # An event moves a dozen of the ~110 counters: add those only, to each of its eight rows.
         moved = [(index, value) for index, value in enumerate(counter_values(event)) if value]

@@ -14,7 +14,7 @@ from models.analytics import TenantDailyUsage, TenantMonthlyUsage, TenantUsageSu
 from services import summaries
 from services.pricing import nano_to_usd
 from services.store import UsageStore
-from services.store.rollups import RollupKind, split_detail, tenant_key, total_of
+from services.store.rollups import RollupKind, detail_breakdowns, tenant_key, total_of
 from services.time_ranges import MAX_RANGE_DAYS, invalid
 
 
@@ -67,12 +67,7 @@ class TenantUsage:
         rows = self.store.sum_rollups(
             RollupKind.TENANT_DAY_DETAIL, tenant_key(tenant_id), start.isoformat(), end.isoformat(), COUNTER_FIELDS
         )
-        by: dict[str, dict[str, Counters]] = {"feature": {}, "task_type": {}, "provider": {}}
-        for (_scope, _bucket, dim), values in rows.items():
-            counters = Counters(*values)
-            for part, value in split_detail(dim).items():
-                if part in by:
-                    by[part][value] = by[part].get(value, Counters()) + counters
+        by = detail_breakdowns(rows, ("feature", "task_type", "provider"))
         return TenantUsageSummary(
             tenant_id=tenant_id,
             days=days,

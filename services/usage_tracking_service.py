@@ -39,8 +39,8 @@ from services.errors import IdempotencyConflict, NotFound, ValidationFailed
 from services.pricing import PriceBook, TokenCounts, cost_usd, model_cost_info, nano_to_usd
 from services.reprice import RepriceReport, of_tenant, reprice, window
 from services.settings import Settings
-from services.store import EventFilter, UsageStore, open_store
-from services.store.rollups import RollupKind, player_key, split_detail, total_of
+from services.store import EventFilter, UsageStore, iter_events, open_store
+from services.store.rollups import RollupKind, detail_breakdowns, player_key, total_of
 from services.tenant_usage import TenantUsage
 from services.time_ranges import MAX_RANGE_DAYS, as_day, day_range
 from services.usage_events import EventPricer, differing_fields, parse_event
@@ -214,12 +214,7 @@ class UsageTrackingService(TenantUsage, Analytics):
         """Everyone's usage on a UTC day (every tenant), by model, provider and task type."""
         day = self._utc_day(date).isoformat()
         rows = self.store.sum_rollups(RollupKind.TENANT_DAY_DETAIL, None, day, day, COUNTER_FIELDS)
-        by: dict[str, dict[str, Counters]] = {"model": {}, "provider": {}, "task_type": {}}
-        for (_tenant, _bucket, dim), values in rows.items():
-            counters = Counters(*values)
-            for part, value in split_detail(dim).items():
-                if part in by:
-                    by[part][value] = by[part].get(value, Counters()) + counters
+        by = detail_breakdowns(rows, ("model", "provider", "task_type"))
         by_task = by["task_type"]
         return summaries.global_daily(self._utc_day(date), total_of(by_task), by["model"], by["provider"], by_task)
 
@@ -305,13 +300,7 @@ class UsageTrackingService(TenantUsage, Analytics):
 
     def iter_events(self, where: EventFilter | None = None, page_size: int = 1000) -> Iterator[AIUsageLog]:
         """Every matching event, page by page, so an export of any size runs in constant memory."""
-        cursor: str | None = None
-        while True:
-            page = self.list_events(where, limit=page_size, cursor=cursor)
-            yield from page.items
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+        return iter_events(self.store, where or EventFilter(), page_size)
 
     # -- prices (no store needed) --------------------------------------------------------------------------
     def estimate_cost_for_model(self, model: str, tokens_input: int, tokens_output: int) -> float:

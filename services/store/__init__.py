@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+from models.ai_usage import AIUsageLog
 from services.settings import Settings
 from services.store.protocol import MAX_PAGE_SIZE, EventFilter, UsageStore
 
-__all__ = ["MAX_PAGE_SIZE", "EventFilter", "UsageStore", "open_store"]
+__all__ = ["MAX_PAGE_SIZE", "EventFilter", "UsageStore", "iter_events", "open_store"]
+
+
+def iter_events(store: UsageStore, where: EventFilter, page_size: int = MAX_PAGE_SIZE) -> Iterator[AIUsageLog]:
+    """Every matching event, page by page, so reading any number of them runs in constant memory."""
+    cursor: str | None = None
+    while True:
+        page = store.list_events(where, limit=page_size, cursor=cursor)
+        yield from page.items
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
 
 
 def open_store(settings: Settings, *, appwrite_key: str | None = None) -> UsageStore:

@@ -11,7 +11,7 @@ task type also give the total of their (kind, scope, bucket) by summing at most 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -141,6 +141,20 @@ def rollup_keys(log: AIUsageLog) -> list[RollupKey]:
     """Every rollup row this event adds its counters to."""
     v = _key_values(log)
     return [RollupKey(kind, v[s], v[b], v[d]) for kind, s, b, d, optional in _PLAN if not (optional and not v[s])]
+
+
+def detail_breakdowns(
+    rows: Mapping[tuple[str, str, str], Sequence[int]], parts: Sequence[str]
+) -> dict[str, dict[str, Counters]]:
+    """``TENANT_DAY_DETAIL`` rows (as ``sum_rollups`` returns them, every counter) added up by each of ``parts``
+    (some of provider, model, task_type, feature): part -> value -> counters."""
+    by: dict[str, dict[str, Counters]] = {part: {} for part in parts}
+    for (_scope, _bucket, dim), values in rows.items():
+        counters = Counters(*values)
+        for part, value in split_detail(dim).items():
+            if part in by:
+                by[part][value] = by[part].get(value, Counters()) + counters
+    return by
 
 
 def total_of(rows: Mapping[object, Counters]) -> Counters:
