@@ -4,7 +4,9 @@
 
 1. Requests per logged event (``log_usage``), per ``log_usage_batch`` of 1,000 events for 1,000 players,
    and per summary, counted by the server; events/s for both ways of logging.
-2. The approach this replaces, on the same server: one ``create_row`` per event (no rollups), and a daily
+2. Requests per analytics call and tenant summary (issues 10 and 11: at most 3 per analytics call, at most 2
+   per tenant summary) with ``--analytics-events`` stored over 30 days for 3 tenants.
+3. The approach this replaces, on the same server: one ``create_row`` per event (no rollups), and a daily
    summary that lists the player's rows of the day page by page (Appwrite's default page of 25 rows, and
    the replaced code's single ``limit(1000)`` read, which is wrong past 1,000 rows).
 
@@ -53,6 +55,63 @@ def event(n: int, user: str, tag: str) -> UsageEvent:
     )
 
 
+ANALYTICS_TARGET = {"tenant": 2}  # requests; every other call: 3
+
+
+def analytics_requests(double: TablesDBDouble, service: UsageTrackingService, count: int) -> str:
+    """Requests per analytics call, with ``count`` events of 3 tenants, 4 providers and 3 features over 30 days."""
+    models = ("anthropic/claude-3.5-sonnet", "openai/gpt-4o-mini", "gemini-2.5-flash", "deepseek-chat")
+    tenants = (None, "studio-a", "studio-b")
+    events = [
+        UsageEvent(
+            request_id=f"an-{n}",
+            user_id=f"p-{n % 200}",
+            tenant_id=tenants[n % 3],
+            model=models[n % 4],
+            task_type=TASKS[n % len(TASKS)],
+            feature=("quest_board", "npc_banter", None)[n % 3],
+            tokens_input=900 + n % 300,
+            tokens_output=200,
+            request_duration_ms=300 + n % 4000,
+            success=n % 31 != 0,
+            timestamp=NOW - timedelta(minutes=7 * n % (30 * 24 * 60)),
+        )
+        for n in range(count)
+    ]
+    for start in range(0, count, 1000):
+        service.log_usage_batch(events[start : start + 1000])
+    day, month_ago, week_ago = NOW.date(), NOW.date() - timedelta(days=29), NOW - timedelta(days=7)
+    calls = {
+        "hourly series, 7 days": lambda: service.get_time_series(week_ago, NOW, "hour"),
+        "daily series, 30 days": lambda: service.get_time_series(month_ago, NOW, "day"),
+        "daily series, 30 days, one model": lambda: service.get_time_series(month_ago, NOW, "day", model=models[0]),
+        "monthly series": lambda: service.get_time_series(month_ago, NOW, "month"),
+        "latency percentiles, 30 days": lambda: service.get_latency_report(month_ago, day),
+        "top players of the day": lambda: service.get_top_players(day),
+        "top players of the day, one tenant": lambda: service.get_top_players(day, tenant_id="studio-a"),
+        "top players over 7 days": lambda: service.get_top_players(day - timedelta(days=6), day),
+        "cost by provider, 30 days": lambda: service.get_cost_by_provider(month_ago, day),
+        "cost by model, 30 days": lambda: service.get_cost_by_model(month_ago, day),
+        "cost by feature, 30 days": lambda: service.get_cost_by_feature(month_ago, day),
+        "top operations, 30 days": lambda: service.get_top_operations(month_ago, day),
+        "error rates, 30 days": lambda: service.get_error_rates(month_ago, day),
+        "realtime (last 24 hours)": lambda: service.get_realtime_metrics(),
+        "tenant daily usage": lambda: service.get_tenant_daily_usage("studio-a", day),
+        "tenant monthly usage": lambda: service.get_tenant_monthly_usage("studio-a", day.year, day.month),
+        "tenant summary, 30 days": lambda: service.get_tenant_usage_summary("studio-a", 30),
+    }
+    rows = []
+    for name, call in calls.items():
+        _, requests, seconds = measured(double, call)
+        target = ANALYTICS_TARGET["tenant"] if name.startswith("tenant") else 3
+        rows.append([name, str(requests), f"<= {target}", "ok" if requests <= target else "MISSED",
+                     f"{seconds * 1000:.1f}"])  # fmt: skip
+    stored = len(double.rows("ai_usage", "rollups"))
+    return f"\nanalytics with {count:,} events over 30 days (3 tenants), {stored:,} rollup rows stored\n" + table(
+        ["analytics call", "requests", "target", "", "ms"], rows
+    )
+
+
 def measured(double: TablesDBDouble, action):  # type: ignore[no-untyped-def]
     double.reset_counts()
     start = time.perf_counter()
@@ -65,6 +124,7 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=300, help="events logged one per call")
     parser.add_argument("--batches", type=int, default=5, help="log_usage_batch calls of 1,000 events")
     parser.add_argument("--player-events", type=int, default=3000, help="events of one player's day")
+    parser.add_argument("--analytics-events", type=int, default=3000, help="events stored for the analytics calls")
     args = parser.parse_args()
     configure_logging("console", "ERROR")
 
@@ -117,6 +177,8 @@ def main() -> None:
         rollup_rows = len(double.rows("ai_usage", "rollups"))
         print(f"\nsummaries with {rollup_rows:,} rollup rows stored ({args.player_events:,} events on the whale's day)")
         print(table(["summary", "requests", "ms"], rows))
+
+        print(analytics_requests(double, service, args.analytics_events))
 
         print("\nthe replaced approach on the same server")
         provision(double, LEGACY_DB)
