@@ -30,7 +30,7 @@ from services.errors import NotFound
 from services.usage_tracking_service import MAX_BATCH_EVENTS
 
 from . import analytics_api as api
-from . import handlers, otlp
+from . import dashboard, handlers, otlp
 from .errors import RouteMethodNotAllowed
 from .request import Role
 from .schemas import (
@@ -157,6 +157,11 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/admin/export", "exportEvents", "Raw events as CSV or JSON Lines, streamed page by page",
           api.export, SERVER_ADMIN, READERS, None, query=api.ExportQuery,
           content_types=(api.CSV_TYPE, api.JSONL_TYPE)),
+    Route("GET", "/v1/admin/alerts", "listSentAlerts", "The alerts sent (or being sent), most recent first",
+          dashboard.alert_history, SERVER_ADMIN, READERS, dashboard.AlertHistory, query=dashboard.AlertsQuery),
+    # The page holds no data (its script reads the routes above with the admin key), so anyone may load it.
+    Route("GET", "/dashboard", "dashboard", "The admin dashboard: an HTML page reading the admin routes",
+          dashboard.dashboard_page, ANYONE, READERS, None, content_types=(dashboard.HTML_TYPE,)),
     Route("GET", "/v1/prices", "listPrices", "The price book in force now, USD per 1K tokens",
           handlers.list_prices, AUTHENTICATED, READERS, PriceList),
     Route("GET", "/v1/prices/{model:path}", "getModelPrice",
