@@ -1,0 +1,122 @@
+"""``GET /dashboard`` and ``GET /v1/admin/alerts`` without a browser: the page is self-contained (no URL at all, its
+inline CSS and script pinned by the CSP it is served with), reads only documented admin routes, is served by
+``ai-usage serve`` and the admin Appwrite function; the alerts route pages the sent alerts behind a key."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from functions.appwrite_adapter import AppwriteFunction
+from functions.http_api import Role
+from functions.http_api.dashboard import ASSETS
+from functions.http_api.openapi import openapi_document
+from functions.http_api.routes import match, routes_for
+from services.alerts import Alert, RuleKind, SQLiteAlertLog
+from services.settings import Settings
+from tests.http_harness import ADMIN, NOW, SERVER, LiveServer, live_server, make_app
+
+SCRIPT = (ASSETS / "dashboard.js").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    path = Path(tmp_path_factory.mktemp("dashboard")) / "usage.db"
+    alerts = SQLiteAlertLog(str(path))
+    for hours in range(3):  # three alerts, an hour apart, the newest sent at NOW
+        alert = Alert(f"rule-{hours}", RuleKind.PLAYER_COST, "player:studio-a/p1", "2026-11-23", f"alert {hours}", "")
+        assert alerts.claim(alert, NOW - timedelta(hours=hours))
+        alerts.mark_sent(alert, NOW - timedelta(hours=hours), delivered=2, failed=1)
+    alerts.close()
+    app = make_app(path)
+    with live_server(app, "wsgi") as server:
+        yield server
+    app.close()
+
+
+def _sha256(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+def test_the_page_is_served_to_anyone_and_fetches_nothing_from_anywhere(api: LiveServer) -> None:
+    page = api.get("/dashboard")
+
+    assert page.status_code == 200
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    html = page.text
+    assert "://" not in html  # no URL at all: nothing to fetch, from this host or another
+    assert re.findall(r"""(?:src|href)\s*=\s*["']?([^"'\s>]*)""", html) == ["data:,"]  # the empty favicon only
+    policy = dict(part.strip().split(" ", 1) for part in page.headers["Content-Security-Policy"].split(";"))
+    assert policy["default-src"] == "'none'" and policy["connect-src"] == "'self'"
+    # The browser runs the inline script and style only because their hashes are the policy's.
+    [style] = re.findall(r"<style>(.*?)</style>", html, re.S)
+    [script] = re.findall(r"<script>(.*?)</script>", html, re.S)
+    assert (policy["style-src"], policy["script-src"]) == (_sha256(style), _sha256(script))
+    assert script == SCRIPT
+    assert 'type="password"' in html and "sessionStorage" in script  # the key is typed in, never served
+
+
+def test_a_wrong_key_is_refused_even_for_the_page(api: LiveServer) -> None:
+    assert api.get("/dashboard", headers=ADMIN).status_code == 200
+    assert api.get("/dashboard", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_every_route_the_script_reads_is_a_documented_admin_get_route() -> None:
+    paths = re.findall(r"""api\(\s*["'`](v1/[^"'`]*)["'`]""", SCRIPT)
+    # A template's ${...} and a path built on by concatenation ("v1/prices/" + model) stand for one value.
+    paths = [re.sub(r"\$\{[^}]*\}", "x", path) + ("x" if path.endswith("/") else "") for path in paths]
+    assert len(paths) >= 10
+    documented = openapi_document("admin")["paths"]
+    for path in paths:
+        route, _ = match("GET", "/" + path, "admin")
+        assert route.openapi_path in documented, path
+        assert Role.ADMIN in route.roles, path
+
+
+def test_the_page_is_served_by_ai_usage_serve_and_both_reading_functions() -> None:
+    for group in (None, "admin", "reports"):
+        assert any(route.pattern == "/dashboard" for route in routes_for(group)), group
+    assert not any(route.pattern == "/dashboard" for route in routes_for("ingest"))
+    document = openapi_document()["paths"]["/dashboard"]["get"]
+    assert list(document["responses"]["200"]["content"]) == ["text/html; charset=utf-8"]
+
+
+def test_the_admin_appwrite_function_sends_the_page_as_html(tmp_path: Path) -> None:
+    function = AppwriteFunction("admin", Role.ADMIN, settings=Settings(db_path=tmp_path / "usage.db"))
+    sent: dict[str, Any] = {}
+
+    def binary(data: bytes, statusCode: int = 200, headers: dict[str, str] | None = None) -> None:
+        sent.update(body=data, status=statusCode, headers=headers or {})
+
+    request = SimpleNamespace(method="GET", path="/dashboard", query={}, headers={}, body_binary=b"")
+    function(SimpleNamespace(req=request, res=SimpleNamespace(binary=binary)))
+
+    assert sent["status"] == 200
+    assert sent["headers"]["content-type"] == "text/html; charset=utf-8"
+    assert b'id="login-form"' in sent["body"] and b"://" not in sent["body"]
+
+
+def test_the_alerts_route_pages_the_sent_alerts_newest_first(api: LiveServer) -> None:
+    first = api.get("/v1/admin/alerts", params={"limit": 2}, headers=ADMIN).json()
+    assert [a["rule"] for a in first["alerts"]] == ["rule-0", "rule-1"]
+    assert first["alerts"][0] | {"claimed_at": None, "sent_at": None} == {
+        "rule": "rule-0", "scope": "player:studio-a/p1", "period": "2026-11-23", "status": "sent",
+        "claimed_at": None, "sent_at": None, "title": "alert 0", "delivered": 2, "failed": 1,
+    }  # fmt: skip
+    assert first["alerts"][0]["sent_at"].startswith("2026-11-23T12:00:00")
+    rest = api.get("/v1/admin/alerts", params={"limit": 2, "cursor": first["next_cursor"]}, headers=SERVER).json()
+    assert [a["rule"] for a in rest["alerts"]] == ["rule-2"] and rest["next_cursor"] is None
+
+
+def test_the_alerts_route_needs_a_key_and_names_a_bad_limit(api: LiveServer) -> None:
+    assert api.get("/v1/admin/alerts").status_code == 401
+    bad = api.get("/v1/admin/alerts", params={"limit": 0}, headers=ADMIN)
+    assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "limit"
