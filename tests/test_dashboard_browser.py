@@ -262,3 +262,22 @@ def test_the_dashboard_shows_the_apis_figures_in_a_real_browser(api: LiveServer,
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     _no_console_errors(browser)
+
+
+def test_an_empty_ledger_shows_zeros_and_an_empty_chart_without_an_error(browser: Any, tmp_path: Path) -> None:
+    app = make_app(tmp_path / "usage.db")
+    with live_server(app, "wsgi") as empty:
+        browser.get(empty.url + "/dashboard")
+        browser.execute_script("sessionStorage.clear()")
+        browser.refresh()
+        browser.find_element(By.ID, "admin-key").send_keys(ADMIN_KEY)
+        _then_settled(browser, browser.find_element(By.ID, "sign-in").click)
+
+        assert (_text(browser, "kpi-cost-today"), _text(browser, "kpi-requests-today")) == ("$0.00", "0")
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#chart g.bar")) == 30
+        assert browser.find_elements(By.CSS_SELECTOR, "#chart rect.seg") == []
+        assert "No cost in this range" in browser.find_element(By.ID, "chart").text
+        assert "No alert has been sent." in _text(browser, "alerts")
+        _no_console_errors(browser)
+        _screenshot(browser, "empty")
+    app.close()

@@ -171,7 +171,7 @@
     const yMax = niceCeiling(Number(max) / 1e18);
     chart.dataset.view = state.view;
     const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `Cost per day by ${state.view}` });
-    for (let i = 0; i <= 4; i++) {
+    for (let i = 0; i <= (yMax ? 4 : 0); i++) { // an empty range gets its baseline only
       const y = top + plotH - (plotH * i) / 4;
       root.append(svg("line", { class: "grid-line", x1: left, x2: W - right, y1: y, y2: y }));
       root.append(svg("text", { class: "axis", x: left - 6, y: y + 4, "text-anchor": "end" }, usd(BigInt(Math.round((yMax * i) / 4 * 1e6)) * 10n ** 12n)));
