@@ -293,7 +293,7 @@ def test_an_ollama_id_is_free_for_any_model(model: str) -> None:
         ("some-model", "mistral", "mistral"),
         ("mistralai/some-model", None, "mistral"),
         ("gpt-9", "deepseek", "deepseek"),  # the provider argument outranks the name
-        ("firecrawl/crawl", None, "firecrawl"),
+        ("firecrawl/deep-research", None, "firecrawl"),
     ],
 )
 def test_unknown_model_is_priced_by_its_providers_default_and_flagged(
