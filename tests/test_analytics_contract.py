@@ -233,3 +233,21 @@ def test_bad_analytics_arguments_name_the_field(seeded, call, field) -> None:
     with pytest.raises(ValidationFailed) as raised:
         call(ledger)
     assert [error.field for error in raised.value.fields] == [field]
+
+
+def test_the_longest_keys_are_stored_and_read_back_exactly(store, price_book: PriceBook) -> None:
+    # A tenant's player past the 128 characters of Appwrite's scope column, a model id of 200 characters that JSON
+    # escapes, and a day's detail (provider, model, task type, feature) past the 200 of its dim column.
+    ledger = UsageTrackingService(store, price_book, clock=lambda: NOW)
+    tenant, user, model = "t" * 128, "玩" * 128, ('"\\' + "模" * 198)
+    feature = "f" * 100
+    event = {"tenant_id": tenant, "user_id": user, "model": model, "provider": "p" * 64, "feature": feature,
+             "tokens_input": 1000, "request_duration_ms": 5, "session_id": "s" * 128}  # fmt: skip
+    stored = ledger.log_usage(**event).log
+    assert ledger.get_daily_usage(user, TODAY, tenant).estimated_cost_exact == stored.estimated_cost_exact
+    assert ledger.get_usage_by_model(user, model, tenant).total_requests == 1
+    assert ledger.get_session_usage("s" * 128, tenant).total_requests == 1
+    summary = ledger.get_tenant_usage_summary(tenant, days=1)
+    assert list(summary.by_feature) == [feature] and list(summary.by_provider) == ["p" * 64]
+    assert ledger.get_cost_by_model(TODAY, TODAY, tenant).items[model].requests == 1
+    assert ledger.get_top_players(TODAY, limit=1, tenant_id=tenant).players[0].user_id == user

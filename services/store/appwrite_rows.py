@@ -196,7 +196,10 @@ class RollupDelta:
             if value or name == "requests"
         }
         scope, dim = key_column(self.scope, SCOPE_CHARS), key_column(self.dim, DIM_CHARS)
-        long_key = json.dumps([self.scope, self.dim]) if (scope, dim) != (self.scope, self.dim) else None
+        # At most one is past its column (a long scope is a tenant's player, whose dim is at most a model id), so the
+        # pair fits the column's 1,024 characters even when every character is escaped.
+        changed = (scope, dim) != (self.scope, self.dim)
+        long_key = json.dumps([self.scope, self.dim], ensure_ascii=False) if changed else None
         return {
             "$id": row_id, "kind": self.kind, "scope": scope, "bucket": self.bucket, "dim": dim,
             "shard": self.shard, **({"long_key": long_key} if long_key else {}), **increments,

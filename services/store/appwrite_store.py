@@ -53,6 +53,8 @@ IDS_PER_QUERY = 100
 _REFUSED = frozenset({TRANSACTION_CONFLICT, "row_already_exists", "document_already_exists"})
 _ROLLUP_COLUMNS = ["kind", "scope", "bucket", "dim", "long_key", *COUNTER_FIELDS]
 _RECENT_EVENTS = 1024
+# The longest rollup scope: a tenant's player or session (tenant, separator, id); stored hashed past 128.
+MAX_SCOPE_CHARS = 2 * MAX_ID_CHARS + 1
 _UNSETTLED = frozenset({"transaction_not_ready", "transaction_not_found", "transaction_failed"})
 _COMMITTING_POLLS = 2
 
@@ -304,7 +306,7 @@ class AppwriteUsageStore:
         self, kinds: Sequence[RollupKind], scope: str, bucket: str
     ) -> dict[RollupKind, dict[str, Counters]]:
         """Several kinds of one (scope, bucket) in one request: a whole summary costs one round trip."""
-        if not _storable(scope, MAX_ID_CHARS):  # nothing longer was ever stored; and the query would overflow
+        if not _storable(scope, MAX_SCOPE_CHARS):  # nothing longer was ever stored; and the query would overflow
             return {kind: {} for kind in kinds}
         queries = [
             Query.equal("kind", [kind.value for kind in kinds]),
@@ -325,7 +327,7 @@ class AppwriteUsageStore:
     def get_rollup_range(
         self, kind: RollupKind, scope: str, first_bucket: str, last_bucket: str
     ) -> dict[tuple[str, str], Counters]:
-        if not _storable(scope, MAX_ID_CHARS):
+        if not _storable(scope, MAX_SCOPE_CHARS):
             return {}
         result: dict[tuple[str, str], Counters] = {}
         for (_, bucket, dim), values in self.sum_rollups(
@@ -337,7 +339,7 @@ class AppwriteUsageStore:
     def sum_rollups(
         self, kind: RollupKind, scope: str | None, first_bucket: str, last_bucket: str, counters: Sequence[str]
     ) -> dict[tuple[str, str, str], tuple[int, ...]]:
-        if scope is not None and not _storable(scope, 2 * MAX_ID_CHARS + 1):
+        if scope is not None and not _storable(scope, MAX_SCOPE_CHARS):
             return {}
         unknown = set(counters) - set(COUNTER_FIELDS)
         if unknown:
