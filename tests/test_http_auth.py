@@ -50,8 +50,9 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/v1/admin/top/operations", None),
     ("GET", "/v1/admin/errors/by-provider", None),
     ("GET", "/v1/admin/export", None),
+    ("GET", "/v1/admin/alerts", None),
 ]
-PUBLIC = [("GET", "/healthz", None), ("GET", "/openapi.json", None)]
+PUBLIC = [("GET", "/healthz", None), ("GET", "/openapi.json", None), ("GET", "/dashboard", None)]
 LOGGING_ROUTES = ROUTES[:3]
 READ_ROUTES = ROUTES[3:]
 
