@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2 as httpx  # openai 3.x and the others run on httpx2, the maintained fork of httpx
 import openai
 import pytest
 from ai_usage_client.extract import UnrecognisedResponse, speech_usage, usage_from_response

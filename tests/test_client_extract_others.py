@@ -12,7 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import httpx
+import httpx2 as httpx  # openai 3.x and the others run on httpx2, the maintained fork of httpx
 import pytest
 from ai_usage_client.extract import UnrecognisedResponse, elevenlabs_usage, usage_from_response
 
