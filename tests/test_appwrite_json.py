@@ -128,10 +128,22 @@ def test_the_functions_serve_every_route_with_permissions_that_fit() -> None:
     assert served == set(ROUTES)
     assert by_group["ingest"]["execute"] == []  # API keys (the game backend) only
     assert by_group["reports"]["execute"] == ["users"]
-    assert by_group["admin"]["execute"] == ["label:admin"]
+    assert by_group["admin"]["execute"] == ["label:admin"]  # Appwrite admits admins only: never `any`
+    # The page, through the function's domain (which needs `any`); it holds no data and reads no store.
+    assert by_group["dashboard"]["execute"] == ["any"] and by_group["dashboard"]["scopes"] == []
     assert "rows.write" in by_group["ingest"]["scopes"]
     for group in ("reports", "admin"):  # readers get read scopes only
         assert set(by_group[group]["scopes"]) <= READ_SCOPES
+
+
+def test_the_dashboard_runs_the_admin_function_declared_here() -> None:
+    # usage-dashboard's page executes the admin function by id: its default id (or its var) is that function's $id.
+    from functions.usage_dashboard.page_function import ADMIN_FUNCTION_VARIABLE, DEFAULT_ADMIN_FUNCTION_ID
+
+    groups = {_load_entrypoint(function).function.group: function for function in _http_functions()}
+    configured = groups["dashboard"].get("vars", {}).get(ADMIN_FUNCTION_VARIABLE, DEFAULT_ADMIN_FUNCTION_ID)
+
+    assert configured == groups["admin"]["$id"] == "usage-admin"
 
 
 def test_declared_tables_point_at_a_declared_database() -> None:

@@ -1,6 +1,7 @@
 """``GET /dashboard`` and ``GET /v1/admin/alerts`` without a browser: the page is self-contained (no URL at all, its
 inline CSS and script pinned by the CSP it is served with), reads only documented admin routes, is served by
-``ai-usage serve`` and the admin Appwrite function; the alerts route pages the sent alerts behind a key."""
+``ai-usage serve`` and by the public ``usage-dashboard`` Appwrite function (set up for its Appwrite project, calling
+that endpoint only); the alerts route pages the sent alerts behind a key."""
 
 from __future__ import annotations
 
@@ -14,14 +15,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import structlog
 
-from functions.appwrite_adapter import AppwriteFunction
 from functions.http_api import Role
-from functions.http_api.dashboard import ASSETS
+from functions.http_api.dashboard import ASSETS, AppwriteSignIn
 from functions.http_api.openapi import openapi_document
 from functions.http_api.routes import match, routes_for
+from functions.usage_dashboard.page_function import DashboardFunction
 from services.alerts import Alert, RuleKind, SQLiteAlertLog
-from services.settings import Settings
 from tests.http_harness import ADMIN, NOW, SERVER, LiveServer, live_server, make_app
 
 SCRIPT = (ASSETS / "dashboard.js").read_text(encoding="utf-8")
@@ -81,27 +82,89 @@ def test_every_route_the_script_reads_is_a_documented_admin_get_route() -> None:
         assert Role.ADMIN in route.roles, path
 
 
-def test_the_page_is_served_by_ai_usage_serve_and_both_reading_functions() -> None:
-    for group in (None, "admin", "reports"):
-        assert any(route.pattern == "/dashboard" for route in routes_for(group)), group
-    assert not any(route.pattern == "/dashboard" for route in routes_for("ingest"))
+def test_the_page_is_served_by_ai_usage_serve_and_the_dashboard_function_only() -> None:
+    assert [route.pattern for route in routes_for("dashboard")] == ["/dashboard"]
+    assert any(route.pattern == "/dashboard" for route in routes_for(None))
+    for group in ("ingest", "reports", "admin"):  # none can be reached through a domain: they admit no guests
+        assert not any(route.pattern == "/dashboard" for route in routes_for(group)), group
     document = openapi_document()["paths"]["/dashboard"]["get"]
     assert list(document["responses"]["200"]["content"]) == ["text/html; charset=utf-8"]
 
 
-def test_the_admin_appwrite_function_sends_the_page_as_html(tmp_path: Path) -> None:
-    function = AppwriteFunction("admin", Role.ADMIN, settings=Settings(db_path=tmp_path / "usage.db"))
-    sent: dict[str, Any] = {}
+class _Response:
+    """``context.res``: what the runtime sends back."""
 
-    def binary(data: bytes, statusCode: int = 200, headers: dict[str, str] | None = None) -> None:
-        sent.update(body=data, status=statusCode, headers=headers or {})
+    def binary(self, data: bytes, statusCode: int = 200, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        return {"body": data, "status": statusCode, "headers": headers or {}}
 
-    request = SimpleNamespace(method="GET", path="/dashboard", query={}, headers={}, body_binary=b"")
-    function(SimpleNamespace(req=request, res=SimpleNamespace(binary=binary)))
+    def json(self, obj: Any, statusCode: int = 200, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        return {"json": obj, "status": statusCode, "headers": {**(headers or {}), "content-type": "application/json"}}
 
-    assert sent["status"] == 200
-    assert sent["headers"]["content-type"] == "text/html; charset=utf-8"
-    assert b'id="login-form"' in sent["body"] and b"://" not in sent["body"]
+
+def _execute(function: Any, method: str, path: str) -> dict[str, Any]:
+    # A domain request: Appwrite leaves the user id empty (appwrite-facts 4.2).
+    headers = {"x-appwrite-trigger": "http", "x-appwrite-user-id": "", "x-appwrite-execution-id": "exec-1"}
+    request = SimpleNamespace(method=method, path=path, query={}, headers=headers, body_binary=b"")
+    return function(SimpleNamespace(req=request, res=_Response()))
+
+
+@pytest.fixture
+def appwrite_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "APPWRITE_ENDPOINT",
+        "APPWRITE_PROJECT_ID",
+        "APPWRITE_API_KEY",
+        "AI_USAGE_DASHBOARD_ADMIN_FUNCTION_ID",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("APPWRITE_FUNCTION_API_ENDPOINT", "https://fra.cloud.appwrite.io/v1")
+    monkeypatch.setenv("APPWRITE_FUNCTION_PROJECT_ID", "game-prod")
+
+
+def test_the_dashboard_function_serves_the_page_set_up_for_its_appwrite_project(appwrite_env: None) -> None:
+    sent = _execute(DashboardFunction(), "GET", "/dashboard")
+
+    assert sent["status"] == 200 and sent["headers"]["content-type"] == "text/html; charset=utf-8"
+    html = sent["body"].decode()
+    assert '<meta name="appwrite-endpoint" content="https://fra.cloud.appwrite.io/v1">' in html
+    assert '<meta name="appwrite-project" content="game-prod">' in html
+    assert '<meta name="appwrite-function" content="usage-admin">' in html
+    policy = dict(part.strip().split(" ", 1) for part in sent["headers"]["Content-Security-Policy"].split(";"))
+    assert policy["connect-src"] == "https://fra.cloud.appwrite.io/v1/"  # Appwrite's API only, not even this origin
+    [script] = re.findall(r"<script>(.*?)</script>", html, re.S)
+    assert script == SCRIPT and policy["script-src"] == _sha256(SCRIPT)  # the same script as ai-usage serve's
+    assert sent["headers"]["X-Correlation-Id"] == "exec-1"
+
+
+def test_the_dashboard_function_answers_nothing_but_the_page(appwrite_env: None) -> None:
+    function = DashboardFunction()
+
+    missing = _execute(function, "GET", "/v1/admin/cost/daily")
+    wrong_method = _execute(function, "POST", "/dashboard")
+
+    assert (missing["status"], missing["json"]["error"]["code"]) == (404, "not_found")
+    assert (wrong_method["status"], wrong_method["headers"]["Allow"]) == (405, "GET")
+
+
+def test_a_malformed_admin_function_id_is_named_in_the_log_not_served(
+    appwrite_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AI_USAGE_DASHBOARD_ADMIN_FUNCTION_ID", 'usage-admin"><script>')
+    with structlog.testing.capture_logs() as logs:
+        sent = _execute(DashboardFunction(), "GET", "/dashboard")
+
+    assert sent["status"] == 500 and "exec-1" in sent["json"]["error"]["message"]
+    [failure] = [entry for entry in logs if entry["event"] == "http.app_unavailable"]
+    assert "AI_USAGE_DASHBOARD_ADMIN_FUNCTION_ID: must be an Appwrite id" in failure["error"]
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["ftp://host/v1", "https://host/v1?x=1", "https://user@host/v1", "https://host/v1; script-src *", "https:///v1"],
+)
+def test_an_endpoint_that_could_bend_the_csp_is_refused_naming_the_field(endpoint: str) -> None:
+    with pytest.raises(ValueError, match=r"^endpoint: must be an http"):
+        AppwriteSignIn(endpoint, "game-prod", "usage-admin")
 
 
 def test_the_alerts_route_pages_the_sent_alerts_newest_first(api: LiveServer) -> None:

@@ -2,7 +2,8 @@
 
 Each route names the Appwrite functions (``groups``) that serve it, so every runtime agrees on who serves what:
 ``ingest`` (server keys only), ``reports`` (signed-in users: their own data; users listed as admins by id: all
-of it, the global cost included), ``admin`` (users Appwrite admits by their ``admin`` label).
+of it, the global cost included), ``admin`` (users Appwrite admits by their ``admin`` label), and ``dashboard``
+(anyone: the admin dashboard's page only, which reads everything else through executions of ``admin``).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ from .schemas import (
 KIB = 1024
 MIB = 1024 * KIB
 DEFAULT_BODY_LIMIT = 64 * KIB  # routes that take no body, and unknown paths
-GROUPS = ("ingest", "reports", "admin")
+API_GROUPS = ("ingest", "reports", "admin")  # the functions answering the JSON routes
+GROUPS = (*API_GROUPS, "dashboard")
 # A thousand maximal events, rounded up to whole MiB (8 MiB today): see ``maximal_event_bytes``.
 BATCH_BODY_LIMIT = -(-MAX_BATCH_EVENTS * maximal_event_bytes() // MIB) * MIB
 
@@ -101,7 +103,7 @@ class Route:
 
 
 READERS = frozenset({"reports", "admin"})
-EVERY_GROUP = frozenset(GROUPS)
+EVERY_API_GROUP = frozenset(API_GROUPS)
 
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/usage", "logUsage", "Log one AI request (idempotent on request_id)",
@@ -159,17 +161,18 @@ ROUTES: tuple[Route, ...] = (
           content_types=(api.CSV_TYPE, api.JSONL_TYPE)),
     Route("GET", "/v1/admin/alerts", "listSentAlerts", "The alerts sent (or being sent), most recent first",
           dashboard.alert_history, SERVER_ADMIN, READERS, dashboard.AlertHistory, query=dashboard.AlertsQuery),
-    # The page holds no data (its script reads the routes above with the admin key), so anyone may load it.
+    # The page holds no data (its script reads the routes above with the admin key, or on Appwrite through the
+    # admin function as the signed-in admin), so anyone may load it: usage-dashboard serves it to anyone.
     Route("GET", "/dashboard", "dashboard", "The admin dashboard: an HTML page reading the admin routes",
-          dashboard.dashboard_page, ANYONE, READERS, None, content_types=(dashboard.HTML_TYPE,)),
+          dashboard.dashboard_page, ANYONE, frozenset({"dashboard"}), None, content_types=(dashboard.HTML_TYPE,)),
     Route("GET", "/v1/prices", "listPrices", "The price book in force now, USD per 1K tokens",
           handlers.list_prices, AUTHENTICATED, READERS, PriceList),
     Route("GET", "/v1/prices/{model:path}", "getModelPrice",
           "The price that applies to a model now (the default price when unknown)", handlers.model_price,
           AUTHENTICATED, READERS, PriceInfo),
-    Route("GET", "/healthz", "health", "Liveness and store reachability", handlers.health, ANYONE, EVERY_GROUP,
+    Route("GET", "/healthz", "health", "Liveness and store reachability", handlers.health, ANYONE, EVERY_API_GROUP,
           Health, other_statuses=(503,)),
-    Route("GET", "/openapi.json", "openapi", "This document", handlers.openapi_document, ANYONE, EVERY_GROUP,
+    Route("GET", "/openapi.json", "openapi", "This document", handlers.openapi_document, ANYONE, EVERY_API_GROUP,
           None),
 )  # fmt: skip
 

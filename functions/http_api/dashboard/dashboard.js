@@ -1,5 +1,8 @@
 "use strict";
-// The admin dashboard's script: reads the documented JSON routes with the admin key and draws them.
+// The admin dashboard's script: reads the documented JSON routes and draws them. Served by `ai-usage serve`, it reads
+// them from this origin with the admin key; served by the usage-dashboard Appwrite function (the page then carries
+// meta tags naming the Appwrite endpoint, project and admin function), it signs the admin in with Appwrite and reads
+// each route through an execution of the admin function, which Appwrite runs only for users it admits.
 // Money arrives as exact decimal strings; sums are done in BigInt (1e-18 USD units) and rounded only for display.
 // Every value from the server reaches the page as text (textContent), never as markup.
 (() => {
@@ -14,10 +17,36 @@
   const SVG = (() => { const box = document.createElement("div"); box.innerHTML = "<svg></svg>"; return box.firstChild.namespaceURI; })();
   const ONE = 10n ** 18n;
 
-  const $ = (id) => document.getElementById(id);
-  const state = { key: sessionStorage.getItem(KEY_STORE), view: "provider", today: null, generation: 0 };
+  const SESSION_STORE = "ai-usage-appwrite-session";
+  const APPWRITE = (() => {
+    const meta = (name) => (document.querySelector(`meta[name="${name}"]`) || {}).content || "";
+    const endpoint = meta("appwrite-endpoint");
+    return endpoint ? { endpoint, project: meta("appwrite-project"), fn: meta("appwrite-function") } : null;
+  })();
+  const SESSION_ENDED = "Your Appwrite session has ended. Sign in again.";
 
-  class AuthError extends Error {}
+  const $ = (id) => document.getElementById(id);
+  const state = { key: null, fallback: null, renewing: null, view: "provider", today: null, generation: 0 };
+  if (!APPWRITE) state.key = sessionStorage.getItem(KEY_STORE);
+  else {
+    // key: the JWT executions carry; fallback: the session as Appwrite hands it over when its cookie may be refused
+    try {
+      const saved = JSON.parse(sessionStorage.getItem(SESSION_STORE) || "{}");
+      state.key = typeof saved.jwt === "string" ? saved.jwt : null;
+      state.fallback = typeof saved.fallback === "string" ? saved.fallback : null;
+    } catch {
+      sessionStorage.removeItem(SESSION_STORE);
+    }
+  }
+
+  class AuthError extends Error {} // the page cannot read with these credentials: back to the sign-in form
+  class AppwriteError extends Error {
+    constructor(status, type, message) {
+      super(message);
+      this.status = status;
+      this.type = type;
+    }
+  }
 
   // -- money, numbers, days ------------------------------------------------------------------------------
   function atto(text) {
@@ -56,12 +85,97 @@
     for (const [name, value] of Object.entries(params)) {
       if (value !== null && value !== undefined && value !== "") url.searchParams.set(name, value);
     }
+    if (APPWRITE) return execute(url);
     const response = await fetch(url, { headers: { Authorization: "Bearer " + state.key, Accept: "application/json" } });
-    if (response.status === 401) throw new AuthError("the server refused this key (401)");
+    if (response.status === 401) throw new AuthError("The server refused this key. Check AI_USAGE_ADMIN_KEY.");
     const body = await response.json().catch(() => null);
     if (!response.ok) {
       const detail = body && body.error ? body.error.message : response.statusText;
       throw new Error(`${url.pathname}: ${response.status} ${detail}`);
+    }
+    return body;
+  }
+
+  // -- Appwrite: the account API signs the admin in, the executions API runs the admin function as them -----------
+  async function appwrite(method, path, { body, jwt, session = false } = {}) {
+    const headers = { "X-Appwrite-Project": APPWRITE.project, Accept: "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (jwt) headers["X-Appwrite-JWT"] = jwt;
+    if (session && state.fallback) headers["X-Fallback-Cookies"] = state.fallback;
+    // Only the session routes send the session cookie: Appwrite refuses a request carrying a JWT and a session.
+    const response = await fetch(APPWRITE.endpoint + path, {
+      method, headers, credentials: session ? "include" : "omit",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const data = response.status === 204 ? null : await response.json().catch(() => null);
+    if (!response.ok) {
+      throw new AppwriteError(response.status, (data && data.type) || "", (data && data.message) || response.statusText);
+    }
+    return { data, headers: response.headers };
+  }
+  const newSession = (email, password) =>
+    appwrite("POST", "/account/sessions/email", { session: true, body: { email, password } });
+
+  async function signInWithAppwrite(email, password) {
+    let created;
+    try {
+      created = await newSession(email, password);
+    } catch (error) {
+      if (error.type !== "user_session_already_exists") throw error;
+      // A session this browser kept from an earlier visit (closed without signing out): end it, sign in as asked.
+      await appwrite("DELETE", "/account/sessions/current", { session: true });
+      created = await newSession(email, password);
+    }
+    // Sent when Appwrite is on another site than this page, where the browser may refuse its cookie.
+    state.fallback = created.headers.get("X-Fallback-Cookies") || null;
+    await mintJwt();
+  }
+  async function mintJwt() {
+    const { data } = await appwrite("POST", "/account/jwts", { session: true, body: {} });
+    state.key = data.jwt; // valid 15 minutes; renewed from the session when an execution finds it expired
+    sessionStorage.setItem(SESSION_STORE, JSON.stringify({ jwt: state.key, fallback: state.fallback }));
+  }
+  function renewJwt(stale) {
+    if (state.key !== stale) return Promise.resolve(); // another read renewed it meanwhile
+    state.renewing = state.renewing || mintJwt()
+      .catch(() => { throw new AuthError(SESSION_ENDED); })
+      .finally(() => { state.renewing = null; });
+    return state.renewing;
+  }
+  function explain(error) {
+    if (!(error instanceof AppwriteError)) return error;
+    if (error.type === "user_unauthorized") {
+      return new AuthError("Appwrite refused to run the admin function for this account: only users with the " +
+        `admin label may (${error.message})`);
+    }
+    if (error.type === "user_jwt_invalid") return new AuthError(SESSION_ENDED);
+    return new Error(`Appwrite answered ${error.status} ${error.type}: ${error.message}`);
+  }
+
+  async function execute(url) {
+    // One synchronous execution per route: the admin function answers the same path and query as the server would.
+    const run = (jwt) => appwrite("POST", `/functions/${encodeURIComponent(APPWRITE.fn)}/executions`,
+      { jwt, body: { path: url.pathname + url.search, method: "GET", async: false } });
+    const jwt = state.key;
+    let execution;
+    try {
+      execution = (await run(jwt)).data;
+    } catch (error) {
+      if (!(error instanceof AppwriteError && error.type === "user_jwt_invalid")) throw explain(error);
+      await renewJwt(jwt);
+      execution = await run(state.key).then((r) => r.data, (again) => { throw explain(again); });
+    }
+    const status = execution.responseStatusCode;
+    if (status === 401) throw new AuthError("The admin function found no signed-in user (401). Sign in again.");
+    let body = null;
+    try {
+      body = JSON.parse(execution.responseBody);
+    } catch {
+      body = null;
+    }
+    if (status < 200 || status > 299) {
+      const detail = body && body.error ? body.error.message : `execution ${execution.status}`;
+      throw new Error(`${url.pathname}: ${status} ${detail}`);
     }
     return body;
   }
@@ -307,7 +421,8 @@
       errors.push(error);
     }
     if (generation !== state.generation) return;
-    if (errors.some((e) => e instanceof AuthError)) return signOut("The server refused this key. Check AI_USAGE_ADMIN_KEY.");
+    const refused = errors.find((e) => e instanceof AuthError);
+    if (refused) return signOut(refused.message);
     const banner = $("error-banner");
     banner.hidden = errors.length === 0;
     banner.textContent = errors.map((e) => "Could not load: " + e.message).join("\n");
@@ -324,19 +439,43 @@
   }
   function signOut(message) {
     state.generation++;
+    if (APPWRITE && (state.key || state.fallback)) {
+      // The session ends on Appwrite too (best effort: the tab forgets it either way).
+      appwrite("DELETE", "/account/sessions/current", { session: true }).catch(() => {});
+    }
     state.key = null;
+    state.fallback = null;
     sessionStorage.removeItem(KEY_STORE);
+    sessionStorage.removeItem(SESSION_STORE);
     document.body.dataset.state = "signed-out";
     $("dashboard").hidden = true;
     $("error-banner").hidden = true;
     $("login").hidden = false;
     $("login-message").hidden = !message;
     $("login-message").textContent = message || "";
-    $("admin-key").focus();
+    $(APPWRITE ? "email" : "admin-key").focus();
   }
 
-  $("login-form").addEventListener("submit", (event) => {
+  $("login-form").addEventListener("submit", async (event) => {
     event.preventDefault();
+    if (APPWRITE) {
+      const email = $("email").value.trim();
+      const password = $("password").value;
+      if (!email || !password) return;
+      $("sign-in").disabled = true;
+      try {
+        await signInWithAppwrite(email, password);
+      } catch (error) {
+        $("login-message").hidden = false;
+        $("login-message").textContent = error.type === "user_invalid_credentials"
+          ? "Appwrite refused this email and password." : "Could not sign in: " + error.message;
+        return;
+      } finally {
+        $("sign-in").disabled = false;
+      }
+      $("password").value = "";
+      return showDashboard();
+    }
     const key = $("admin-key").value.trim();
     if (!key) return;
     state.key = key;
@@ -355,6 +494,13 @@
       for (const b of document.querySelectorAll(".switch button")) b.setAttribute("aria-pressed", String(b === button));
       refresh("chart");
     });
+  }
+  if (APPWRITE) {
+    $("key-fields").hidden = true;
+    $("admin-key").disabled = true; // a disabled field is neither required nor sent
+    $("appwrite-fields").hidden = false;
+    $("email").disabled = $("password").disabled = false;
+    $("appwrite-host").textContent = new URL(APPWRITE.endpoint).host;
   }
   if (state.key) showDashboard();
   else signOut();
