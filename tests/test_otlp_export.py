@@ -15,6 +15,7 @@ from google.protobuf.json_format import MessageToJson
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
@@ -112,8 +113,27 @@ def test_the_same_span_as_otlp_json_with_base64_ids_counts_once_with_its_protobu
     first = api.post("/v1/traces", data=as_json, headers=JSON)
     again = api.post("/v1/traces", data=encode_spans(spans).SerializeToString(), headers=PROTOBUF)
 
-    assert (first.status_code, first.json(), again.status_code, again.json()) == (200, {}, 200, {})
+    assert (first.status_code, first.json(), again.status_code) == (200, {}, 200)
+    # A protobuf request is answered in protobuf, as OTLP/HTTP says (Go's exporter reads partial success only so).
+    assert again.headers["content-type"] == "application/x-protobuf"
+    assert ExportTraceServiceResponse.FromString(again.content) == ExportTraceServiceResponse()
     assert requests_of(api, "otel-player-3") == 1
+
+
+def test_a_protobuf_export_with_a_bad_span_gets_partial_success_in_protobuf(api: LiveServer) -> None:
+    spans = sdk_spans("otel-player-9")
+    request = encode_spans(spans)
+    # A span exported before with other numbers is a conflict: reported, never counted twice.
+    api.post("/v1/traces", data=request.SerializeToString(), headers=PROTOBUF)
+    changed = encode_spans(spans)
+    for span in changed.resource_spans[0].scope_spans[0].spans:
+        for attribute in span.attributes:
+            if attribute.key == "gen_ai.usage.input_tokens":
+                attribute.value.int_value += 1
+    answer = api.post("/v1/traces", data=changed.SerializeToString(), headers=PROTOBUF)
+    message = ExportTraceServiceResponse.FromString(answer.content)
+    assert answer.status_code == 200 and message.partial_success.rejected_spans == 1
+    assert "exported before with other content" in message.partial_success.error_message
 
 
 def test_an_export_with_some_bad_spans_stores_the_others_and_reports_partial_success(api: LiveServer) -> None:

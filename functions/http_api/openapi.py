@@ -57,10 +57,9 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
 def _operation(route: Route, refs: dict[tuple[type[BaseModel], JsonSchemaMode], Any]) -> dict[str, Any]:
     error_ref = refs[(ErrorBody, "serialization")]
     ok_schema = refs[(route.response, "serialization")] if route.response else {"type": "object"}
-    if route.content_types:  # a file or a page: its media types, no JSON schema
-        content = {media: {"schema": {"type": "string"}} for media in route.content_types}
-    else:
-        content = _json(ok_schema)
+    # JSON (when the route has a model), and the other media types it may answer with (a file, a page, protobuf).
+    content = _json(ok_schema) if route.response is not None or not route.content_types else {}
+    content.update({media: {"schema": {"type": "string"}} for media in route.content_types})
     responses: dict[str, Any] = {str(route.status): {"description": "Success", "content": content}}
     for status in route.other_statuses:
         responses[str(status)] = {"description": _ERRORS.get(status, "Success"), "content": _json(ok_schema)}

@@ -3,7 +3,8 @@
 OTLP/HTTP rules followed (opentelemetry-proto ``docs/specification.md``): ``application/json`` (OTLP/JSON) and
 ``application/x-protobuf`` bodies, optionally ``Content-Encoding: gzip`` (or ``deflate``); 200 with an
 ``ExportTraceServiceResponse`` whose ``partialSuccess`` counts the spans refused; 400 for a body that does not
-decode. The answer is always JSON: the adapters render JSON bodies only (OTLP exporters read the status).
+decode. A protobuf request gets a protobuf ``ExportTraceServiceResponse`` (exporters such as Go's read partial
+success only from one), a JSON request JSON; error answers are the API's JSON errors (exporters act on the status).
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from services.usage_tracking_service import MAX_BATCH_EVENTS
 from .errors import InvalidBody
 from .handlers import Call
 from .request import RawBody
+from .responses import ApiResponse
 
 log = structlog.get_logger("ai_usage.otlp")
 
 OTLP_BODY_LIMIT = 16 * 1024 * 1024  # as sent and once decompressed; the OTel Collector's default is 20 MiB
 JSON_TYPES = frozenset({"application/json"})
 PROTOBUF_TYPES = frozenset({"application/x-protobuf", "application/protobuf"})
+PROTOBUF_ANSWER = "application/x-protobuf"
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS}
 _REASONS_SHOWN = 5
 _MAX_REASON_CHARS = 300
@@ -38,10 +41,23 @@ class UnsupportedMediaType(ServiceError):
     code = "unsupported_media_type"
 
 
-def export_traces(call: Call) -> dict[str, Any]:
+def export_traces(call: Call) -> dict[str, Any] | ApiResponse:
     """Log every GenAI span of an OTLP trace export; answer OTLP's ``ExportTraceServiceResponse``."""
     body: RawBody = call.body
     request = _decode(body.content_type, _decompress(body))
+    answer = _answer(call, request)
+    return _protobuf_answer(answer) if body.content_type in PROTOBUF_TYPES else answer
+
+
+def _protobuf_answer(answer: dict[str, Any]) -> ApiResponse:
+    from google.protobuf.json_format import ParseDict  # installed: the request was decoded with it
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+    message = ParseDict(answer, ExportTraceServiceResponse())
+    return ApiResponse(200, None, body=message.SerializeToString(), content_type=PROTOBUF_ANSWER)
+
+
+def _answer(call: Call, request: Any) -> dict[str, Any]:
     try:
         conversion = convert_request(request)
     except OtlpDecodeError as exc:

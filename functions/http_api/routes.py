@@ -115,7 +115,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/traces", "exportTraces",
           "OpenTelemetry GenAI spans (OTLP/HTTP, JSON or protobuf): one usage event per span; OTLP partial success",
           otlp.export_traces, SERVER, frozenset({"ingest"}), OtlpTracesResponse, body=OtlpTracesRequest,
-          body_limit=otlp.OTLP_BODY_LIMIT),
+          body_limit=otlp.OTLP_BODY_LIMIT, content_types=(otlp.PROTOBUF_ANSWER,)),
     Route("GET", "/v1/users/{user_id}/usage/daily", "getDailyUsage", "One user's usage on a UTC day",
           handlers.daily_usage, SERVER_ADMIN, READERS, DailyUsageSummary, owner_param="user_id",
           query=api.TenantDayQuery),
