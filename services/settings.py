@@ -17,6 +17,9 @@ class Settings(BaseSettings):
 
     db_path: Path = Field(default=Path(".ai-usage/usage.db"), description="SQLite file of the embedded store")
     prices_file: Path | None = Field(default=None, description="Price-book override (TOML), merged on top")
+    dashboard_admin_function_id: str = Field(
+        default="usage-admin", description="usage-dashboard: the id of the admin function the page executes"
+    )
     alerts_file: Path | None = Field(default=None, description="Alert rules (TOML); none: the default rules")
     alert_webhook_urls: SecretStr | None = Field(
         default=None,

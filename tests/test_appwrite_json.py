@@ -138,10 +138,11 @@ def test_the_functions_serve_every_route_with_permissions_that_fit() -> None:
 
 def test_the_dashboard_runs_the_admin_function_declared_here() -> None:
     # usage-dashboard's page executes the admin function by id: its default id (or its var) is that function's $id.
-    from functions.usage_dashboard.page_function import ADMIN_FUNCTION_VARIABLE, DEFAULT_ADMIN_FUNCTION_ID
+    from functions.usage_dashboard.page_function import ADMIN_FUNCTION_VARIABLE
 
     groups = {_load_entrypoint(function).function.group: function for function in _http_functions()}
-    configured = groups["dashboard"].get("vars", {}).get(ADMIN_FUNCTION_VARIABLE, DEFAULT_ADMIN_FUNCTION_ID)
+    default = Settings.model_fields["dashboard_admin_function_id"].default
+    configured = groups["dashboard"].get("vars", {}).get(ADMIN_FUNCTION_VARIABLE, default)
 
     assert configured == groups["admin"]["$id"] == "usage-admin"
 

@@ -8,11 +8,9 @@ method answers as the route table says for the ``dashboard`` group (404, 405), i
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -31,7 +29,6 @@ log = structlog.get_logger("ai_usage.http")
 
 GROUP = "dashboard"
 ADMIN_FUNCTION_VARIABLE = "AI_USAGE_DASHBOARD_ADMIN_FUNCTION_ID"
-DEFAULT_ADMIN_FUNCTION_ID = "usage-admin"  # the admin function's $id in appwrite.json
 # Which variable each field of the page's configuration comes from, to name it when it is wrong.
 _VARIABLES = {
     "endpoint": "APPWRITE_FUNCTION_API_ENDPOINT",
@@ -40,12 +37,12 @@ _VARIABLES = {
 }
 
 
-def sign_in_from(settings: Settings, environ: Mapping[str, str]) -> AppwriteSignIn:
+def sign_in_from(settings: Settings) -> AppwriteSignIn:
     """The page's Appwrite configuration; ``ValueError`` naming the variable that is missing or malformed."""
     values = {
         "endpoint": settings.appwrite_endpoint or "",
         "project_id": settings.appwrite_project_id or "",
-        "admin_function_id": environ.get(ADMIN_FUNCTION_VARIABLE) or DEFAULT_ADMIN_FUNCTION_ID,
+        "admin_function_id": settings.dashboard_admin_function_id,
     }
     for field, value in values.items():
         if not value:
@@ -71,7 +68,7 @@ class DashboardFunction:
             if self._sign_in is None:
                 settings = settings_from_appwrite_environment()
                 configure_logging(settings.log_format, settings.log_level)
-                self._sign_in = sign_in_from(settings, os.environ)
+                self._sign_in = sign_in_from(settings)
             return self._sign_in
 
     def __call__(self, context: Any) -> Any:
