@@ -10,11 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from dataclasses import astuple, make_dataclass
 from datetime import UTC, date, datetime
 from decimal import Context, Decimal, Inexact, InvalidOperation
 from enum import StrEnum
-from operator import attrgetter
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -31,12 +29,10 @@ from pydantic import (
     model_validator,
 )
 
-from models.latency import LATENCY_BUCKETS, LATENCY_COUNTERS, latency_bucket
-from models.usage_kinds import COST_COUNTERS, COST_PARTS, KIND_NAMES, PARTS, USAGE_KINDS
-
 # The per-kind bounds live with the kinds; re-exported here, where callers have always found them.
 from models.usage_kinds import MAX_CREDITS_PER_EVENT as MAX_CREDITS_PER_EVENT
 from models.usage_kinds import MAX_TOKENS_PER_EVENT as MAX_TOKENS_PER_EVENT
+from models.usage_kinds import PARTS, USAGE_KINDS
 
 # Bounds that keep a single event sane; anything past them is a caller bug, not a real request.
 MAX_DURATION_MS = 24 * 3600 * 1000
@@ -330,165 +326,6 @@ def log_id_for(request_id: str, tenant_id: str | None = None) -> str:
     """
     key = request_id if tenant_id is None else f"{tenant_id}\x1f{request_id}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-class _CounterSum:
-    """Additive totals over a set of events: the unit every rollup stores (``Counters``, built below).
-
-    A plain slots dataclass, not a pydantic model: summaries build and add several per read, and on the rate
-    limiter's hot path a model's construction cost more than the SQLite query.
-    """
-
-    __slots__ = ()
-
-    def __add__(self, other: Counters) -> Counters:
-        return Counters(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))  # type: ignore[call-overload]
-
-    @classmethod
-    def of(cls, log: AIUsageLog) -> Counters:
-        return Counters(*counter_values(log))
-
-    @property
-    def tokens_total(self) -> int:
-        return self.tokens_input + self.tokens_output  # type: ignore[attr-defined]
-
-    @property
-    def usage(self) -> dict[str, int]:
-        """Every usage kind's total, by kind name."""
-        return dict(zip(KIND_NAMES, _kind_values(self), strict=True))
-
-    @property
-    def cost_nano_by_kind(self) -> dict[str, int]:
-        """The cost in nano-USD split by ``COST_PARTS``; the parts add up to ``cost_nano``."""
-        return dict(zip(COST_PARTS, _cost_values(self), strict=True))
-
-    @property
-    def latency_counts(self) -> tuple[int, ...]:
-        """The latency histogram (``models.latency``): requests per duration bucket."""
-        return _latency_values(self)
-
-
-# Requests, failures and unpriced ones; then one counter per usage kind; then money and the free-rule count;
-# then the cost split by kind; then latency: how many requests reported one, their sum, and their histogram.
-COUNTER_FIELDS: tuple[str, ...] = (
-    "requests", "failed_requests", "unpriced_requests", *KIND_NAMES, "cost_nano", "platform_credits", "free_requests",
-    "other_host_requests", *COST_COUNTERS, "timed_requests", "latency_ms_total", *LATENCY_COUNTERS,
-)  # fmt: skip
-Counters = make_dataclass(
-    "Counters",
-    [(name, int, 0) for name in COUNTER_FIELDS],
-    bases=(_CounterSum,),
-    frozen=True,
-    slots=True,
-)
-Counters.__module__ = __name__
-_kind_values = attrgetter(*KIND_NAMES)
-_cost_values = attrgetter(*COST_COUNTERS)
-_latency_values = attrgetter(*LATENCY_COUNTERS)
-_NO_LATENCY = (0, 0, *(0,) * LATENCY_BUCKETS)
-# What an event with a duration adds to the latency counters, per bucket (built once: the logging hot path).
-_TIMED = tuple(tuple(1 if i == bucket else 0 for i in range(LATENCY_BUCKETS)) for bucket in range(LATENCY_BUCKETS))
-
-
-def counter_values(log: AIUsageLog) -> tuple[int, ...]:
-    """What one event adds to each counter, in ``COUNTER_FIELDS`` order (a tuple: the logging hot path)."""
-    return (
-        1,
-        0 if log.success else 1,
-        1 if log.price_is_fallback else 0,
-        *_kind_values(log),
-        log.cost_nano,
-        log.platform_credits,
-        1 if log.price_rule in FREE_PRICE_RULES else 0,
-        1 if log.price_rule == "other_host" else 0,
-        *(log.cost_nano_by_kind.get(part, 0) for part in COST_PARTS),
-        *_latency_values_of(log.request_duration_ms),
-    )
-
-
-def _latency_values_of(duration_ms: int | None) -> tuple[int, ...]:
-    if duration_ms is None:
-        return _NO_LATENCY
-    return (1, duration_ms, *_TIMED[latency_bucket(duration_ms)])
-
-
-class CostBreakdown(BaseModel):
-    """Requests, tokens and cost of one slice (a task type, a model, a provider)."""
-
-    requests: int
-    tokens: int
-    estimated_cost: float
-    estimated_cost_exact: ExactUSD
-
-
-class UsageTotals(BaseModel):
-    """The totals every summary carries, from the same rollup counters."""
-
-    total_requests: int
-    total_tokens: int
-    total_input_tokens: int
-    total_output_tokens: int
-    total_cached_tokens: int
-    total_cache_write_tokens: int
-    total_reasoning_tokens: int
-    total_credits: int
-    estimated_cost: float
-    estimated_cost_exact: ExactUSD
-    failed_requests: int
-    unpriced_requests: int
-    free_requests: int = Field(description="Requests priced $0 by a free rule (local runtime, OpenRouter :free)")
-    other_host_requests: int = Field(
-        default=0, description="Requests whose host has no price of its own, priced by the model's reference host"
-    )
-    platform_credits: int
-    usage: dict[str, int] = Field(description="Every usage kind's total, by kind (the README's table of kinds)")
-    cost_by_kind: dict[str, ExactUSD] = Field(
-        description="Exact USD by usage kind, plus per_request and unsplit (events logged before the split); "
-        "adds up to estimated_cost_exact"
-    )
-
-
-class DailyUsageSummary(UsageTotals):
-    date: date
-    user_id: str
-    requests_by_task: dict[str, int]
-    cost_by_task: dict[str, float]
-    cost_by_task_exact: dict[str, ExactUSD]
-
-
-class MonthlyUsageSummary(UsageTotals):
-    year: int
-    month: int
-    user_id: str
-
-
-class GlobalDailyUsage(UsageTotals):
-    date: date
-    cost_by_model: dict[str, CostBreakdown]
-    cost_by_provider: dict[str, CostBreakdown]
-    cost_by_task: dict[str, CostBreakdown]
-
-
-class SessionUsage(UsageTotals):
-    session_id: str
-    by_task: dict[str, CostBreakdown]
-
-
-class ModelUsage(UsageTotals):
-    user_id: str
-    model: str
-
-
-class DateRangeUsage(UsageTotals):
-    user_id: str
-    start: date
-    end: date
-    by_day: dict[date, CostBreakdown]
-    by_task: dict[str, CostBreakdown]
-
-
-class UsageSummary(DateRangeUsage):
-    days: int
 
 
 class LogStatus(StrEnum):

@@ -7,7 +7,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from models.ai_usage import CostBreakdown, ExactUSD, UsageTotals
+from models.ai_usage import ExactUSD
+from models.summaries import CostBreakdown, UsageTotals
 
 
 class Interval(StrEnum):

@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 from pydantic import BaseModel
 
-from models.ai_usage import COUNTER_FIELDS, counter_values
+from models.counters import COUNTER_FIELDS, counter_values
 from services.store import iter_events
 from services.store.appwrite_store import AppwriteUsageStore
 from services.store.protocol import EventFilter, UsageStore

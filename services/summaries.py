@@ -6,14 +6,9 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from models.ai_usage import (
-    CostBreakdown,
-    Counters,
-    DailyUsageSummary,
-    GlobalDailyUsage,
-    MonthlyUsageSummary,
-    TaskType,
-)
+from models.ai_usage import TaskType
+from models.counters import Counters
+from models.summaries import CostBreakdown, DailyUsageSummary, GlobalDailyUsage, MonthlyUsageSummary
 from models.usage_kinds import USAGE_KINDS
 from services.pricing import nano_to_usd
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
-from models.ai_usage import COUNTER_FIELDS, Counters
 from models.analytics import TenantDailyUsage, TenantMonthlyUsage, TenantUsageSummary
+from models.counters import COUNTER_FIELDS, Counters
 from services import summaries
 from services.pricing import nano_to_usd
 from services.store import UsageStore

@@ -16,21 +16,15 @@ from typing import Any
 
 import structlog
 
-from models.ai_usage import (
-    COUNTER_FIELDS,
-    AIUsageLog,
-    Counters,
+from models.ai_usage import AIUsageLog, EventPage, FieldError, LogResult, LogStatus, UsageEvent
+from models.counters import COUNTER_FIELDS, Counters
+from models.summaries import (
     DailyUsageSummary,
     DateRangeUsage,
-    EventPage,
-    FieldError,
     GlobalDailyUsage,
-    LogResult,
-    LogStatus,
     ModelUsage,
     MonthlyUsageSummary,
     SessionUsage,
-    UsageEvent,
     UsageSummary,
 )
 from services import deadlines, summaries

@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from models.ai_usage import AIUsageLog, Counters, TaskType, log_id_for
+from models.ai_usage import AIUsageLog, TaskType, log_id_for
+from models.counters import Counters
 from services.pricing import nano_to_usd
 from services.store.rollups import RollupKey, rollup_keys
 

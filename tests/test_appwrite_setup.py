@@ -12,7 +12,6 @@ from appwrite.query import Query
 from click.testing import CliRunner
 
 from models.ai_usage import (
-    COUNTER_FIELDS,
     MAX_ERROR_MESSAGE_CHARS,
     MAX_ID_CHARS,
     MAX_METADATA_BYTES,
@@ -20,6 +19,7 @@ from models.ai_usage import (
     AIUsageLog,
     log_id_for,
 )
+from models.counters import COUNTER_FIELDS
 from models.usage_kinds import COST_COUNTERS
 from services.cli import cli
 from services.store.appwrite_rows import event_data

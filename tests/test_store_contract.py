@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.ai_usage import Counters, TaskType, counter_values
+from models.ai_usage import TaskType
+from models.counters import Counters, counter_values
 from services.store.protocol import EventFilter, UsageStore
 from services.store.rollups import RollupKind, total_of
 from tests.factories import BASE_TIME, expected_rollups, make_log

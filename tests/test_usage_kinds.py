@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from functions.http_api.openapi import openapi_document
-from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters, UsageEvent
+from models.ai_usage import AIUsageLog, UsageEvent
+from models.counters import COUNTER_FIELDS, Counters
 from models.usage_kinds import KIND_NAMES, PARTS, USAGE_KINDS
 from services.errors import ValidationFailed
 from services.store.appwrite_schema import load_schema

@@ -8,14 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from models.ai_usage import (
-    DailyUsageSummary,
-    FieldError,
-    GlobalDailyUsage,
-    LogStatus,
-    MonthlyUsageSummary,
-    SessionUsage,
-)
+from models.ai_usage import FieldError, LogStatus
+from models.summaries import DailyUsageSummary, GlobalDailyUsage, MonthlyUsageSummary, SessionUsage
 from services.errors import Forbidden, StoreError, ValidationFailed
 from services.pricing import model_cost_info
 from services.usage_tracking_service import UsageTrackingService

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from models.ai_usage import DailyUsageSummary, GlobalDailyUsage, MonthlyUsageSummary, SessionUsage, UsageEvent
+from models.ai_usage import UsageEvent
 from models.analytics import (
     Breakdown,
     LatencyReport,
@@ -27,6 +27,7 @@ from models.analytics import (
     TopOperations,
     TopPlayers,
 )
+from models.summaries import DailyUsageSummary, GlobalDailyUsage, MonthlyUsageSummary, SessionUsage
 from services.errors import NotFound
 from services.usage_tracking_service import MAX_BATCH_EVENTS
 

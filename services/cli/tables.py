@@ -11,18 +11,17 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from models.ai_usage import (
-    AIUsageLog,
+from models.ai_usage import AIUsageLog, LogResult
+from models.analytics import Percentiles, SliceStats
+from models.summaries import (
     CostBreakdown,
     DailyUsageSummary,
     GlobalDailyUsage,
-    LogResult,
     MonthlyUsageSummary,
     SessionUsage,
     UsageSummary,
     UsageTotals,
 )
-from models.analytics import Percentiles, SliceStats
 from models.usage_kinds import USAGE_KINDS
 
 DISPLAY_PLACES = Decimal("0.0001")

@@ -16,7 +16,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from models.ai_usage import AIUsageLog, DateRangeUsage, ModelUsage
+from models.ai_usage import AIUsageLog
+from models.summaries import DateRangeUsage, ModelUsage
 from services.compat._service import caller_names, resolve, utc_day
 from services.pricing import TokenCounts, canonical_provider, cost_usd
 from services.usage_tracking_service import UsageTrackingService

@@ -33,7 +33,7 @@ import structlog
 from appwrite.exception import AppwriteException
 from appwrite.query import Query
 
-from models.ai_usage import COUNTER_FIELDS
+from models.counters import COUNTER_FIELDS
 from services.store.appwrite_migrations import _commit
 from services.store.appwrite_rows import (
     DIM_CHARS,

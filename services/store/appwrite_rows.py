@@ -18,7 +18,8 @@ from typing import Any
 
 from appwrite.operator import Operator
 
-from models.ai_usage import COUNTER_FIELDS, AIUsageLog, Counters, counter_values, derived_fields, log_id_for
+from models.ai_usage import AIUsageLog, derived_fields, log_id_for
+from models.counters import COUNTER_FIELDS, Counters, counter_values
 from models.usage_kinds import COST_COUNTERS, COST_PARTS, KIND_NAMES
 from services.store.rollups import GLOBAL_KINDS, day_bucket, month_bucket, rollup_keys
 

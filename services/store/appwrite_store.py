@@ -22,7 +22,8 @@ from appwrite.exception import AppwriteException
 from appwrite.query import Query
 from appwrite.services.tables_db import TablesDB
 
-from models.ai_usage import COUNTER_FIELDS, MAX_ID_CHARS, MAX_MODEL_CHARS, AIUsageLog, Counters, EventPage
+from models.ai_usage import MAX_ID_CHARS, MAX_MODEL_CHARS, AIUsageLog, EventPage
+from models.counters import COUNTER_FIELDS, Counters
 from services.errors import ConfigurationError
 from services.settings import Settings
 from services.store.appwrite_client import TimeoutClient, get_json

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from models.ai_usage import AIUsageLog, Counters, EventPage
+from models.ai_usage import AIUsageLog, EventPage
+from models.counters import Counters
 from services.store.rollups import RollupKind
 
 MAX_PAGE_SIZE = 1000

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import NamedTuple
 
-from models.ai_usage import AIUsageLog, Counters
+from models.ai_usage import AIUsageLog
+from models.counters import Counters
 
 
 class RollupKind(StrEnum):

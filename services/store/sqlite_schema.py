@@ -10,7 +10,8 @@ import functools
 import sqlite3
 from collections.abc import Callable
 
-from models.ai_usage import COUNTER_FIELDS, FREE_PRICE_RULES, log_id_for
+from models.ai_usage import FREE_PRICE_RULES, log_id_for
+from models.counters import COUNTER_FIELDS
 from models.latency import LATENCY_BUCKETS, LATENCY_COUNTERS, bucket_bounds
 from models.usage_kinds import COST_COUNTERS, KIND_NAMES
 from services.errors import StoreError

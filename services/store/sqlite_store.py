@@ -23,16 +23,8 @@ from typing import Literal
 
 import structlog
 
-from models.ai_usage import (
-    COUNTER_FIELDS,
-    FREE_PRICE_RULES,
-    AIUsageLog,
-    Counters,
-    EventPage,
-    counter_values,
-    derived_fields,
-    log_id_for,
-)
+from models.ai_usage import FREE_PRICE_RULES, AIUsageLog, EventPage, derived_fields, log_id_for
+from models.counters import COUNTER_FIELDS, Counters, counter_values
 from models.latency import LATENCY_COUNTERS, latency_bucket
 from models.usage_kinds import COST_COUNTERS, COST_PARTS, KIND_NAMES
 from services import deadlines

@@ -1,0 +1,93 @@
+"""The counters every rollup row holds: requests, usage by kind, exact money, the cost split and latency.
+
+One row of ``COUNTER_FIELDS`` per counter; ``counter_values`` is what one event adds to each, in that order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import astuple, make_dataclass
+from operator import attrgetter
+
+from models.ai_usage import FREE_PRICE_RULES, AIUsageLog
+from models.latency import LATENCY_BUCKETS, LATENCY_COUNTERS, latency_bucket
+from models.usage_kinds import COST_COUNTERS, COST_PARTS, KIND_NAMES
+
+
+class _CounterSum:
+    """Additive totals over a set of events: the unit every rollup stores (``Counters``, built below).
+
+    A plain slots dataclass, not a pydantic model: summaries build and add several per read, and on the rate
+    limiter's hot path a model's construction cost more than the SQLite query.
+    """
+
+    __slots__ = ()
+
+    def __add__(self, other: Counters) -> Counters:
+        return Counters(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))  # type: ignore[call-overload]
+
+    @classmethod
+    def of(cls, log: AIUsageLog) -> Counters:
+        return Counters(*counter_values(log))
+
+    @property
+    def tokens_total(self) -> int:
+        return self.tokens_input + self.tokens_output  # type: ignore[attr-defined]
+
+    @property
+    def usage(self) -> dict[str, int]:
+        """Every usage kind's total, by kind name."""
+        return dict(zip(KIND_NAMES, _kind_values(self), strict=True))
+
+    @property
+    def cost_nano_by_kind(self) -> dict[str, int]:
+        """The cost in nano-USD split by ``COST_PARTS``; the parts add up to ``cost_nano``."""
+        return dict(zip(COST_PARTS, _cost_values(self), strict=True))
+
+    @property
+    def latency_counts(self) -> tuple[int, ...]:
+        """The latency histogram (``models.latency``): requests per duration bucket."""
+        return _latency_values(self)
+
+
+# Requests, failures and unpriced ones; then one counter per usage kind; then money and the free-rule count;
+# then the cost split by kind; then latency: how many requests reported one, their sum, and their histogram.
+COUNTER_FIELDS: tuple[str, ...] = (
+    "requests", "failed_requests", "unpriced_requests", *KIND_NAMES, "cost_nano", "platform_credits", "free_requests",
+    "other_host_requests", *COST_COUNTERS, "timed_requests", "latency_ms_total", *LATENCY_COUNTERS,
+)  # fmt: skip
+Counters = make_dataclass(
+    "Counters",
+    [(name, int, 0) for name in COUNTER_FIELDS],
+    bases=(_CounterSum,),
+    frozen=True,
+    slots=True,
+)
+Counters.__module__ = __name__
+_kind_values = attrgetter(*KIND_NAMES)
+_cost_values = attrgetter(*COST_COUNTERS)
+_latency_values = attrgetter(*LATENCY_COUNTERS)
+_NO_LATENCY = (0, 0, *(0,) * LATENCY_BUCKETS)
+# What an event with a duration adds to the latency counters, per bucket (built once: the logging hot path).
+_TIMED = tuple(tuple(1 if i == bucket else 0 for i in range(LATENCY_BUCKETS)) for bucket in range(LATENCY_BUCKETS))
+
+
+def counter_values(log: AIUsageLog) -> tuple[int, ...]:
+    """What one event adds to each counter, in ``COUNTER_FIELDS`` order (a tuple: the logging hot path)."""
+    return (
+        1,
+        0 if log.success else 1,
+        1 if log.price_is_fallback else 0,
+        *_kind_values(log),
+        log.cost_nano,
+        log.platform_credits,
+        1 if log.price_rule in FREE_PRICE_RULES else 0,
+        1 if log.price_rule == "other_host" else 0,
+        *(log.cost_nano_by_kind.get(part, 0) for part in COST_PARTS),
+        *_latency_values_of(log.request_duration_ms),
+    )
+
+
+def _latency_values_of(duration_ms: int | None) -> tuple[int, ...]:
+    if duration_ms is None:
+        return _NO_LATENCY
+    return (1, duration_ms, *_TIMED[latency_bucket(duration_ms)])
