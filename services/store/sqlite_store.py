@@ -6,9 +6,7 @@ Rollups are updated in the same transaction as the event insert, from the events
 
 from __future__ import annotations
 
-import fcntl
 import functools
-import json
 import os
 import random
 import sqlite3
@@ -16,22 +14,28 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from datetime import UTC, datetime
-from operator import attrgetter
 from pathlib import Path
 from typing import Literal
 
 import structlog
 
-from models.ai_usage import FREE_PRICE_RULES, AIUsageLog, EventPage, derived_fields, log_id_for
+from models.ai_usage import AIUsageLog, EventPage, log_id_for
 from models.counters import COUNTER_FIELDS, Counters, counter_values
-from models.latency import LATENCY_COUNTERS, latency_bucket
-from models.usage_kinds import COST_COUNTERS, COST_PARTS, KIND_NAMES
 from services import deadlines
 from services.errors import StoreError
 from services.store.protocol import MAX_PAGE_SIZE, EventFilter, RollupRow
 from services.store.rollups import RollupKind, rollup_keys
-from services.store.sqlite_schema import EVENT_COLUMNS, PLAIN_COLUMNS, V1_EVENT_COLUMNS, add_events_to_rollups, migrate
+from services.store.sqlite_files import file_lock, private_files
+from services.store.sqlite_rows import (
+    counter_name,
+    counters_of,
+    event_row,
+    insert_event,
+    log_from_row,
+    moved,
+    ts_text,
+)
+from services.store.sqlite_schema import EVENT_COLUMNS, add_events_to_rollups, migrate
 
 # The idempotency key is log_id, derived from (tenant_id, request_id): a replay inserts nothing.
 _INSERT_EVENT = (
@@ -61,65 +65,6 @@ _IN_CHUNK = 500
 _BUSY_RETRIES = 5
 
 
-def _ts_text(ts: datetime) -> str:
-    # Fixed width, always UTC: text order is time order, so range filters work on the column directly.
-    return ts.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-# json.dumps builds a new encoder whenever it is given options; one reused encoder costs half as much.
-_encode_json = json.JSONEncoder(separators=(",", ":")).encode
-
-
-_plain_values = attrgetter(*PLAIN_COLUMNS)
-
-
-_ZEROS = (0,) * len(COST_PARTS)
-
-
-def _event_row(log: AIUsageLog) -> tuple[object, ...]:
-    """The row's values in ``EVENT_COLUMNS`` order: the plain columns by name, then the converted ones."""
-    metadata = _encode_json(log.metadata) if log.metadata else "{}"
-    converted = (log.task_type.value, int(log.success), metadata, _ts_text(log.timestamp), int(log.price_is_fallback))
-    return (*_plain_values(log), *converted, *map(log.cost_nano_by_kind.get, COST_PARTS, _ZEROS))
-
-
-def _log_from_row(row: sqlite3.Row) -> AIUsageLog:
-    fields = {name: row[name] for name in PLAIN_COLUMNS}
-    return AIUsageLog(
-        **fields,
-        **derived_fields(fields["cost_nano"], fields["tokens_input"], fields["tokens_output"]),
-        task_type=row["task_type"],
-        success=bool(row["success"]),
-        metadata=_metadata(row),
-        timestamp=datetime.fromisoformat(row["ts"]),
-        price_is_fallback=bool(row["price_is_fallback"]),
-        cost_nano_by_kind={
-            part: row[column] for part, column in zip(COST_PARTS, COST_COUNTERS, strict=True) if row[column]
-        },
-    )
-
-
-def _metadata(row: sqlite3.Row) -> dict:
-    try:
-        return json.loads(row["metadata"])
-    except RecursionError:  # stored by an older version before depth was capped: keep the row readable
-        log.warning("store.metadata_unreadable", log_id=row["log_id"])
-        return {"_unreadable_metadata": row["metadata"]}
-
-
-def _counter_name(name: str) -> str:
-    if name not in _COUNTER_SET:  # names go into SQL text: only the table's own counters
-        raise ValueError(f"unknown counter {name!r}")
-    return name
-
-
-_COUNTER_SET = frozenset(COUNTER_FIELDS)
-
-
-def _counters(row: sqlite3.Row) -> Counters:
-    return Counters(*row[-len(COUNTER_FIELDS) :])
-
-
 class SQLiteUsageStore:
     """``UsageStore`` on a SQLite file (or ``":memory:"`` for a single-connection throwaway store)."""
 
@@ -141,7 +86,7 @@ class SQLiteUsageStore:
         self._writer_lock = threading.Lock()
         self._lock_file: int | None = None
         if not self._memory:
-            _private_files(Path(self.path))
+            private_files(Path(self.path))
             self._lock_file = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         self.schema_version = self._guard(lambda _deadline: migrate(self._conn()), writes=True)
 
@@ -230,7 +175,7 @@ class SQLiteUsageStore:
         if not self._writer_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise sqlite3.OperationalError("database is locked (another thread is writing)")
         try:
-            with _file_lock(self._lock_file, deadline):
+            with file_lock(self._lock_file, deadline):
                 # IMMEDIATE takes the write lock up front, so the duplicate check and the insert see one state.
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -246,7 +191,7 @@ class SQLiteUsageStore:
     def record(self, logs: Sequence[AIUsageLog]) -> list[bool]:
         if not logs:
             return []
-        rows = [_event_row(log) for log in logs]
+        rows = [event_row(log) for log in logs]
         if len(rows) == 1:
             return self._guard(lambda deadline: self._record_one(logs[0], rows[0], deadline), writes=True)
         return self._guard(lambda deadline: self._record_many(logs, rows, deadline), writes=True)
@@ -282,8 +227,8 @@ class SQLiteUsageStore:
                 stored.append(fresh)
             fresh_rows = [row for row, fresh in zip(rows, stored, strict=True) if fresh]
             if fresh_rows:
-                columns, counters, fresh_rows = _moved(fresh_rows)
-                conn.executemany(_insert_event(columns), fresh_rows)
+                columns, counters, fresh_rows = moved(fresh_rows)
+                conn.executemany(insert_event(columns), fresh_rows)
                 add_events_to_rollups(conn, last_seq, counters)
             return stored
 
@@ -293,7 +238,7 @@ class SQLiteUsageStore:
 
         def read() -> AIUsageLog | None:
             row = self._conn().execute(sql, params).fetchone()
-            return None if row is None else _log_from_row(row)
+            return None if row is None else log_from_row(row)
 
         return self._guard(read)
 
@@ -305,7 +250,7 @@ class SQLiteUsageStore:
                 chunk = ids[start : start + _IN_CHUNK]
                 sql = f"{_SELECT_EVENT} WHERE log_id IN ({','.join('?' * len(chunk))}) AND tenant_id IS ?"
                 found.update(
-                    (row["request_id"], _log_from_row(row)) for row in self._conn().execute(sql, (*chunk, tenant_id))
+                    (row["request_id"], log_from_row(row)) for row in self._conn().execute(sql, (*chunk, tenant_id))
                 )
             return found
 
@@ -314,7 +259,7 @@ class SQLiteUsageStore:
     def get_rollups(self, kind: RollupKind, scope: str, bucket: str) -> dict[str, Counters]:
         sql = f"SELECT dim, {_COUNTERS} FROM rollups WHERE kind = ? AND scope = ? AND bucket = ?"
         return self._guard(
-            lambda: {row["dim"]: _counters(row) for row in self._conn().execute(sql, (kind.value, scope, bucket))}
+            lambda: {row["dim"]: counters_of(row) for row in self._conn().execute(sql, (kind.value, scope, bucket))}
         )
 
     def get_rollup_kinds(
@@ -327,7 +272,7 @@ class SQLiteUsageStore:
         def read() -> dict[RollupKind, dict[str, Counters]]:
             result: dict[RollupKind, dict[str, Counters]] = {kind: {} for kind in kinds}
             for row in self._conn().execute(sql, params):
-                result[RollupKind(row["kind"])][row["dim"]] = _counters(row)
+                result[RollupKind(row["kind"])][row["dim"]] = counters_of(row)
             return result
 
         return self._guard(read)
@@ -338,13 +283,13 @@ class SQLiteUsageStore:
         sql = f"SELECT bucket, dim, {_COUNTERS} FROM rollups WHERE scope = ? AND kind = ? AND bucket BETWEEN ? AND ?"
         params = (scope, kind.value, first_bucket, last_bucket)
         return self._guard(
-            lambda: {(row["bucket"], row["dim"]): _counters(row) for row in self._conn().execute(sql, params)}
+            lambda: {(row["bucket"], row["dim"]): counters_of(row) for row in self._conn().execute(sql, params)}
         )
 
     def sum_rollups(
         self, kind: RollupKind, scope: str | None, first_bucket: str, last_bucket: str, counters: Sequence[str]
     ) -> dict[tuple[str, str, str], tuple[int, ...]]:
-        names = ", ".join(_counter_name(name) for name in counters)
+        names = ", ".join(counter_name(name) for name in counters)
         where = "kind = ? AND bucket BETWEEN ? AND ?" + ("" if scope is None else " AND scope = ?")
         sql = f"SELECT scope, bucket, dim, {names} FROM rollups WHERE {where}"
         params = (kind.value, first_bucket, last_bucket, *(() if scope is None else (scope,)))
@@ -358,7 +303,7 @@ class SQLiteUsageStore:
         sql = f"SELECT scope, dim, {_COUNTERS} FROM rollups WHERE {where} ORDER BY cost_nano DESC, scope, dim LIMIT ?"
         params = (bucket, *(() if scope is None else (scope,)), limit)
         return self._guard(
-            lambda: [RollupRow(row[0], row[1], _counters(row)) for row in self._conn().execute(sql, params)]
+            lambda: [RollupRow(row[0], row[1], counters_of(row)) for row in self._conn().execute(sql, params)]
         )
 
     def list_events(self, where: EventFilter, limit: int = 100, cursor: str | None = None) -> EventPage:
@@ -375,10 +320,10 @@ class SQLiteUsageStore:
                 params.append(value)
         if where.start is not None:
             clauses.append("ts >= ?")
-            params.append(_ts_text(where.start))
+            params.append(ts_text(where.start))
         if where.end is not None:
             clauses.append("ts < ?")
-            params.append(_ts_text(where.end))
+            params.append(ts_text(where.end))
         sql = f"{_SELECT_EVENT} WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?"
         params.append(limit + 1)
 
@@ -387,7 +332,7 @@ class SQLiteUsageStore:
             more = len(rows) > limit
             rows = rows[:limit]
             next_cursor = str(rows[-1]["seq"]) if more else None
-            return EventPage(items=[_log_from_row(r) for r in rows], next_cursor=next_cursor)
+            return EventPage(items=[log_from_row(r) for r in rows], next_cursor=next_cursor)
 
         return self._guard(read)
 
@@ -412,90 +357,3 @@ def _decode_cursor(cursor: str | None) -> int:
     if not cursor.isdigit():
         raise ValueError("cursor is not one this store returned")
     return int(cursor)
-
-
-# Event columns that are zero unless the event used that kind (or paid for it). When a whole batch leaves one at
-# zero, its rollup counter is not summed, and (if the column has a default: all but version 1's) it is not written.
-_USUALLY_ZERO = {name: EVENT_COLUMNS.index(name) for name in (*KIND_NAMES, *COST_COUNTERS)}
-_NO_DEFAULT = frozenset(V1_EVENT_COLUMNS)
-_AT = {
-    name: EVENT_COLUMNS.index(name)
-    for name in ("success", "price_is_fallback", "price_rule", "cost_nano", "request_duration_ms")
-}
-_FREE = frozenset(FREE_PRICE_RULES)
-
-
-def _moved(rows: list[tuple[object, ...]]) -> tuple[tuple[str, ...], tuple[str, ...], list[tuple[object, ...]]]:
-    """The event columns worth writing for these rows, the rollup counters they move, and the rows cut to them."""
-    by_column = list(zip(*rows, strict=True))
-    quiet = {name for name, at in _USUALLY_ZERO.items() if not any(by_column[at])}
-    columns = tuple(name for name in EVENT_COLUMNS if name not in quiet or name in _NO_DEFAULT)
-    rules = set(by_column[_AT["price_rule"]])
-    durations = [ms for ms in by_column[_AT["request_duration_ms"]] if ms is not None]
-    buckets = {latency_bucket(ms) for ms in durations}
-    moves = {
-        "timed_requests": bool(durations),
-        "latency_ms_total": any(durations),
-        **{name: index in buckets for index, name in enumerate(LATENCY_COUNTERS)},
-        "failed_requests": not all(by_column[_AT["success"]]),
-        "unpriced_requests": any(by_column[_AT["price_is_fallback"]]),
-        "free_requests": bool(rules & _FREE),
-        "other_host_requests": "other_host" in rules,
-        "cost_nano": any(by_column[_AT["cost_nano"]]),
-        "platform_credits": any(by_column[_AT["cost_nano"]]),
-    }
-    counters = tuple(name for name in COUNTER_FIELDS if name not in quiet and moves.get(name, True))
-    if len(columns) < len(EVENT_COLUMNS):
-        kept = [by_column[EVENT_COLUMNS.index(name)] for name in columns]
-        rows = list(zip(*kept, strict=True))
-    return columns, counters, rows
-
-
-@functools.lru_cache(maxsize=256)
-def _insert_event(columns: tuple[str, ...]) -> str:
-    marks = ", ".join("?" * len(columns))
-    return f"INSERT INTO events ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT (log_id) DO NOTHING"
-
-
-def _private_files(db_path: Path) -> None:
-    """The data directory 0700 when created here, the database 0600 (SQLite gives its -wal and -shm files the
-    database's mode): usage data names players and what they did."""
-    db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(db_path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        # An existing file made by an older version (or a looser umask) is tightened if it is ours.
-        info = os.fstat(fd)
-        if info.st_mode & 0o077 and info.st_uid == os.getuid():
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
-    for suffix in ("-wal", "-shm"):
-        sidecar = Path(f"{db_path}{suffix}")
-        try:
-            info = sidecar.lstat()
-        except FileNotFoundError:
-            continue
-        if info.st_mode & 0o077 and info.st_uid == os.getuid() and not sidecar.is_symlink():
-            sidecar.chmod(0o600)
-
-
-@contextmanager
-def _file_lock(fd: int | None, deadline: float) -> Iterator[None]:
-    """Hold an exclusive flock on ``fd``, waiting until ``deadline`` (a stalled writer must not hang us)."""
-    if fd is None:  # an in-memory store has one connection and no other process
-        yield
-        return
-    pause = 0.0001
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                raise sqlite3.OperationalError("database is locked (another process is writing)") from None
-            time.sleep(pause)
-            pause = min(pause * 2, 0.002)
-    try:
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
