@@ -5,8 +5,8 @@ One row of ``COUNTER_FIELDS`` per counter; ``counter_values`` is what one event 
 
 from __future__ import annotations
 
-from dataclasses import astuple, make_dataclass
-from operator import attrgetter
+from dataclasses import make_dataclass
+from operator import add, attrgetter
 
 from models.ai_usage import FREE_PRICE_RULES, AIUsageLog
 from models.latency import LATENCY_BUCKETS, LATENCY_COUNTERS, latency_bucket
@@ -23,7 +23,8 @@ class _CounterSum:
     __slots__ = ()
 
     def __add__(self, other: Counters) -> Counters:
-        return Counters(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))  # type: ignore[call-overload]
+        # Not dataclasses.astuple: it deep-copies each of the ~100 fields (about 1 ms an addition here).
+        return Counters(*map(add, _all_values(self), _all_values(other)))
 
     @classmethod
     def of(cls, log: AIUsageLog) -> Counters:
@@ -63,6 +64,7 @@ Counters = make_dataclass(
     slots=True,
 )
 Counters.__module__ = __name__
+_all_values = attrgetter(*COUNTER_FIELDS)
 _kind_values = attrgetter(*KIND_NAMES)
 _cost_values = attrgetter(*COST_COUNTERS)
 _latency_values = attrgetter(*LATENCY_COUNTERS)

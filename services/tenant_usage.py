@@ -19,10 +19,8 @@ from services.time_ranges import MAX_RANGE_DAYS, invalid
 
 
 def _by_provider(rows: dict[tuple[str, str, str], tuple[int, ...]]) -> dict[str, Counters]:
-    by: dict[str, Counters] = {}
-    for (_scope, _bucket, provider), values in rows.items():
-        by[provider] = by.get(provider, Counters()) + Counters(*values)
-    return dict(sorted(by.items()))
+    # Summed over the range by the store (by_bucket=False): one row per provider.
+    return {provider: Counters(*values) for (_scope, _bucket, provider), values in sorted(rows.items())}
 
 
 def _provider_fields(by: dict[str, Counters]) -> dict[str, object]:
@@ -45,8 +43,9 @@ class TenantUsage:
     def get_tenant_daily_usage(self, tenant_id: str | None, date: date | datetime | None = None) -> TenantDailyUsage:
         day = self._utc_day(date)
         rows = self.store.sum_rollups(
-            RollupKind.TENANT_DAY, tenant_key(tenant_id), day.isoformat(), day.isoformat(), COUNTER_FIELDS
-        )
+            RollupKind.TENANT_DAY, tenant_key(tenant_id), day.isoformat(), day.isoformat(), COUNTER_FIELDS,
+            by_bucket=False,
+        )  # fmt: skip
         return TenantDailyUsage(tenant_id=tenant_id, date=day, **_provider_fields(_by_provider(rows)))
 
     def get_tenant_monthly_usage(
@@ -55,7 +54,9 @@ class TenantUsage:
         year, month = self._month(year, month)
         first = f"{year:04d}-{month:02d}-01"
         last = f"{year:04d}-{month:02d}-31"  # text order: every day of the month, whatever its length
-        rows = self.store.sum_rollups(RollupKind.TENANT_DAY, tenant_key(tenant_id), first, last, COUNTER_FIELDS)
+        rows = self.store.sum_rollups(
+            RollupKind.TENANT_DAY, tenant_key(tenant_id), first, last, COUNTER_FIELDS, by_bucket=False
+        )
         return TenantMonthlyUsage(tenant_id=tenant_id, year=year, month=month, **_provider_fields(_by_provider(rows)))
 
     def get_tenant_usage_summary(self, tenant_id: str | None, days: int = 30) -> TenantUsageSummary:
@@ -65,8 +66,9 @@ class TenantUsage:
         end = self.today()
         start = end - timedelta(days=days - 1)
         rows = self.store.sum_rollups(
-            RollupKind.TENANT_DAY_DETAIL, tenant_key(tenant_id), start.isoformat(), end.isoformat(), COUNTER_FIELDS
-        )
+            RollupKind.TENANT_DAY_DETAIL, tenant_key(tenant_id), start.isoformat(), end.isoformat(), COUNTER_FIELDS,
+            by_bucket=False,
+        )  # fmt: skip
         by = detail_breakdowns(rows, ("feature", "task_type", "provider"))
         return TenantUsageSummary(
             tenant_id=tenant_id,

@@ -16,6 +16,7 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from operator import add
 from typing import Any
 
 from appwrite.exception import AppwriteException
@@ -338,7 +339,14 @@ class AppwriteUsageStore:
         return result
 
     def sum_rollups(
-        self, kind: RollupKind, scope: str | None, first_bucket: str, last_bucket: str, counters: Sequence[str]
+        self,
+        kind: RollupKind,
+        scope: str | None,
+        first_bucket: str,
+        last_bucket: str,
+        counters: Sequence[str],
+        *,
+        by_bucket: bool = True,
     ) -> dict[tuple[str, str, str], tuple[int, ...]]:
         if scope is not None and not _storable(scope, MAX_SCOPE_CHARS):
             return {}
@@ -357,10 +365,10 @@ class AppwriteUsageStore:
             row_scope, dim = rollup_key_of(data)
             if (scope is not None and row_scope != scope) or data["kind"] != kind.value:
                 continue
-            key = (row_scope, data["bucket"], dim)
+            key = (row_scope, data["bucket"] if by_bucket else "", dim)
             values = tuple(data.get(name) or 0 for name in counters)
-            before = result.get(key)  # the shards of a shared row add up
-            result[key] = values if before is None else tuple(a + b for a, b in zip(before, values, strict=True))
+            before = result.get(key)  # the shards of a shared row add up (and the buckets, unless by_bucket)
+            result[key] = values if before is None else tuple(map(add, before, values))
         return result
 
     def top_rollups(self, kind: RollupKind, scope: str | None, bucket: str, limit: int) -> list[RollupRow]:

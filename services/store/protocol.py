@@ -68,10 +68,19 @@ class UsageStore(Protocol):
         ...
 
     def sum_rollups(
-        self, kind: RollupKind, scope: str | None, first_bucket: str, last_bucket: str, counters: Sequence[str]
+        self,
+        kind: RollupKind,
+        scope: str | None,
+        first_bucket: str,
+        last_bucket: str,
+        counters: Sequence[str],
+        *,
+        by_bucket: bool = True,
     ) -> dict[tuple[str, str, str], tuple[int, ...]]:
         """Rows of one kind with ``first_bucket <= bucket <= last_bucket`` (of one scope; None: every scope),
-        keyed by (scope, bucket, dim), holding only these counters (in that order), summed over any shards."""
+        keyed by (scope, bucket, dim), holding only these counters (in that order), summed over any shards.
+        ``by_bucket=False`` sums each (scope, dim) over the range too, keyed (scope, "", dim): a breakdown over 30
+        days then returns one row per dim, not one per day and dim."""
         ...
 
     def top_rollups(self, kind: RollupKind, scope: str | None, bucket: str, limit: int) -> list[RollupRow]:
