@@ -251,3 +251,16 @@ def test_the_longest_keys_are_stored_and_read_back_exactly(store, price_book: Pr
     assert list(summary.by_feature) == [feature] and list(summary.by_provider) == ["p" * 64]
     assert ledger.get_cost_by_model(TODAY, TODAY, tenant).items[model].requests == 1
     assert ledger.get_top_players(TODAY, limit=1, tenant_id=tenant).players[0].user_id == user
+
+
+def test_only_the_kinds_percentiles_are_read_from_keep_a_histogram(store, price_book: PriceBook) -> None:
+    from services.store.rollups import HISTOGRAM_KINDS, RollupKind, hour_bucket
+
+    ledger = UsageTrackingService(store, price_book, clock=lambda: NOW)
+    ledger.log_usage(user_id="p", model="gpt-4o", tokens_input=10, request_duration_ms=300)
+    assert {RollupKind.TENANT_HOUR, RollupKind.TENANT_DAY_DETAIL} == HISTOGRAM_KINDS
+    player = store.get_rollups(RollupKind.USER_DAY, "p", TODAY.isoformat())["general"]
+    hour = store.get_rollups(RollupKind.TENANT_HOUR, "", hour_bucket(NOW))["openai"]
+    # Every row keeps the mean's counters; only the histogram kinds count the duration into its bucket.
+    assert (player.timed_requests, player.latency_ms_total, sum(player.latency_counts)) == (1, 300, 0)
+    assert (hour.timed_requests, hour.latency_ms_total, sum(hour.latency_counts)) == (1, 300, 1)

@@ -21,7 +21,7 @@ from appwrite.operator import Operator
 from models.ai_usage import AIUsageLog, derived_fields, log_id_for
 from models.counters import COUNTER_FIELDS, Counters, counter_values
 from models.usage_kinds import COST_COUNTERS, COST_PARTS, KIND_NAMES
-from services.store.rollups import GLOBAL_KINDS, day_bucket, month_bucket, rollup_keys
+from services.store.rollups import GLOBAL_KINDS, day_bucket, kind_values, month_bucket, rollup_keys
 
 INT64_MAX = 2**63 - 1
 # Operator methods of Appwrite 1.8/1.9 (server `Operator::isMethod`; SDK `appwrite/operator.py`).
@@ -217,9 +217,10 @@ def rollup_deltas(logs: Iterable[AIUsageLog], shards: int) -> dict[str, RollupDe
     """What a set of events adds to each rollup row, merged per row id."""
     deltas: dict[str, RollupDelta] = {}
     for log in logs:
-        add = counter_values(log)
+        values = counter_values(log)
         shard = shard_of(log.user_id, shards)
         for key in rollup_keys(log):
+            add = kind_values(key.kind, values)
             row_shard = shard if key.kind in GLOBAL_KINDS else 0
             row_id = rollup_row_id(key.kind.value, key.scope, key.bucket, key.dim, row_shard)
             delta = deltas.get(row_id)

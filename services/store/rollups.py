@@ -19,7 +19,8 @@ from operator import add
 from typing import NamedTuple
 
 from models.ai_usage import AIUsageLog
-from models.counters import Counters
+from models.counters import COUNTER_FIELDS, Counters
+from models.latency import LATENCY_COUNTERS
 
 
 class RollupKind(StrEnum):
@@ -38,12 +39,15 @@ class RollupShape:
     """Which key field fills each part of the rollup key (None: the part is the empty string).
 
     ``shared`` rows are written by every player's events (a store with row contention, Appwrite, shards them).
+    ``histogram`` rows keep the latency histogram (60 counters): only the kinds percentiles are read from, since
+    every counter a row keeps costs each write that touches it.
     """
 
     scope: str | None
     bucket: str | None
     dim: str | None
     shared: bool = False
+    histogram: bool = False
 
 
 # Field names refer to ``_FIELD_ORDER`` below. "player" and "session" are tenant-qualified (``player_key``);
@@ -56,9 +60,9 @@ SHAPES: dict[RollupKind, RollupShape] = {
     RollupKind.USER_MODEL: RollupShape("player", None, "model"),
     RollupKind.SESSION: RollupShape("session", None, "task_type"),
     RollupKind.PLAYER_DAY: RollupShape("tenant", "day", "user_id"),
-    RollupKind.TENANT_HOUR: RollupShape("tenant", "hour", "provider", shared=True),
+    RollupKind.TENANT_HOUR: RollupShape("tenant", "hour", "provider", shared=True, histogram=True),
     RollupKind.TENANT_DAY: RollupShape("tenant", "day", "provider", shared=True),
-    RollupKind.TENANT_DAY_DETAIL: RollupShape("tenant", "day", "detail", shared=True),
+    RollupKind.TENANT_DAY_DETAIL: RollupShape("tenant", "day", "detail", shared=True, histogram=True),
 }
 
 # Kinds every player's events land in at once; a store with row contention (Appwrite) shards them.
@@ -71,7 +75,22 @@ UNKNOWN_PROVIDER = "unknown"
 DEFAULT_TENANT = ""  # the tenant key of events without a tenant_id
 
 # Changes whenever the shapes do, so a store can tell its rollups were built by another definition.
-SHAPES_FINGERPRINT = repr(sorted((k.value, s.scope, s.bucket, s.dim) for k, s in SHAPES.items()))
+SHAPES_FINGERPRINT = repr(sorted((k.value, s.scope, s.bucket, s.dim, s.histogram) for k, s in SHAPES.items()))
+
+# The counters each kind keeps: all of them, less the histogram for kinds without one. The histogram's counters
+# are the last of COUNTER_FIELDS, so a row without one is the others followed by zeros.
+HISTOGRAM_AT = COUNTER_FIELDS.index(LATENCY_COUNTERS[0])
+assert COUNTER_FIELDS[HISTOGRAM_AT:] == LATENCY_COUNTERS, "the histogram ends the counters"
+HISTOGRAM_KINDS = frozenset(kind for kind, shape in SHAPES.items() if shape.histogram)
+KIND_COUNTERS: dict[RollupKind, tuple[str, ...]] = {
+    kind: COUNTER_FIELDS if shape.histogram else COUNTER_FIELDS[:HISTOGRAM_AT] for kind, shape in SHAPES.items()
+}
+_NO_HISTOGRAM = (0,) * len(LATENCY_COUNTERS)
+
+
+def kind_values(kind: RollupKind, values: tuple[int, ...]) -> tuple[int, ...]:
+    """What an event's counter values (``counter_values``) add to a row of this kind."""
+    return values if SHAPES[kind].histogram else (*values[:HISTOGRAM_AT], *_NO_HISTOGRAM)
 
 
 class RollupKey(NamedTuple):

@@ -24,7 +24,7 @@ from models.counters import COUNTER_FIELDS, Counters, counter_values
 from services import deadlines
 from services.errors import StoreError
 from services.store.protocol import MAX_PAGE_SIZE, EventFilter, RollupRow
-from services.store.rollups import RollupKind, rollup_keys
+from services.store.rollups import HISTOGRAM_AT, HISTOGRAM_KINDS, RollupKind, rollup_keys
 from services.store.sqlite_files import file_lock, private_files
 from services.store.sqlite_rows import (
     counter_name,
@@ -203,9 +203,17 @@ class SQLiteUsageStore:
                 # One event: seven plain upserts beat seven GROUP BY statements (5,900 vs 4,800 events/s).
                 values = counter_values(log)
                 moved = tuple(i for i, value in enumerate(values) if value)
-                sql = _upsert_rollup(tuple(COUNTER_FIELDS[i] for i in moved))
-                added = tuple(values[i] for i in moved)
-                conn.executemany(sql, [(k.scope, k.kind.value, k.bucket, k.dim, *added) for k in rollup_keys(log)])
+                keys = rollup_keys(log)
+                # Rows with a histogram take every moved counter; the others the moved ones they keep.
+                for histogram in (True, False):
+                    kept = tuple(i for i in moved if histogram or i < HISTOGRAM_AT)
+                    added = tuple(values[i] for i in kept)
+                    rows = [
+                        (k.scope, k.kind.value, k.bucket, k.dim, *added)
+                        for k in keys
+                        if (k.kind in HISTOGRAM_KINDS) is histogram
+                    ]
+                    conn.executemany(_upsert_rollup(tuple(COUNTER_FIELDS[i] for i in kept)), rows)
             return [stored]
 
     def _record_many(self, logs: Sequence[AIUsageLog], rows: list[tuple[object, ...]], deadline: float) -> list[bool]:
