@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
 from typing import Any
+
+import pytest
 
 from models.ai_usage import AIUsageLog, TaskType, log_id_for
 from models.counters import Counters
-from services.pricing import nano_to_usd
+from services.pricing import PriceBook, nano_to_usd
 from services.store.rollups import RollupKey, rollup_keys
+from services.store.sqlite_store import SQLiteUsageStore
+from services.usage_tracking_service import UsageTrackingService
 
 _ids = itertools.count(1)
 BASE_TIME = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
@@ -57,3 +64,27 @@ def expected_rollups(logs: Iterable[AIUsageLog]) -> dict[RollupKey, Counters]:
         for key in rollup_keys(log):
             totals[key] = totals.get(key, Counters()) + Counters.of(log)
     return totals
+
+
+def pinned_commands(
+    db_path: Path, now: datetime, monkeypatch: pytest.MonkeyPatch, *modules: ModuleType
+) -> Iterator[UsageTrackingService]:
+    """A ledger on ``db_path`` whose clock is ``now``, and the CLI ``modules`` opening the same (their
+    ``open_service`` patched), so a command's default ranges are the test's."""
+
+    def pinned() -> UsageTrackingService:
+        return UsageTrackingService(SQLiteUsageStore(db_path), PriceBook.load(), clock=lambda: now)
+
+    @contextmanager
+    def open_service(_settings: object) -> Iterator[UsageTrackingService]:
+        service = pinned()
+        try:
+            yield service
+        finally:
+            service.close()
+
+    for module in modules:
+        monkeypatch.setattr(module, "open_service", open_service)
+    service = pinned()
+    yield service
+    service.close()

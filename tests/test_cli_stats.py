@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -19,10 +18,8 @@ from click.testing import CliRunner, Result
 from pydantic import BaseModel
 
 from services.cli import cli, stats_command, tables
-from services.pricing import PriceBook
-from services.store.sqlite_store import SQLiteUsageStore
 from services.usage_tracking_service import UsageTrackingService
-from tests.factories import make_log
+from tests.factories import make_log, pinned_commands
 
 NOW = datetime(2025, 6, 7, 15, 30, tzinfo=UTC)
 START = datetime(2025, 6, 1, tzinfo=UTC)
@@ -30,26 +27,10 @@ ESC, RLO = "\x1b", "\u202e"
 ODD = (ESC, "\x07", "\x9b", RLO, "\r")
 
 
-def pinned(db_path: Path) -> UsageTrackingService:
-    return UsageTrackingService(SQLiteUsageStore(db_path), PriceBook.load(), clock=lambda: NOW)
-
-
 @pytest.fixture
 def ledger(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[UsageTrackingService]:
     """The ledger the commands read, and the commands' service on the same file with the same pinned clock."""
-
-    @contextmanager
-    def open_service(_settings: object) -> Iterator[UsageTrackingService]:
-        service = pinned(db_path)
-        try:
-            yield service
-        finally:
-            service.close()
-
-    monkeypatch.setattr(stats_command, "open_service", open_service)
-    service = pinned(db_path)
-    yield service
-    service.close()
+    yield from pinned_commands(db_path, NOW, monkeypatch, stats_command)
 
 
 def seed(ledger: UsageTrackingService) -> None:

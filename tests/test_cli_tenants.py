@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,8 @@ from click.testing import CliRunner, Result
 from pydantic import BaseModel
 
 from services.cli import cli, ledger_commands, tables, tenant_commands
-from services.pricing import PriceBook
-from services.store.sqlite_store import SQLiteUsageStore
 from services.usage_tracking_service import UsageTrackingService
-from tests.factories import make_log
+from tests.factories import make_log, pinned_commands
 
 NOW = datetime(2025, 6, 7, 15, 30, tzinfo=UTC)
 DAY = date(2025, 6, 5)
@@ -29,27 +26,10 @@ ESC, RLO = "\x1b", "\u202e"
 TENANTS = (None, "studio-a", "studio-b")
 
 
-def pinned(db_path: Path) -> UsageTrackingService:
-    return UsageTrackingService(SQLiteUsageStore(db_path), PriceBook.load(), clock=lambda: NOW)
-
-
 @pytest.fixture
 def ledger(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[UsageTrackingService]:
     """The ledger, and the commands' service on the same file with the same pinned clock ("today" is 2025-06-07)."""
-
-    @contextmanager
-    def open_service(_settings: object) -> Iterator[UsageTrackingService]:
-        service = pinned(db_path)
-        try:
-            yield service
-        finally:
-            service.close()
-
-    for module in (tenant_commands, ledger_commands):
-        monkeypatch.setattr(module, "open_service", open_service)
-    service = pinned(db_path)
-    yield service
-    service.close()
+    yield from pinned_commands(db_path, NOW, monkeypatch, tenant_commands, ledger_commands)
 
 
 @pytest.fixture
