@@ -7,6 +7,7 @@ from typing import Any
 from appwrite.services.tables_db import TablesDB
 
 from services.store.appwrite_client import TimeoutClient
+from services.store.appwrite_rebuild import record_definition
 from services.store.appwrite_retry import RetryPolicy
 from services.store.appwrite_schema import Provisioner, load_schema
 from services.store.appwrite_store import AppwriteUsageStore
@@ -21,19 +22,25 @@ def tables_db_for(double: Any, timeout_seconds: float = 10.0) -> TablesDB:
 
 
 def provision(double: Any, database_id: str = DATABASE_ID) -> None:
+    """``double`` as ``ai-usage appwrite setup`` leaves a new deployment: appwrite.json's schema, and the rollup
+    definition recorded (the store refuses to write rollups built by another)."""
     tables_db = tables_db_for(double)
     try:
         Provisioner(tables_db, poll_seconds=0.02).provision(load_schema(), database_id)
+        record_definition(AppwriteUsageStore(tables_db, database_id, retry=RetryPolicy(budget_seconds=20.0)))
     finally:
         tables_db.client.close()
 
 
 def make_appwrite_store(double: Any, **options: Any) -> AppwriteUsageStore:
-    """A store on ``double`` (started), its schema created first; ``options`` go to the store."""
+    """A store on ``double`` (started), provisioned first; ``options`` go to the store. Its one read of the rollup
+    definition is done here, so a test counting requests sees only its own."""
     provision(double)
     options.setdefault("retry", RetryPolicy(budget_seconds=20.0))
     timeout = options.pop("timeout_seconds", 10.0)
-    return AppwriteUsageStore(tables_db_for(double, timeout), DATABASE_ID, **options)
+    store = AppwriteUsageStore(tables_db_for(double, timeout), DATABASE_ID, **options)
+    store.check_definition()
+    return store
 
 
 def record_in_process(endpoint: str, project_id: str, api_key: str, logs: list[Any]) -> None:

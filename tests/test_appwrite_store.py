@@ -271,3 +271,28 @@ def test_threads_and_processes_logging_for_the_same_players_keep_totals_exact(
     everything = [log for logs in (*thread_logs, *process_logs) for log in logs]
     assert len(double.rows(DATABASE_ID, EVENTS_TABLE)) == len(everything)
     assert_rollups_equal_the_events(store, everything)
+
+
+@pytest.mark.parametrize("recorded", [None, "the-definition-of-an-older-version"])
+def test_a_store_refuses_to_write_rollups_built_by_another_definition_until_setup(
+    store: AppwriteUsageStore, double: TablesDBDouble, recorded: str | None
+) -> None:
+    # An upgraded server before `ai-usage appwrite setup`: its new rollups would start at zero beside stale ones.
+    from services.errors import StoreError
+    from services.store.appwrite_rebuild import record_definition
+    from services.store.appwrite_rows import META_ROW_ID
+
+    if recorded is None:
+        store.db.delete_row(DATABASE_ID, ROLLUPS_TABLE, META_ROW_ID)
+    else:
+        # Through the client, not the SDK's row model, which refuses 1.8's integer $sequence.
+        path = f"/tablesdb/{DATABASE_ID}/tables/{ROLLUPS_TABLE}/rows/{META_ROW_ID}"
+        headers = {"X-Appwrite-Project": store.db.client.get_config("project"), "content-type": "application/json"}
+        store.db.client.call("patch", path, headers, {"data": {"dim": recorded}})
+    rows = double.rows(DATABASE_ID, ROLLUPS_TABLE)
+    fresh = AppwriteUsageStore(store.db, DATABASE_ID)
+    with pytest.raises(StoreError, match="ai-usage appwrite setup"):
+        fresh.record([make_log()])
+    assert double.rows(DATABASE_ID, EVENTS_TABLE) == [] and len(double.rows(DATABASE_ID, ROLLUPS_TABLE)) == len(rows)
+    record_definition(fresh)  # what setup does once the rollups are rebuilt
+    assert fresh.record([make_log()]) == [True]

@@ -24,7 +24,6 @@ and after: when events arrived, the report says so and the fingerprint is not re
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -37,8 +36,12 @@ from models.counters import COUNTER_FIELDS
 from services.store.appwrite_migrations import _commit
 from services.store.appwrite_rows import (
     DIM_CHARS,
+    META_KIND,
+    META_ROW_ID,
+    ROLLUP_DEFINITION,
     SCOPE_CHARS,
     RollupDelta,
+    definition_row,
     key_column,
     log_from_data,
     rollup_deltas,
@@ -51,14 +54,12 @@ from services.store.appwrite_store import (
     ROWS_PER_BULK,
     AppwriteUsageStore,
 )
-from services.store.rollups import SHAPES, SHAPES_FINGERPRINT
+from services.store.rollups import SHAPES
 
 log = structlog.get_logger("ai_usage.rollups")
 
-META_KIND = "_meta"
-META_ROW_ID = "rollup_definition"
 # What the rollups add up: the shapes (which rows an event feeds) and the counters (what it adds to each).
-FINGERPRINT = hashlib.sha256(f"{SHAPES_FINGERPRINT} {COUNTER_FIELDS!r}".encode()).hexdigest()
+FINGERPRINT = ROLLUP_DEFINITION
 _KEY_COLUMNS = ["kind", "scope", "bucket", "dim", "long_key", "shard"]
 
 
@@ -158,16 +159,19 @@ def rebuild(
          "data": {"queries": [Query.equal("$id", deletes[at : at + rows_per_op])]}}
         for at in range(0, len(deletes), rows_per_op)
     ]  # fmt: skip
+    if operations:
+        # Until the rebuild ends, no definition is recorded: a store refuses to write (check_definition), and an
+        # interrupted rebuild is seen as one by setup, which runs it again.
+        forget = {"action": "bulkDelete", "databaseId": store.database_id, "tableId": ROLLUPS_TABLE,
+                  "data": {"queries": [Query.equal("$id", [META_ROW_ID])]}}  # fmt: skip
+        _commit(store, [forget], "forget the rollup definition")
     for at in range(0, len(operations), ops_per_transaction):
         _commit(store, operations[at : at + ops_per_transaction], "rebuild rollups")
     arrived = _newest_event(store) != newest
     if arrived:
         log.warning("rollups.events_arrived_during_rebuild", hint="pause ingest and run the rebuild again")
     else:
-        meta = {"$id": META_ROW_ID, "kind": META_KIND, "scope": "rollup_definition", "bucket": "", "dim": FINGERPRINT,
-                "shard": 0}  # fmt: skip
-        _commit(store, [{"action": "bulkUpsert", "databaseId": store.database_id, "tableId": ROLLUPS_TABLE,
-                         "data": [meta]}], "record the rollup definition")  # fmt: skip
+        record_definition(store)
     return {
         "events": events,
         "rows": rows,
@@ -176,6 +180,13 @@ def rebuild(
         "rows_unchanged": unchanged,
         "events_arrived": arrived,
     }
+
+
+def record_definition(store: AppwriteUsageStore) -> None:
+    """Record that the rollups hold what today's definition adds up (after a rebuild, or on an empty ledger)."""
+    _commit(store, [{"action": "bulkUpsert", "databaseId": store.database_id, "tableId": ROLLUPS_TABLE,
+                     "data": [definition_row()]}], "record the rollup definition")  # fmt: skip
+    store.definition_checked = True
 
 
 def _same(data: dict[str, Any], want: RollupDelta) -> bool:

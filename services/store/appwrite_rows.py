@@ -21,7 +21,14 @@ from appwrite.operator import Operator
 from models.ai_usage import AIUsageLog, derived_fields, log_id_for
 from models.counters import COUNTER_FIELDS, Counters, counter_values
 from models.usage_kinds import COST_COUNTERS, COST_PARTS, KIND_NAMES
-from services.store.rollups import GLOBAL_KINDS, day_bucket, kind_values, month_bucket, rollup_keys
+from services.store.rollups import (
+    GLOBAL_KINDS,
+    SHAPES_FINGERPRINT,
+    day_bucket,
+    kind_values,
+    month_bucket,
+    rollup_keys,
+)
 
 INT64_MAX = 2**63 - 1
 # Operator methods of Appwrite 1.8/1.9 (server `Operator::isMethod`; SDK `appwrite/operator.py`).
@@ -38,6 +45,11 @@ _TEXT_FIELDS = (
 # day's detail: provider, model, task type, feature) is stored as a hash, and the text in ``long_key``.
 SCOPE_CHARS = 128
 DIM_CHARS = 200
+# The rollups table's one row that is not a rollup: which definition (shapes and counters) built the rows. Written by
+# a rebuild (``ai-usage appwrite setup``), read by the store before its first write.
+META_KIND = "_meta"
+META_ROW_ID = "rollup_definition"
+ROLLUP_DEFINITION = hashlib.sha256(f"{SHAPES_FINGERPRINT} {COUNTER_FIELDS!r}".encode()).hexdigest()
 _INT_FIELDS = (*KIND_NAMES, "tokens_total", "request_duration_ms", "cost_nano", "platform_credits")
 
 
@@ -163,6 +175,12 @@ def _rule_before_the_column(data: Mapping[str, Any]) -> str:
 
 def counters_from_data(data: Mapping[str, Any]) -> Counters:
     return Counters(**{name: data.get(name) or 0 for name in COUNTER_FIELDS})
+
+
+def definition_row() -> dict[str, Any]:
+    """The rollups table's row recording the definition the rollups were built by."""
+    return {"$id": META_ROW_ID, "kind": META_KIND, "scope": META_ROW_ID, "bucket": "", "dim": ROLLUP_DEFINITION,
+            "shard": 0}  # fmt: skip
 
 
 def rollup_key_of(data: Mapping[str, Any]) -> tuple[str, str]:

@@ -23,12 +23,14 @@ from appwrite.query import Query
 from appwrite.services.tables_db import TablesDB
 
 from models.ai_usage import MAX_ID_CHARS, MAX_MODEL_CHARS, AIUsageLog, EventPage
-from services.errors import ConfigurationError
+from services.errors import ConfigurationError, StoreError
 from services.settings import Settings
 from services.store.appwrite_client import TimeoutClient, get_json
 from services.store.appwrite_retry import TRANSACTION_CONFLICT, Backoff, RetryPolicy, is_ambiguous
 from services.store.appwrite_rollup_reads import PAGE, ROLLUPS_TABLE, RollupReads, storable
 from services.store.appwrite_rows import (
+    META_ROW_ID,
+    ROLLUP_DEFINITION,
     event_data,
     event_row_id,
     iso_ms_ceil,
@@ -81,6 +83,8 @@ class AppwriteUsageStore(RollupReads):
         # next get_event (the service asks for the original of a duplicate) without another round trip.
         self._recent_events: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._recent_lock = threading.Lock()
+        # Set once the rollups are known to be built by this code's definition (checked before the first write).
+        self.definition_checked = False
 
     @classmethod
     def from_settings(cls, settings: Settings, api_key: str | None = None, **options: Any) -> AppwriteUsageStore:
@@ -94,6 +98,8 @@ class AppwriteUsageStore(RollupReads):
 
     # -- writes ------------------------------------------------------------------------------------
     def record(self, logs: Sequence[AIUsageLog]) -> list[bool]:
+        if not self.definition_checked:
+            self.check_definition()
         first: dict[str, AIUsageLog] = {}
         repeated: list[bool] = []
         for log in logs:
@@ -229,6 +235,25 @@ class AppwriteUsageStore(RollupReads):
         for start in range(0, len(unique), IDS_PER_QUERY):
             queries = [Query.equal("$id", unique[start : start + IDS_PER_QUERY]), *extra]
             yield from self._list(EVENTS_TABLE, queries, "look up events")
+
+    def check_definition(self) -> None:
+        """Refuse to write rollups built by another definition: after an upgrade, the new code's rows would start
+        from zero beside stale ones until ``ai-usage appwrite setup`` rebuilds them. One read per store."""
+
+        def read() -> str | None:
+            try:
+                return self._get_row(ROLLUPS_TABLE, META_ROW_ID).get("dim")
+            except AppwriteException as exc:
+                if exc.code == 404 and exc.type in ("row_not_found", "document_not_found"):
+                    return None
+                raise
+
+        if self.retry.call("read the rollup definition", read) != ROLLUP_DEFINITION:
+            raise StoreError(
+                "the Appwrite rollups were built by another version's definition (or never set up): run "
+                "`ai-usage appwrite setup` with ingest paused, which adds what is missing and rebuilds them"
+            )
+        self.definition_checked = True
 
     # -- reads -------------------------------------------------------------------------------------
     # Rows are read as the server's JSON, not through the SDK's Row models: SDK 27 requires `$sequence` to be
