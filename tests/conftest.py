@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -43,6 +45,15 @@ def open_backend(name: str, tmp_path: Path) -> Iterator[UsageStore]:
         appwrite_store.close()
     finally:
         double.stop()
+
+
+def ledger_on(name: str, tmp_path: Path, price_book: PriceBook, clock: Callable[[], datetime]) -> Iterator[Any]:
+    """A ``UsageTrackingService`` on one backend with a fixed clock; closed (and its server stopped) afterwards."""
+    from services.usage_tracking_service import UsageTrackingService
+
+    backend = open_backend(name, tmp_path)
+    yield UsageTrackingService(next(backend), price_book, clock=clock)
+    next(backend, None)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -20,7 +20,7 @@ from models.ai_usage import AIUsageLog
 from models.latency import LATENCY_RELATIVE_ERROR, OVERFLOW_MS
 from services.pricing import PriceBook, nano_to_usd
 from services.usage_tracking_service import UsageTrackingService
-from tests.conftest import BACKENDS, open_backend
+from tests.conftest import BACKENDS, ledger_on
 
 NOW = datetime(2026, 11, 24, 15, 30, tzinfo=UTC)
 TODAY = NOW.date()
@@ -34,9 +34,8 @@ def seeded(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, price_book: PriceBook
 ) -> Iterator[tuple[UsageTrackingService, list[AIUsageLog]]]:
     # Seeded once per store (the answers are reads): 400 events on the local TablesDB server take seconds.
-    backend = open_backend(request.param, tmp_path_factory.mktemp("analytics"))
-    store = next(backend)
-    ledger = UsageTrackingService(store, price_book, clock=lambda: NOW)
+    backend = ledger_on(request.param, tmp_path_factory.mktemp("analytics"), price_book, lambda: NOW)
+    ledger = next(backend)
     rng = random.Random(7)
     events = []
     for i in range(400):

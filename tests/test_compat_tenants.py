@@ -17,16 +17,14 @@ from services.errors import StoreError, ValidationFailed
 from services.pricing import PriceBook
 from services.store.sqlite_store import SQLiteUsageStore
 from services.usage_tracking_service import UsageTrackingService
-from tests.conftest import BACKENDS, open_backend
+from tests.conftest import BACKENDS, ledger_on
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(params=BACKENDS[:2])  # SQLite and one Appwrite version: the facade is the same code on both
 def ledger(request: pytest.FixtureRequest, tmp_path: Path, price_book: PriceBook) -> Iterator[UsageTrackingService]:
-    backend = open_backend(request.param, tmp_path)
-    yield UsageTrackingService(next(backend), price_book, clock=lambda: NOW)
-    next(backend, None)
+    yield from ledger_on(request.param, tmp_path, price_book, lambda: NOW)
 
 
 @pytest.fixture
