@@ -29,7 +29,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import structlog
-from appwrite.exception import AppwriteException
 from appwrite.query import Query
 
 from models.counters import COUNTER_FIELDS
@@ -58,27 +57,11 @@ from services.store.rollups import SHAPES
 
 log = structlog.get_logger("ai_usage.rollups")
 
-# What the rollups add up: the shapes (which rows an event feeds) and the counters (what it adds to each).
-FINGERPRINT = ROLLUP_DEFINITION
 _KEY_COLUMNS = ["kind", "scope", "bucket", "dim", "long_key", "shard"]
 
 
-def recorded_fingerprint(store: AppwriteUsageStore) -> str | None:
-    """The fingerprint of the definition that last rebuilt the rollups, or None (never rebuilt)."""
-
-    def read() -> str | None:
-        try:
-            return store._get_row(ROLLUPS_TABLE, META_ROW_ID)["dim"]
-        except AppwriteException as exc:
-            if exc.code == 404 and exc.type in ("row_not_found", "document_not_found"):
-                return None
-            raise
-
-    return store.retry.call("read the rollup definition", read)
-
-
 def definition_current(store: AppwriteUsageStore) -> bool:
-    return recorded_fingerprint(store) == FINGERPRINT
+    return store.recorded_definition() == ROLLUP_DEFINITION
 
 
 def stale_rows(store: AppwriteUsageStore) -> Iterator[tuple[str, str, str, str]]:

@@ -236,9 +236,8 @@ class AppwriteUsageStore(RollupReads):
             queries = [Query.equal("$id", unique[start : start + IDS_PER_QUERY]), *extra]
             yield from self._list(EVENTS_TABLE, queries, "look up events")
 
-    def check_definition(self) -> None:
-        """Refuse to write rollups built by another definition: after an upgrade, the new code's rows would start
-        from zero beside stale ones until ``ai-usage appwrite setup`` rebuilds them. One read per store."""
+    def recorded_definition(self) -> str | None:
+        """The definition (``appwrite_rows.ROLLUP_DEFINITION``) that last built the rollups, or None (never)."""
 
         def read() -> str | None:
             try:
@@ -248,7 +247,12 @@ class AppwriteUsageStore(RollupReads):
                     return None
                 raise
 
-        if self.retry.call("read the rollup definition", read) != ROLLUP_DEFINITION:
+        return self.retry.call("read the rollup definition", read)
+
+    def check_definition(self) -> None:
+        """Refuse to write rollups built by another definition: after an upgrade, the new code's rows would start
+        from zero beside stale ones until ``ai-usage appwrite setup`` rebuilds them. One read per store."""
+        if self.recorded_definition() != ROLLUP_DEFINITION:
             raise StoreError(
                 "the Appwrite rollups were built by another version's definition (or never set up): run "
                 "`ai-usage appwrite setup` with ingest paused, which adds what is missing and rebuilds them"
