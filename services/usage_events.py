@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_right
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
@@ -78,6 +79,8 @@ def differing_fields(event: UsageEvent, built: AIUsageLog, stored: AIUsageLog) -
 
 # EventPricer.price's answer: a plain tuple, since every logged event builds one.
 Priced = tuple[PriceMatch, str | None, EntryPricer, int, dict[str, int]]
+_Choice = tuple[PriceMatch, str | None, EntryPricer]
+_PRICED_CACHE_SIZE = 10_000  # distinct (model, provider, tier) seen; past it, priced without the cache
 
 
 class EventPricer:
@@ -87,21 +90,40 @@ class EventPricer:
         self.price_book = price_book
         self.clock = clock
         self.max_future_skew = max_future_skew
+        # Per (model, provider, tier): when each price version starts, and for each what the row takes from it.
+        self._priced: dict[tuple[str, str | None, str], tuple[list[datetime], list[_Choice]]] = {}
 
     def price(self, event: UsageEvent, timestamp: datetime) -> Priced:
         """What pricing puts on the row: the price that applied, who served the model, the pricer of that price
         and tier (the tier that applied, the price version), the cost in nano-USD and its split by kind.
         ``benchmarks/pricing_bench.py`` times this, for issue 9's figure."""
-        book = self.price_book
-        match = book.lookup(event.model, timestamp, event.provider)
-        provider = event.provider or book.infer_provider(event.model)
-        if provider is None and not match.is_fallback:
-            provider = match.entry.provider
-        pricer = entry_pricer(match.entry, event.service_tier)
+        key = (event.model, event.provider, event.service_tier)
+        priced = self._priced.get(key) or self._choices(key)
+        starts, choices = priced
+        match, provider, pricer = choices[0] if len(choices) == 1 else choices[bisect_right(starts, timestamp) - 1]
         # UsageEvent's validators checked the counts (strict whole numbers in bounds, parts within their wholes),
         # so they are priced as the event holds them (its fields, by name), one request, not copied nor checked.
         nano, nano_by_kind = pricer.cost_nano_by_kind(event.__dict__)
         return match, provider, pricer, nano, nano_by_kind
+
+    def _choices(self, key: tuple[str, str | None, str]) -> tuple[list[datetime], list[_Choice]]:
+        """Resolved once per (model, provider, tier), as the book resolves names once: each version's match, the
+        provider the row names (the event's, else the one the id implies, else the entry's) and its pricer."""
+        model, given, tier = key
+        book = self.price_book
+        starts, matches = book.versions(model, given)
+        inferred = given or book.infer_provider(model)
+        choices = [
+            (
+                match,
+                inferred if inferred is not None or match.is_fallback else match.entry.provider,
+                entry_pricer(match.entry, tier),
+            )
+            for match in matches
+        ]
+        if len(self._priced) < _PRICED_CACHE_SIZE:
+            self._priced[key] = (starts, choices)
+        return starts, choices
 
     def build(self, event: UsageEvent) -> AIUsageLog:
         now = self.clock()

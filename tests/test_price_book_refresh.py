@@ -6,11 +6,13 @@ integer nano-USD, so a typo in a per-1K string (off by 10x, a dropped digit) fai
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from models.ai_usage import UsageEvent
 from services.pricing import PriceBook, TokenCounts, cost_nano
+from services.usage_events import EventPricer
 
 BOOK = PriceBook.load()
 # The refresh's "today"; fixed, so the tests do not drift as later dated versions come into force.
@@ -132,6 +134,22 @@ def test_dated_versions_switch_at_their_effective_moment(
     counts = {"tokens_input": 100_000, "tokens_output": 100_000}
     assert nano(model, day(before), **counts) == before_nano
     assert nano(model, day(after), **counts) == after_nano
+
+
+def test_the_ledger_prices_each_event_by_the_version_in_force_at_its_own_time() -> None:
+    # EventPricer resolves a (model, provider, tier) once and keeps every version: events on both sides of a
+    # price change, logged in any order through one pricer, each take their own moment's price.
+    pricer = EventPricer(BOOK, lambda: TODAY, timedelta(0))
+    counts = {"tokens_input": 100_000, "tokens_output": 100_000}
+    moments = ["2026-08-31T23:59:59", "2026-09-01T00:00:00", "2026-08-01T00:00:00", "2026-10-01T00:00:00"]
+    for provider in (None, "anthropic"):
+        for moment in moments:
+            event = UsageEvent(
+                user_id="p1", model="claude-sonnet-5", provider=provider, timestamp=day(moment), **counts
+            )
+            assert pricer.build(event).cost_nano == nano("claude-sonnet-5", day(moment), **counts)
+    assert [pricer.build(UsageEvent(user_id="p", model="claude-sonnet-5", timestamp=day(m), **counts)).cost_nano
+            for m in moments] == [1_200_000_000, 1_800_000_000, 1_200_000_000, 1_800_000_000]  # fmt: skip
 
 
 def test_contracted_rates_are_untouched_by_the_refresh() -> None:

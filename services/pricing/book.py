@@ -111,7 +111,7 @@ class PriceBook:
 
     def __init__(self, entries: Iterable[PriceEntry], defaults: Mapping[str, PriceEntry]) -> None:
         self._history: dict[str, list[PriceEntry]] = {}
-        self._resolved: dict[tuple[str, str | None], PriceMatch | _Versions] = {}
+        self._resolved: dict[tuple[str, str | None], _Versions] = {}
         self._providers: dict[str, str | None] = {}
         entries = list(entries)
         # The same rules as a price file's; :meth:`load` has run them already with each entry's file named.
@@ -188,19 +188,24 @@ class PriceBook:
         match = self.lookup(model, at)
         return None if match.is_fallback else match.entry
 
-    def lookup(self, model: str, at: datetime | None = None, provider: str | None = None) -> PriceMatch:
-        # Name matching is the costly part and does not depend on time, so it is resolved once per name, into a
-        # fixed match or the moments the model's prices start and a match for each (every event is looked up).
+    def versions(self, model: str, provider: str | None = None) -> _Versions:
+        """The moments the prices for ``model`` (served by ``provider``) start, oldest first, and the match in force
+        from each: one, from the epoch, for a model with a single price, a free or a default one.
+
+        Name matching is the costly part and does not depend on time, so it is resolved once per name (every
+        event is looked up); ``lookup`` and the ledger's ``EventPricer`` pick the version for a moment from this.
+        """
         resolved = self._resolved.get((model, provider))
         if resolved is None:
             resolved = _versions(self._resolve(model, provider))
             if len(self._resolved) < _RESOLVED_CACHE_SIZE:
                 self._resolved[(model, provider)] = resolved
+        return resolved
+
+    def lookup(self, model: str, at: datetime | None = None, provider: str | None = None) -> PriceMatch:
+        starts, matches = self.versions(model, provider)
         when = at if at is not None and at.tzinfo is UTC else _utc(at)  # a naive moment is refused, always
-        if resolved.__class__ is PriceMatch:
-            return resolved  # type: ignore[return-value]
-        starts, matches = resolved  # type: ignore[misc]
-        return matches[bisect_right(starts, when) - 1]
+        return matches[0] if len(matches) == 1 else matches[bisect_right(starts, when) - 1]
 
     def _resolve(self, model: str, provider: str | None) -> PriceMatch | _Resolved:
         """A fixed answer (free or default), or the price history of the matched model, its rule and host."""
@@ -285,14 +290,12 @@ class PriceBook:
         return min(ids, key=lambda i: (self._spelled[i] != name, i))
 
 
-def _versions(resolved: PriceMatch | _Resolved) -> PriceMatch | _Versions:
-    """A fixed answer or a single price as its match; a history as the moments its versions start (the first,
-    launch, price from the earliest: ``_in_force``'s rule) and a match per version."""
+def _versions(resolved: PriceMatch | _Resolved) -> _Versions:
+    """The moments each version of the price starts (the first, launch, price from the earliest: ``_in_force``'s
+    rule) and a match per version; a fixed answer or a single price is one match from the epoch."""
     if isinstance(resolved, PriceMatch):
-        return resolved
+        return [_EPOCH], [resolved]
     history, rule, host = resolved
-    if len(history) == 1:
-        return PriceMatch(history[0], rule, host)
     starts = [_EPOCH, *(version.effective_from or _EPOCH for version in history[1:])]
     return starts, [PriceMatch(version, rule, host) for version in history]
 
