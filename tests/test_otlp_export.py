@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from google.protobuf.json_format import MessageToJson
+from google.rpc.status_pb2 import Status as RpcStatus
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -181,14 +182,47 @@ def test_a_span_exported_again_with_other_usage_is_rejected_as_a_conflict(api: L
     ids=["not-json", "empty", "array", "not-a-list", "span-not-object", "bad-protobuf", "bad-gzip", "cut-gzip",
          "gzip-bomb", "brotli", "text"],
 )  # fmt: skip
-def test_a_body_that_does_not_decode_gets_a_json_error_never_a_500(
+def test_a_body_that_does_not_decode_gets_an_error_in_its_own_encoding_never_a_500(
     api: LiveServer, body: bytes, headers: dict[str, str], status: int
 ) -> None:
     response = api.post("/v1/traces", data=body, headers=headers)
 
     assert response.status_code == status, response.text
-    assert response.headers["Content-Type"] == "application/json"
-    assert response.json()["error"]["message"]
+    if headers is PROTOBUF:  # OTLP/HTTP: a protobuf request's 4xx/5xx body MUST be a protobuf google.rpc.Status
+        assert response.headers["Content-Type"] == "application/x-protobuf"
+        assert rpc_status(response).message.startswith("invalid_body: not an OTLP ExportTraceServiceRequest")
+    else:
+        assert response.headers["Content-Type"] == "application/json"
+        assert response.json()["error"]["message"]
+
+
+def rpc_status(response: Any) -> RpcStatus:
+    status = RpcStatus()
+    status.ParseFromString(response.content)
+    return status
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "code", "message"),
+    [
+        ({"Content-Type": "application/x-protobuf"}, b"", 401, 16, "unauthorized: "),
+        ({**ADMIN, "Content-Type": "application/x-protobuf"}, b"", 403, 7, "forbidden: "),
+        ({**PROTOBUF, "Content-Encoding": "br"}, b"x", 415, 3, "unsupported_media_type: Content-Encoding 'br'"),
+        (PROTOBUF, b"x" * (17 * 1024 * 1024), 413, 3, "payload_too_large: the body is 17825792 bytes"),
+    ],
+    ids=["no-key", "admin-key", "brotli", "too-large"],
+)
+def test_every_error_answer_to_a_protobuf_export_is_a_protobuf_status(
+    api: LiveServer, headers: dict[str, str], body: bytes, status: int, code: int, message: str
+) -> None:
+    response = api.post("/v1/traces", data=body, headers=headers)
+
+    assert (response.status_code, response.headers["Content-Type"]) == (status, "application/x-protobuf")
+    answer = rpc_status(response)
+    assert (answer.code, answer.message[: len(message)]) == (code, message)
+    assert response.headers["X-Correlation-Id"]
+    if status == 401:
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
 def test_a_gzip_json_export_is_read(api: LiveServer) -> None:
@@ -222,5 +256,5 @@ def test_protobuf_without_opentelemetry_proto_installed_is_a_clear_415(
     )
 
     assert response.status_code == 415
-    assert "opentelemetry-proto" in response.json()["error"]["message"]
+    assert "opentelemetry-proto" in rpc_status(response).message
     assert api.post("/v1/traces", json=export(), headers=SERVER).status_code == 200

@@ -41,6 +41,7 @@ def dispatch(request: ApiRequest, app: ApiApp, group: str | None = None) -> ApiR
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
     pattern: str | None = None
+    route: Route | None = None
     try:
         route, params = match(request.method, request.path, group)
         pattern = route.pattern
@@ -58,6 +59,9 @@ def dispatch(request: ApiRequest, app: ApiApp, group: str | None = None) -> ApiR
         # Logged with its traceback under the correlation id; the caller gets the id and nothing else.
         log.exception("http.unhandled_error", route=pattern, method=request.method)
         response = _render_error(lambda: internal_error_response(correlation_id), correlation_id)
+    if response.status >= 400 and route is not None and route.error_answer is not None:
+        json_error, answer = response, route.error_answer
+        response = _render_error(lambda: answer(request, json_error), correlation_id)
     response.headers[CORRELATION_HEADER] = correlation_id
     duration_ms = round((time.perf_counter() - started) * 1000, 3)
     line = log.error if response.status >= 500 else log.info

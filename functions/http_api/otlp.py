@@ -4,7 +4,9 @@ OTLP/HTTP rules followed (opentelemetry-proto ``docs/specification.md``): ``appl
 ``application/x-protobuf`` bodies, optionally ``Content-Encoding: gzip`` (or ``deflate``); 200 with an
 ``ExportTraceServiceResponse`` whose ``partialSuccess`` counts the spans refused; 400 for a body that does not
 decode. A protobuf request gets a protobuf ``ExportTraceServiceResponse`` (exporters such as Go's read partial
-success only from one), a JSON request JSON; error answers are the API's JSON errors (exporters act on the status).
+success only from one), a JSON request JSON. Every 4xx/5xx answer to a protobuf request is a protobuf
+``google.rpc.Status`` (the specification's "MUST"; its message is the API error's code, message and fields); a JSON
+request gets the API's JSON error.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from services.usage_tracking_service import MAX_BATCH_EVENTS
 
 from .errors import InvalidBody
 from .handlers import Call
-from .request import RawBody
+from .request import ApiRequest, RawBody
 from .responses import ApiResponse
+from .schemas import ErrorBody
 
 log = structlog.get_logger("ai_usage.otlp")
 
@@ -55,6 +58,36 @@ def _protobuf_answer(answer: dict[str, Any]) -> ApiResponse:
 
     message = ParseDict(answer, ExportTraceServiceResponse())
     return ApiResponse(200, None, body=message.SerializeToString(), content_type=PROTOBUF_ANSWER)
+
+
+# google.rpc.Code for the HTTP statuses the API answers (gRPC's HTTP mapping); OTLP clients may only record it.
+_RPC_CODES = {401: 16, 403: 7, 404: 5, 405: 12, 429: 8, 500: 13, 501: 12, 503: 14, 504: 4}
+_INVALID_ARGUMENT, _INTERNAL = 3, 13
+
+
+def error_answer(request: ApiRequest, json_error: ApiResponse) -> ApiResponse:
+    """The route's error answer as OTLP/HTTP requires it: a protobuf ``Status`` for a protobuf request.
+
+    Without the protobuf packages the request could not be read either (415): the JSON error stands.
+    """
+    if RawBody.of(request).content_type not in PROTOBUF_TYPES or not isinstance(json_error.payload, ErrorBody):
+        return json_error
+    try:
+        from google.rpc.status_pb2 import Status
+    except ImportError:
+        return json_error
+    error = json_error.payload.error
+    fields = "; ".join(f"{field.field}: {field.message}" for field in error.fields)
+    message = f"{error.code}: {error.message}" + (f" ({fields})" if fields else "")
+    fallback = _INVALID_ARGUMENT if json_error.status < 500 else _INTERNAL
+    status = Status(code=_RPC_CODES.get(json_error.status, fallback), message=message)
+    return ApiResponse(
+        json_error.status,
+        None,
+        dict(json_error.headers),
+        body=status.SerializeToString(),
+        content_type=PROTOBUF_ANSWER,
+    )
 
 
 def _answer(call: Call, request: Any) -> dict[str, Any]:

@@ -34,7 +34,8 @@ from services.usage_tracking_service import MAX_BATCH_EVENTS
 from . import analytics_api as api
 from . import dashboard, handlers, otlp
 from .errors import RouteMethodNotAllowed
-from .request import Role
+from .request import ApiRequest, Role
+from .responses import ApiResponse
 from .schemas import (
     BatchRequest,
     BatchResponse,
@@ -83,6 +84,8 @@ class Route:
     body: type[BaseModel] | None = None  # documents the body; handlers validate it themselves
     body_limit: int = DEFAULT_BODY_LIMIT
     content_types: tuple[str, ...] = ()  # what a non-JSON success answers with (a file, a page)
+    # Re-encodes this route's error answers for its callers (OTLP's protobuf Status); None: the API's JSON errors.
+    error_answer: Callable[[ApiRequest, ApiResponse], ApiResponse] | None = None
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -116,7 +119,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/traces", "exportTraces",
           "OpenTelemetry GenAI spans (OTLP/HTTP, JSON or protobuf): one usage event per span; OTLP partial success",
           otlp.export_traces, SERVER, frozenset({"ingest"}), OtlpTracesResponse, body=OtlpTracesRequest,
-          body_limit=otlp.OTLP_BODY_LIMIT, content_types=(otlp.PROTOBUF_ANSWER,)),
+          body_limit=otlp.OTLP_BODY_LIMIT, content_types=(otlp.PROTOBUF_ANSWER,), error_answer=otlp.error_answer),
     Route("GET", "/v1/users/{user_id}/usage/daily", "getDailyUsage", "One user's usage on a UTC day",
           handlers.daily_usage, SERVER_ADMIN, READERS, DailyUsageSummary, owner_param="user_id",
           query=api.TenantDayQuery),
