@@ -10,11 +10,18 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from models.analytics import TenantDailyUsage, TenantMonthlyUsage, TenantUsageSummary
-from models.counters import COUNTER_FIELDS, Counters
+from models.counters import Counters
 from services import summaries
 from services.pricing import nano_to_usd
 from services.store import UsageStore
-from services.store.rollups import RollupKind, detail_breakdowns, tenant_key, total_of
+from services.store.rollups import (
+    BREAKDOWN_COUNTERS,
+    TOTAL_COUNTERS,
+    RollupKind,
+    detail_breakdowns,
+    tenant_key,
+    total_of,
+)
 from services.time_ranges import MAX_RANGE_DAYS, invalid
 
 
@@ -43,7 +50,7 @@ class TenantUsage:
     def get_tenant_daily_usage(self, tenant_id: str | None, date: date | datetime | None = None) -> TenantDailyUsage:
         day = self._utc_day(date)
         rows = self.store.sum_rollups(
-            RollupKind.TENANT_DAY, tenant_key(tenant_id), day.isoformat(), day.isoformat(), COUNTER_FIELDS,
+            RollupKind.TENANT_DAY, tenant_key(tenant_id), day.isoformat(), day.isoformat(), TOTAL_COUNTERS,
             by_bucket=False,
         )  # fmt: skip
         return TenantDailyUsage(tenant_id=tenant_id, date=day, **_provider_fields(_by_provider(rows)))
@@ -55,7 +62,7 @@ class TenantUsage:
         first = f"{year:04d}-{month:02d}-01"
         last = f"{year:04d}-{month:02d}-31"  # text order: every day of the month, whatever its length
         rows = self.store.sum_rollups(
-            RollupKind.TENANT_DAY, tenant_key(tenant_id), first, last, COUNTER_FIELDS, by_bucket=False
+            RollupKind.TENANT_DAY, tenant_key(tenant_id), first, last, TOTAL_COUNTERS, by_bucket=False
         )
         return TenantMonthlyUsage(tenant_id=tenant_id, year=year, month=month, **_provider_fields(_by_provider(rows)))
 
@@ -65,11 +72,16 @@ class TenantUsage:
             raise invalid("days", f"must be an integer from 1 to {MAX_RANGE_DAYS}")
         end = self.today()
         start = end - timedelta(days=days - 1)
-        rows = self.store.sum_rollups(
-            RollupKind.TENANT_DAY_DETAIL, tenant_key(tenant_id), start.isoformat(), end.isoformat(), COUNTER_FIELDS,
-            by_bucket=False,
-        )  # fmt: skip
-        by = detail_breakdowns(rows, ("feature", "task_type", "provider"))
+        scope, first, last = tenant_key(tenant_id), start.isoformat(), end.isoformat()
+        # Totals and providers from the day rows (one per provider a day); features and task types from the detail
+        # rows (~200 a day for a busy tenant), summing only what a breakdown shows.
+        by_provider = _by_provider(
+            self.store.sum_rollups(RollupKind.TENANT_DAY, scope, first, last, TOTAL_COUNTERS, by_bucket=False)
+        )
+        detail = self.store.sum_rollups(
+            RollupKind.TENANT_DAY_DETAIL, scope, first, last, BREAKDOWN_COUNTERS, by_bucket=False
+        )
+        by = detail_breakdowns(detail, ("feature", "task_type"), BREAKDOWN_COUNTERS)
         return TenantUsageSummary(
             tenant_id=tenant_id,
             days=days,
@@ -77,6 +89,6 @@ class TenantUsage:
             end=end,
             by_feature=summaries.breakdowns(by["feature"]),
             by_task=summaries.breakdowns(by["task_type"]),
-            by_provider=summaries.breakdowns(by["provider"]),
-            **summaries.totals_fields(total_of(by["provider"])),
+            by_provider=summaries.breakdowns(by_provider),
+            **summaries.totals_fields(total_of(by_provider)),
         )

@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from models.ai_usage import AIUsageLog, EventPage, FieldError, LogResult, LogStatus, UsageEvent
-from models.counters import COUNTER_FIELDS, Counters
+from models.counters import Counters
 from models.summaries import (
     DailyUsageSummary,
     DateRangeUsage,
@@ -34,7 +34,14 @@ from services.pricing import PriceBook, TokenCounts, cost_usd, model_cost_info, 
 from services.reprice import RepriceReport, of_tenant, reprice, window
 from services.settings import Settings
 from services.store import EventFilter, UsageStore, iter_events, open_store
-from services.store.rollups import RollupKind, detail_breakdowns, player_key, total_of
+from services.store.rollups import (
+    BREAKDOWN_COUNTERS,
+    TOTAL_COUNTERS,
+    RollupKind,
+    detail_breakdowns,
+    player_key,
+    total_of,
+)
 from services.tenant_usage import TenantUsage
 from services.time_ranges import MAX_RANGE_DAYS, as_day, day_range
 from services.usage_events import EventPricer, differing_fields, parse_event
@@ -207,10 +214,18 @@ class UsageTrackingService(TenantUsage, Analytics):
     def get_global_daily_usage(self, date: date | None = None) -> GlobalDailyUsage:
         """Everyone's usage on a UTC day (every tenant), by model, provider and task type."""
         day = self._utc_day(date).isoformat()
-        rows = self.store.sum_rollups(RollupKind.TENANT_DAY_DETAIL, None, day, day, COUNTER_FIELDS)
-        by = detail_breakdowns(rows, ("model", "provider", "task_type"))
-        by_task = by["task_type"]
-        return summaries.global_daily(self._utc_day(date), total_of(by_task), by["model"], by["provider"], by_task)
+        # Totals and providers from every tenant's day rows; models and task types from the detail rows, summing
+        # only what a breakdown shows (as the tenant summary does).
+        by_provider: dict[str, Counters] = {}
+        for (_tenant, _day, provider), values in self.store.sum_rollups(
+            RollupKind.TENANT_DAY, None, day, day, TOTAL_COUNTERS
+        ).items():
+            by_provider[provider] = by_provider.get(provider, Counters()) + Counters(*values)
+        detail = self.store.sum_rollups(RollupKind.TENANT_DAY_DETAIL, None, day, day, BREAKDOWN_COUNTERS)
+        by = detail_breakdowns(detail, ("model", "task_type"), BREAKDOWN_COUNTERS)
+        return summaries.global_daily(
+            self._utc_day(date), total_of(by_provider), by["model"], by_provider, by["task_type"]
+        )
 
     def get_total_daily_cost(self, date: date | None = None) -> float:
         """Everyone's cost on a UTC day, in USD (a float, as the replaced service returned)."""
