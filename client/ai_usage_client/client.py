@@ -147,24 +147,54 @@ class UsageClient:
         The usage (model, provider, token counts...) comes from ``response`` (an SDK object or its dict form);
         ``usage_overrides`` (``model=``, ``tokens_input=``...) win over what the response says.
         """
-        labels = {
-            "user_id": user_id,
-            "task_type": task_type,
-            "session_id": session_id,
-            "character_id": character_id,
-            "feature": feature,
-            "latency_ms": latency_ms,
-            "tenant_id": tenant_id,
-            "success": success,
-            "error_message": error_message,
-            "metadata": metadata,
-        }
-        return self._record(response, labels, usage_overrides, request_id)
+        # The hot path: the event is built here in one dict, usage then labels then overrides (later ones win),
+        # a None being "not given" as everywhere in the event; _emit's general merge does the same in three loops.
+        request_id = request_id or new_request_id()
+        try:
+            event: dict[str, Any] = {"request_id": request_id}
+            if response is not None:
+                usage = self._usage(response, usage_overrides.get("provider"))
+                if usage is None:
+                    metadata = _flag_unrecognised(metadata, response)
+                else:
+                    event.update(usage)  # the extractors never put a None
+            if user_id is not None:
+                event["user_id"] = user_id
+            if task_type is not None:
+                event["task_type"] = task_type
+            if session_id is not None:
+                event["session_id"] = session_id
+            if character_id is not None:
+                event["character_id"] = character_id
+            if feature is not None:
+                event["feature"] = feature
+            if latency_ms is not None:
+                event["latency_ms"] = latency_ms
+            if tenant_id is not None:
+                event["tenant_id"] = tenant_id
+            if success is not None:
+                event["success"] = success
+            if error_message is not None:
+                event["error_message"] = error_message
+            if metadata is not None:
+                event["metadata"] = metadata
+            if usage_overrides:
+                _merge(event, usage_overrides)
+            self._finish(event)
+        except Exception:
+            log.exception("ai_usage_client.record_failed request_id=%s", request_id)
+        return request_id
 
     def log(self, **event_fields: Any) -> str:
         """Record a call without a provider response: the ledger's event fields (``latency_ms`` is accepted too)."""
-        request_id = event_fields.pop("request_id", None)
-        return self._record(None, event_fields, {}, request_id)
+        request_id = event_fields.pop("request_id", None) or new_request_id()
+        try:
+            event: dict[str, Any] = {"request_id": request_id}
+            _merge(event, event_fields)
+            self._finish(event)
+        except Exception:
+            log.exception("ai_usage_client.record_failed request_id=%s", request_id)
+        return request_id
 
     def track(self, **labels: Any) -> TrackedCall:
         """``with client.track(user_id=..., task_type=..., model=...) as call: call.record(response)``.
@@ -217,29 +247,35 @@ class UsageClient:
         try:
             usage = dict(defaults or {})
             if response is not None:
-                usage.update(self._usage(response, overrides.get("provider") or usage.get("provider"), labels))
+                fields = self._usage(response, overrides.get("provider") or usage.get("provider"))
+                if fields is None:
+                    labels["metadata"] = _flag_unrecognised(labels.get("metadata"), response)
+                else:
+                    usage.update(fields)
             self._emit(usage, labels, overrides, request_id)
         except Exception:
             log.exception("ai_usage_client.record_failed request_id=%s", request_id)
         return request_id
 
-    def _usage(self, response: object, provider: str | None, labels: dict[str, Any]) -> dict[str, Any]:
-        """The response's usage; when it cannot be read the call is still recorded (labels, latency), flagged."""
+    def _usage(self, response: object, provider: str | None) -> dict[str, Any] | None:
+        """The response's usage; None when it cannot be read (the call is still recorded: labels, latency)."""
         try:
             return usage_of(response, provider)
         except ValueError as exc:  # UnrecognisedResponse: an answer of a shape the client does not know
             log.warning("ai_usage_client.usage_unrecognised type=%s: %s", type(response).__name__, exc)
         except Exception:  # a bug in the extraction: logged, and the call is not lost
             log.exception("ai_usage_client.usage_failed type=%s", type(response).__name__)
-        labels["metadata"] = {**(labels.get("metadata") or {}), "usage_unrecognised": type(response).__name__}
-        return {}
+        return None
 
     def _emit(self, usage: dict[str, Any], labels: dict[str, Any], overrides: dict[str, Any], request_id: str) -> None:
         event: dict[str, Any] = {"request_id": request_id}
-        for source in (usage, labels, overrides):
-            for name, value in source.items():
-                if value is not None:
-                    event[name] = value
+        _merge(event, usage)
+        _merge(event, labels)
+        _merge(event, overrides)
+        self._finish(event)
+
+    def _finish(self, event: dict[str, Any]) -> None:
+        """The merged event into the ledger's form, then queued."""
         latency = event.pop("latency_ms", None)
         if latency is not None:
             event["request_duration_ms"] = max(0, round(latency))
@@ -300,6 +336,18 @@ class UsageClient:
     @property
     def spool(self) -> Spool:
         return self._spool
+
+
+def _merge(event: dict[str, Any], source: Mapping[str, Any]) -> None:
+    """Add ``source``'s fields to ``event``, over what it has; a None is a field not given."""
+    for name, value in source.items():
+        if value is not None:
+            event[name] = value
+
+
+def _flag_unrecognised(metadata: Mapping[str, Any] | None, response: object) -> dict[str, Any]:
+    """The metadata of a call whose usage could not be read, saying so (the ledger can list them)."""
+    return {**(metadata or {}), "usage_unrecognised": type(response).__name__}
 
 
 def _close_at_exit(ref: weakref.ReferenceType[UsageClient]) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import anthropic, elevenlabs, firecrawl, gemini, openai, replicate
+from . import anthropic, elevenlabs, fast, firecrawl, gemini, openai, replicate
 from ._common import UnrecognisedResponse, get, get2
 
 __all__ = ["UnrecognisedResponse", "elevenlabs_usage", "speech_usage", "usage_from_response"]
@@ -66,6 +66,10 @@ def usage_from_response(response: object, provider: str | None = None) -> dict[s
     ``groq``, or ``vertex_ai`` / ``bedrock`` for a resold model); it never changes how the answer is read.
     Raises :class:`UnrecognisedResponse` (a ``ValueError``) for anything else, naming what was given.
     """
+    if provider is None or type(provider) is str:  # anything else fails below, as it always has
+        fields = fast.read(response, provider.strip() if provider else None)  # None: the readers below decide
+        if fields is not None:
+            return fields
     cls = type(response)
     reader = _by_class.get(cls)
     if reader is None:
