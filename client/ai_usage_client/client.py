@@ -9,7 +9,10 @@ into the game once the client is built: a failure of the client is logged on ``l
 from __future__ import annotations
 
 import atexit
+import dataclasses
+import itertools
 import logging
+import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
@@ -39,6 +42,18 @@ def usage_of(response: object, provider: str | None) -> dict[str, Any]:
 
         _usage_from_response = usage_from_response
     return _usage_from_response(response, provider)
+
+
+def _load_read_common(response: object, provider: str | None) -> dict[str, Any] | None:
+    global _read_common
+    from .extract.fast import read
+
+    _read_common = read
+    return read(response, provider)
+
+
+# ``extract.fast.read`` once imported: the common answers, read without usage_of's two calls in between.
+_read_common: Callable[[object, str | None], dict[str, Any] | None] = _load_read_common
 
 
 class UsageClient:
@@ -105,6 +120,11 @@ class UsageClient:
         if linger < 0 or exit_timeout < 0:
             raise ValueError("linger and exit_timeout: must not be negative")
         self._counters = Counters()
+        # Events accepted, counted without a lock (next() on a count is atomic under the GIL): the lock of
+        # Counters.one_queued cost a call made with cold caches ~5 µs. stats() reads it by taking one more.
+        self._queued = itertools.count()
+        self._queued_reads = 0
+        self._stats_lock = threading.Lock()
         self._transport = transport
         self._spool = Spool(spool_path)
         self._exit_timeout = exit_timeout
@@ -153,7 +173,14 @@ class UsageClient:
         try:
             event: dict[str, Any] = {"request_id": request_id}
             if response is not None:
-                usage = self._usage(response, usage_overrides.get("provider"))
+                usage = None
+                if not usage_overrides:  # else a provider= may need stripping: usage_of does that
+                    try:
+                        usage = _read_common(response, None)
+                    except Exception:  # a bug in the fast path: logged, and the general reader decides
+                        log.exception("ai_usage_client.fast_path_failed type=%s", type(response).__name__)
+                if usage is None:
+                    usage = self._usage(response, usage_overrides.get("provider"))
                 if usage is None:
                     metadata = _flag_unrecognised(metadata, response)
                 else:
@@ -168,19 +195,25 @@ class UsageClient:
                 event["character_id"] = character_id
             if feature is not None:
                 event["feature"] = feature
-            if latency_ms is not None:
-                event["latency_ms"] = latency_ms
             if tenant_id is not None:
                 event["tenant_id"] = tenant_id
-            if success is not None:
-                event["success"] = success
             if error_message is not None:
                 event["error_message"] = error_message
-            if metadata is not None:
-                event["metadata"] = metadata
-            if usage_overrides:
+            if usage_overrides:  # an override may be any field (a timestamp, a duration): the general finish
+                _merge(event, {"latency_ms": latency_ms, "success": success, "metadata": metadata})
                 _merge(event, usage_overrides)
-            self._finish(event)
+                self._finish(event)
+                return request_id
+            # _finish's rules, for the fields known here
+            if latency_ms is not None:
+                event["request_duration_ms"] = max(0, round(latency_ms))
+            if success is not None and success is not True:  # True is the ledger's default
+                event["success"] = success
+            if metadata is not None:
+                event["metadata"] = metadata if isinstance(metadata, dict) else dict(metadata)
+            event["timestamp"] = now_utc()
+            next(self._queued)
+            self._sender.offer(event)
         except Exception:
             log.exception("ai_usage_client.record_failed request_id=%s", request_id)
         return request_id
@@ -190,8 +223,24 @@ class UsageClient:
         request_id = event_fields.pop("request_id", None) or new_request_id()
         try:
             event: dict[str, Any] = {"request_id": request_id}
-            _merge(event, event_fields)
-            self._finish(event)
+            for name, value in event_fields.items():  # _merge and _finish inline: this is the game's thread
+                if value is not None:
+                    event[name] = value
+            latency = event.pop("latency_ms", None)
+            if latency is not None:
+                event["request_duration_ms"] = max(0, round(latency))
+            moment = event.get("timestamp")
+            if moment is None:
+                event["timestamp"] = now_utc()
+            elif isinstance(moment, datetime):
+                event["timestamp"] = moment.isoformat()
+            metadata = event.get("metadata")
+            if metadata is not None and not isinstance(metadata, dict):
+                event["metadata"] = dict(metadata)
+            if event.get("success", True) is True:
+                event.pop("success", None)
+            next(self._queued)
+            self._sender.offer(event)
         except Exception:
             log.exception("ai_usage_client.record_failed request_id=%s", request_id)
         return request_id
@@ -289,7 +338,7 @@ class UsageClient:
             event["metadata"] = dict(metadata)
         if event.get("success", True) is True:
             event.pop("success", None)  # the ledger's default; keeps the event small
-        self._counters.one_queued()
+        next(self._queued)
         self._sender.offer(event)
 
     def failure_event(self, labels: dict[str, Any], exc: BaseException, latency_ms: float, request_id: str) -> None:
@@ -331,7 +380,10 @@ class UsageClient:
 
     def stats(self) -> ClientStats:
         """The counters: queued, sent, duplicates, spooled, replayed, rejected, dropped."""
-        return self._counters.snapshot()
+        with self._stats_lock:  # each read takes a number from the count: the reads so far are not events
+            queued = next(self._queued) - self._queued_reads
+            self._queued_reads += 1
+        return dataclasses.replace(self._counters.snapshot(), queued=queued)
 
     @property
     def spool(self) -> Spool:

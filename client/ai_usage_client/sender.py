@@ -32,6 +32,8 @@ class Item(NamedTuple):  # a tuple: built on the game's thread for every event, 
     seq: int | None = None  # its spool row, when it is replayed from the spool
 
 
+# Item(...) runs the Python __new__ NamedTuple generates; the game's thread builds the tuple directly.
+_new_item = tuple.__new__
 Outcomes = dict[int, tuple[str, list[dict[str, Any]]]]
 
 
@@ -101,9 +103,11 @@ class Sender:
         The event is encoded here, on the game's thread: a few microseconds more per call, but the sender then
         holds the GIL only in short stretches, and a game thread never waits behind it encoding a whole batch.
         """
-        request_id = str(event.get("request_id"))
+        request_id = event.get("request_id")
+        if type(request_id) is not str:
+            request_id = str(request_id)
         try:
-            item = Item(request_id, encode(event))
+            item = _new_item(Item, (request_id, encode(event), None))
         except RecursionError:  # circular, or nested past the interpreter's depth: _encoder says which
             try:
                 item = Item(request_id, _encoder.encode(event))
