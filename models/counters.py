@@ -1,6 +1,7 @@
 """The counters every rollup row holds: requests, usage by kind, exact money, the cost split and latency.
 
-One row of ``COUNTER_FIELDS`` per counter; ``counter_values`` is what one event adds to each, in that order.
+One row of ``COUNTER_FIELDS`` per counter; ``counter_values`` is what one event adds to each, in that order, and
+``moved_counters`` the same as (position, amount) pairs of the few it moves.
 """
 
 from __future__ import annotations
@@ -93,3 +94,45 @@ def _latency_values_of(duration_ms: int | None) -> tuple[int, ...]:
     if duration_ms is None:
         return _NO_LATENCY
     return (1, duration_ms, *_TIMED[latency_bucket(duration_ms)])
+
+
+# Positions in COUNTER_FIELDS, for ``moved_counters``.
+_AT = {name: index for index, name in enumerate(COUNTER_FIELDS)}
+_KIND_POSITIONS = tuple(_AT[name] for name in KIND_NAMES)
+_PART_POSITIONS = {part: _AT[counter] for part, counter in zip(COST_PARTS, COST_COUNTERS, strict=True)}
+_COST, _CREDITS, _FREE, _OTHER_HOST = (_AT[n] for n in ("cost_nano", "platform_credits", "free_requests",
+                                                         "other_host_requests"))  # fmt: skip
+_TIMED_AT, _LATENCY_TOTAL_AT, _HISTOGRAM_AT = _AT["timed_requests"], _AT["latency_ms_total"], _AT[LATENCY_COUNTERS[0]]
+
+
+def moved_counters(log: AIUsageLog) -> list[tuple[int, int]]:
+    """What one event adds, as (position in ``COUNTER_FIELDS``, amount) for the counters it moves, in that order.
+
+    ``counter_values`` without its zeros: an event moves about ten of the ~110 counters, and a single event's
+    rollup upsert names only those (the logging hot path builds this, not the whole tuple).
+    """
+    moved = [(0, 1)]
+    if not log.success:
+        moved.append((1, 1))
+    if log.price_is_fallback:
+        moved.append((2, 1))
+    moved += [(at, value) for at, value in zip(_KIND_POSITIONS, _kind_values(log), strict=True) if value]
+    for at, value in ((_COST, log.cost_nano), (_CREDITS, log.platform_credits)):
+        if value:
+            moved.append((at, value))
+    if log.price_rule in FREE_PRICE_RULES:
+        moved.append((_FREE, 1))
+    elif log.price_rule == "other_host":
+        moved.append((_OTHER_HOST, 1))
+    parts = log.cost_nano_by_kind
+    if parts:
+        moved += sorted(
+            (_PART_POSITIONS[part], nano) for part, nano in parts.items() if nano and part in _PART_POSITIONS
+        )
+    duration = log.request_duration_ms
+    if duration is not None:
+        moved.append((_TIMED_AT, 1))
+        if duration:
+            moved.append((_LATENCY_TOTAL_AT, duration))
+        moved.append((_HISTOGRAM_AT + latency_bucket(duration), 1))
+    return moved

@@ -1,7 +1,7 @@
 """Trust the rollups: recompute them from the raw events, report every difference, and repair them.
 
 ``verify`` reads the events of a range of UTC days page by page, computes what each rollup row should hold
-(``rollup_keys`` and ``counter_values``, exactly what the stores add per event) and compares it with the rows
+(``rollup_keys`` and ``moved_counters``, exactly what the stores add per event) and compares it with the rows
 stored, counter by counter. Which rows a range can vouch for:
 
 - kinds bucketed by day or hour (``user_day``, ``player_day``, ``tenant_hour``, ``tenant_day``,
@@ -26,11 +26,11 @@ from typing import Any
 import structlog
 from pydantic import BaseModel
 
-from models.counters import COUNTER_FIELDS, counter_values
+from models.counters import COUNTER_FIELDS, moved_counters
 from services.store import iter_events
 from services.store.appwrite_store import AppwriteUsageStore
 from services.store.protocol import EventFilter, UsageStore
-from services.store.rollups import HISTOGRAM_AT, HISTOGRAM_KINDS, SHAPES, RollupKind, rollup_keys
+from services.store.rollups import SHAPES, RollupKind, kept_by, rollup_keys
 from services.store.sqlite_store import SQLiteUsageStore
 
 log = structlog.get_logger("ai_usage.rollups")
@@ -142,8 +142,7 @@ def verify(
     for event in iter_events(store, where):
         events += 1
         # An event moves a dozen of the ~110 counters: add those only, to each of its eight rows.
-        values = counter_values(event)
-        moved = [(index, value) for index, value in enumerate(values) if value]
+        moved = moved_counters(event)
         for key in rollup_keys(event):
             if key.kind not in checked:
                 continue
@@ -151,9 +150,8 @@ def verify(
             if not first <= key.bucket <= last:  # a month the range cuts
                 continue
             row = expected.setdefault((key.kind.value, key.scope, key.bucket, key.dim), [0] * len(COUNTER_FIELDS))
-            for index, value in moved:
-                if index < HISTOGRAM_AT or key.kind in HISTOGRAM_KINDS:  # as the stores add it
-                    row[index] += value
+            for index, value in kept_by(key.kind, moved):  # as the stores add it
+                row[index] += value
 
     stored: dict[Key, tuple[int, ...]] = {}
     for kind, (first, last) in checked.items():

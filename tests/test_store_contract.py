@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.ai_usage import TaskType
-from models.counters import Counters, counter_values
+from models.counters import Counters, counter_values, moved_counters
+from models.usage_kinds import COST_PARTS, KIND_NAMES
 from services.store.protocol import EventFilter, UsageStore
 from services.store.rollups import RollupKind, total_of
 from tests.factories import BASE_TIME, expected_rollups, make_log
@@ -269,6 +270,25 @@ def test_counter_values_follow_the_counter_fields_order() -> None:
     assert (counters.tokens_input, counters.tokens_cached, counters.credits) == (1200, 5, 2)
     assert (counters.cost_nano, counters.platform_credits) == (77, log.platform_credits)
     assert counter_values(log) == astuple(counters)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    success=st.booleans(),
+    fallback=st.booleans(),
+    rule=st.sampled_from(["book", "default", "free_local", "free_variant", "other_host"]),
+    kinds=st.fixed_dictionaries({}, optional={name: st.integers(0, 10**6) for name in KIND_NAMES}),
+    parts=st.dictionaries(st.sampled_from(COST_PARTS), st.integers(0, 10**9), max_size=6),
+    duration=st.none() | st.integers(0, 10**7),
+)
+def test_moved_counters_are_the_counter_values_an_event_moves(  # the single-event path and verify add these
+    success: bool, fallback: bool, rule: str, kinds: dict[str, int], parts: dict[str, int], duration: int | None
+) -> None:
+    log = make_log(
+        success=success, price_is_fallback=fallback, price_rule=rule, **kinds, cost_nano=sum(parts.values()),
+        cost_nano_by_kind=parts, request_duration_ms=duration,
+    )  # fmt: skip
+    assert moved_counters(log) == [(index, value) for index, value in enumerate(counter_values(log)) if value]
 
 
 def test_every_usage_kind_tier_and_cost_part_round_trips_and_sums_exactly(store: UsageStore) -> None:

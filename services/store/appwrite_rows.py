@@ -19,13 +19,13 @@ from typing import Any
 from appwrite.operator import Operator
 
 from models.ai_usage import AIUsageLog, derived_fields, log_id_for
-from models.counters import COUNTER_FIELDS, Counters, counter_values
+from models.counters import COUNTER_FIELDS, Counters, moved_counters
 from models.usage_kinds import COST_COUNTERS, COST_PARTS, KIND_NAMES
 from services.store.rollups import (
     GLOBAL_KINDS,
     SHAPES_FINGERPRINT,
     day_bucket,
-    kind_values,
+    kept_by,
     month_bucket,
     rollup_keys,
 )
@@ -235,10 +235,9 @@ def rollup_deltas(logs: Iterable[AIUsageLog], shards: int) -> dict[str, RollupDe
     """What a set of events adds to each rollup row, merged per row id."""
     deltas: dict[str, RollupDelta] = {}
     for log in logs:
-        values = counter_values(log)
+        moved = moved_counters(log)
         shard = shard_of(log.user_id, shards)
         for key in rollup_keys(log):
-            add = kind_values(key.kind, values)
             row_shard = shard if key.kind in GLOBAL_KINDS else 0
             row_id = rollup_row_id(key.kind.value, key.scope, key.bucket, key.dim, row_shard)
             delta = deltas.get(row_id)
@@ -247,7 +246,9 @@ def rollup_deltas(logs: Iterable[AIUsageLog], shards: int) -> dict[str, RollupDe
                     if looks_like_operator(part):
                         raise ValueError(f"{part!r} reads as an Appwrite operator and cannot be a rollup key")
                 delta = deltas[row_id] = RollupDelta(key.kind.value, key.scope, key.bucket, key.dim, row_shard)
-            delta.values = [a + b for a, b in zip(delta.values, add, strict=True)]
+            values = delta.values
+            for index, value in kept_by(key.kind, moved):
+                values[index] += value
     return deltas
 
 

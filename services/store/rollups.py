@@ -77,24 +77,24 @@ DEFAULT_TENANT = ""  # the tenant key of events without a tenant_id
 # Changes whenever the shapes do, so a store can tell its rollups were built by another definition.
 SHAPES_FINGERPRINT = repr(sorted((k.value, s.scope, s.bucket, s.dim, s.histogram) for k, s in SHAPES.items()))
 
-# The counters each kind keeps: all of them, less the histogram for kinds without one. The histogram's counters
-# are the last of COUNTER_FIELDS, so a row without one is the others followed by zeros.
+# The one rule of the histogram: a kind keeps every counter, less the histogram when it has none (it is kept only
+# where percentiles are read). The histogram's counters are the last of COUNTER_FIELDS, so a row without one is the
+# others followed by zeros. ``KIND_COUNTERS`` is the rule by name (SQL), ``kept_by`` by position (an event's moves).
 HISTOGRAM_AT = COUNTER_FIELDS.index(LATENCY_COUNTERS[0])
 assert COUNTER_FIELDS[HISTOGRAM_AT:] == LATENCY_COUNTERS, "the histogram ends the counters"
 HISTOGRAM_KINDS = frozenset(kind for kind, shape in SHAPES.items() if shape.histogram)
 KIND_COUNTERS: dict[RollupKind, tuple[str, ...]] = {
-    kind: COUNTER_FIELDS if shape.histogram else COUNTER_FIELDS[:HISTOGRAM_AT] for kind, shape in SHAPES.items()
+    kind: COUNTER_FIELDS if kind in HISTOGRAM_KINDS else COUNTER_FIELDS[:HISTOGRAM_AT] for kind in SHAPES
 }
-_NO_HISTOGRAM = (0,) * len(LATENCY_COUNTERS)
 # What a summary's totals read (every counter but the histogram), and what a breakdown shows of each part: summing
 # only these over a month of detail rows (~200 a tenant a day) took a tenth of the time of every counter.
 TOTAL_COUNTERS = COUNTER_FIELDS[:HISTOGRAM_AT]
 BREAKDOWN_COUNTERS = ("requests", "tokens_input", "tokens_output", "cost_nano")
 
 
-def kind_values(kind: RollupKind, values: tuple[int, ...]) -> tuple[int, ...]:
-    """What an event's counter values (``counter_values``) add to a row of this kind."""
-    return values if SHAPES[kind].histogram else (*values[:HISTOGRAM_AT], *_NO_HISTOGRAM)
+def kept_by(kind: RollupKind, moved: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Of an event's ``moved_counters``, what a row of this kind adds."""
+    return moved if kind in HISTOGRAM_KINDS else [move for move in moved if move[0] < HISTOGRAM_AT]
 
 
 class RollupKey(NamedTuple):

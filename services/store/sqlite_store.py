@@ -20,11 +20,11 @@ from typing import Literal
 import structlog
 
 from models.ai_usage import AIUsageLog, EventPage, log_id_for
-from models.counters import COUNTER_FIELDS, Counters, counter_values
+from models.counters import COUNTER_FIELDS, Counters, moved_counters
 from services import deadlines
 from services.errors import StoreError
 from services.store.protocol import MAX_PAGE_SIZE, EventFilter, RollupRow
-from services.store.rollups import HISTOGRAM_AT, HISTOGRAM_KINDS, RollupKind, rollup_keys
+from services.store.rollups import RollupKind, kept_by, rollup_keys
 from services.store.sqlite_files import file_lock, private_files
 from services.store.sqlite_rows import (
     counter_name,
@@ -200,20 +200,15 @@ class SQLiteUsageStore:
         with self._write(deadline) as conn:
             stored = conn.execute(_INSERT_EVENT, row).rowcount == 1
             if stored:
-                # One event: seven plain upserts beat seven GROUP BY statements (5,900 vs 4,800 events/s).
-                values = counter_values(log)
-                moved = tuple(i for i, value in enumerate(values) if value)
-                keys = rollup_keys(log)
-                # Rows with a histogram take every moved counter; the others the moved ones they keep.
-                for histogram in (True, False):
-                    kept = tuple(i for i in moved if histogram or i < HISTOGRAM_AT)
-                    added = tuple(values[i] for i in kept)
-                    rows = [
-                        (k.scope, k.kind.value, k.bucket, k.dim, *added)
-                        for k in keys
-                        if (k.kind in HISTOGRAM_KINDS) is histogram
-                    ]
-                    conn.executemany(_upsert_rollup(tuple(COUNTER_FIELDS[i] for i in kept)), rows)
+                # One event: plain upserts beat GROUP BY statements (5,900 vs 4,800 events/s), grouped by the
+                # counters they name (the rows with a histogram take its counter too).
+                moved = moved_counters(log)
+                upserts: dict[tuple[tuple[int, int], ...], list[tuple[object, ...]]] = {}
+                for k in rollup_keys(log):
+                    kept = tuple(kept_by(k.kind, moved))
+                    upserts.setdefault(kept, []).append((k.scope, k.kind.value, k.bucket, k.dim, *(v for _, v in kept)))
+                for kept, rows in upserts.items():
+                    conn.executemany(_upsert_rollup(tuple(COUNTER_FIELDS[i] for i, _ in kept)), rows)
             return [stored]
 
     def _record_many(self, logs: Sequence[AIUsageLog], rows: list[tuple[object, ...]], deadline: float) -> list[bool]:
