@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -240,3 +241,21 @@ def test_the_prebuilt_encoder_writes_and_refuses_as_json_encoder_encode(event: d
     except (TypeError, ValueError) as exc:
         got = (type(exc), str(exc))
     assert got == expected
+
+
+def test_queued_counts_every_event_from_many_threads_and_reading_it_changes_nothing(
+    captured: tuple[UsageClient, list[dict[str, Any]]],
+) -> None:
+    client, events = captured
+
+    def game_thread(player: int) -> None:
+        for _ in range(500):
+            client.log(user_id=f"p{player}", model="m")
+            client.stats()  # a read between events is no event
+
+    threads = [threading.Thread(target=game_thread, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert client.stats().queued == client.stats().queued == len(events) == 2000

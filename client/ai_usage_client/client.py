@@ -199,21 +199,15 @@ class UsageClient:
                 event["tenant_id"] = tenant_id
             if error_message is not None:
                 event["error_message"] = error_message
-            if usage_overrides:  # an override may be any field (a timestamp, a duration): the general finish
-                _merge(event, {"latency_ms": latency_ms, "success": success, "metadata": metadata})
-                _merge(event, usage_overrides)
-                self._finish(event)
-                return request_id
-            # _finish's rules, for the fields known here
             if latency_ms is not None:
-                event["request_duration_ms"] = max(0, round(latency_ms))
-            if success is not None and success is not True:  # True is the ledger's default
+                event["latency_ms"] = latency_ms
+            if success is not True and success is not None:  # True is the ledger's default
                 event["success"] = success
             if metadata is not None:
-                event["metadata"] = metadata if isinstance(metadata, dict) else dict(metadata)
-            event["timestamp"] = now_utc()
-            next(self._queued)
-            self._sender.offer(event)
+                event["metadata"] = metadata
+            if usage_overrides:
+                _merge(event, usage_overrides)
+            self._finish(event)
         except Exception:
             log.exception("ai_usage_client.record_failed request_id=%s", request_id)
         return request_id
@@ -223,24 +217,8 @@ class UsageClient:
         request_id = event_fields.pop("request_id", None) or new_request_id()
         try:
             event: dict[str, Any] = {"request_id": request_id}
-            for name, value in event_fields.items():  # _merge and _finish inline: this is the game's thread
-                if value is not None:
-                    event[name] = value
-            latency = event.pop("latency_ms", None)
-            if latency is not None:
-                event["request_duration_ms"] = max(0, round(latency))
-            moment = event.get("timestamp")
-            if moment is None:
-                event["timestamp"] = now_utc()
-            elif isinstance(moment, datetime):
-                event["timestamp"] = moment.isoformat()
-            metadata = event.get("metadata")
-            if metadata is not None and not isinstance(metadata, dict):
-                event["metadata"] = dict(metadata)
-            if event.get("success", True) is True:
-                event.pop("success", None)
-            next(self._queued)
-            self._sender.offer(event)
+            _merge(event, event_fields)
+            self._finish(event)
         except Exception:
             log.exception("ai_usage_client.record_failed request_id=%s", request_id)
         return request_id

@@ -40,24 +40,23 @@ Outcomes = dict[int, tuple[str, list[dict[str, Any]]]]
 # One encoder, built once: json.dumps with any option builds a new one per call. allow_nan=False: NaN is not
 # JSON, and the ledger would refuse the whole batch for it.
 _encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
-# Its C core, built once too: JSONEncoder.encode builds one per call (and a closure), a third of its cost, ~7 µs
-# of a call made with cold caches. Built without the circular-reference markers, a dict shared by every call
-# (and left dirty by an error): a circular event raises RecursionError instead, and offer() then tries
-# _encoder, which names the fault as before. Same options, so the same text and errors as _encoder.encode.
-_c_encode = (
-    json.encoder.c_make_encoder(
-        None, _encoder.default, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False
-    )
-    if json.encoder.c_make_encoder is not None
-    else None
+# Its C core, built once too (JSONEncoder.encode builds one per call: ~7 µs of a call made with cold caches), with
+# the same options, so the same text and errors; but without circular-reference markers (a dict every call would
+# share, and an error leaves dirty): a circular event raises RecursionError, and _encoder then names the fault.
+_c_make = json.encoder.c_make_encoder  # None without the _json accelerator (not CPython): _encoder does it all
+_c_encode = _c_make and _c_make(
+    None, _encoder.default, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False
 )
 
 
 def encode(event: dict[str, Any]) -> str:
-    """The event as compact JSON; TypeError or ValueError (RecursionError for a circular one) if it is not JSON."""
-    if _c_encode is None:  # a Python without the _json accelerator
+    """The event as compact JSON; TypeError or ValueError when it is not JSON."""
+    if _c_encode is None:
         return _encoder.encode(event)
-    return "".join(_c_encode(event, 0))
+    try:
+        return "".join(_c_encode(event, 0))
+    except RecursionError:
+        return _encoder.encode(event)  # ValueError for a circular event; RecursionError if only too deep
 
 
 class Sender:
@@ -108,14 +107,9 @@ class Sender:
             request_id = str(request_id)
         try:
             item = _new_item(Item, (request_id, encode(event), None))
-        except RecursionError:  # circular, or nested past the interpreter's depth: _encoder says which
-            try:
-                item = Item(request_id, _encoder.encode(event))
-            except (TypeError, ValueError) as exc:
-                self._refuse_unencodable(request_id, event, exc)
-                return
         except (TypeError, ValueError) as exc:  # not JSON (an object in metadata, NaN): the ledger cannot take it
-            self._refuse_unencodable(request_id, event, exc)
+            body = json.dumps(event, default=repr)
+            self._refuse(request_id, body, "rejected", [{"field": "event", "message": f"not JSON: {exc}"}], None)
             return
         if len(self.queue) >= self.max_queue or self._stopping:
             self._keep([item], "client closed" if self._stopping else "queue full")
@@ -124,10 +118,6 @@ class Sender:
         length = len(self.queue)
         if length == 1 or length == self.max_batch:
             self._wake.set()  # only on the first event or a full batch: the thread lingers for the rest
-
-    def _refuse_unencodable(self, request_id: str, event: dict[str, Any], exc: Exception) -> None:
-        body = json.dumps(event, default=repr)
-        self._refuse(request_id, body, "rejected", [{"field": "event", "message": f"not JSON: {exc}"}], None)
 
     def flush(self, timeout: float | None, replay: bool) -> bool:
         """Wait until the queue is with the ledger or in the spool (and, with ``replay``, the spool is empty)."""
