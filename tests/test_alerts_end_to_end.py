@@ -199,6 +199,33 @@ def test_a_stale_claim_of_a_dead_sender_is_taken_over_after_the_lease(tmp_path: 
     alive.close()
 
 
+@pytest.mark.appwrite
+def test_two_appwrite_checks_taking_over_one_stale_claim_at_once_one_wins() -> None:
+    from services.alerts import Alert, RuleKind
+    from services.alerts.sent_appwrite import AppwriteAlertLog, alert_row_id
+    from tests.appwrite_support import DATABASE_ID, make_appwrite_store, tables_db_for
+    from tests.tablesdb_double import TablesDBDouble
+
+    alert = Alert("r", RuleKind.UNPRICED_MODELS, "model:m", DAY, "t", "s")
+    with TablesDBDouble(project_id="test-project", api_key="test-key", server_version="1.9.6") as double:
+        make_appwrite_store(double).close()  # provisions the tables, the alerts table among them
+        dead, first, second = (AppwriteAlertLog(tables_db_for(double), DATABASE_ID) for _ in range(3))
+        assert dead.claim(alert, NOW)
+        later = NOW + timedelta(minutes=11)  # past the lease: the dead sender's claim is stale
+        stale = second._get(alert_row_id(*alert.key))  # the second check has read the stale claim...
+        assert first.claim(alert, later)  # ...when the first takes it over
+
+        reads = iter([stale])  # the second decides on what it read before the first's takeover
+        read = second._get
+        second._get = lambda row_id: next(reads, None) or read(row_id)  # type: ignore[method-assign]
+        assert not second.claim(alert, later)
+        second.release(alert)  # and cannot remove the first's claim
+        assert (
+            first.status(alert) == "claimed"
+            and first._get(alert_row_id(*alert.key))["claim_token"] == (first._tokens[alert.key])
+        )
+
+
 def test_cli_check_dry_run_prints_what_would_fire_and_sends_nothing(
     db_path: Path, tmp_path: Path, receiver: Receiver, price_book: PriceBook
 ) -> None:

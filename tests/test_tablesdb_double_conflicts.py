@@ -267,3 +267,38 @@ def test_a_bulk_upsert_that_changes_nothing_is_not_checked(
 )
 def test_upsert_change_detection_uses_php_loose_equality(a: Any, b: Any, equal: bool) -> None:
     assert php_equal(a, b) is equal and php_equal(b, a) is equal
+
+
+# -- X-Appwrite-Timestamp: an update that applies only if the row did not change since (appwrite-facts §2.2) -----
+def patch_row(double: TablesDBDouble, data: dict[str, Any], since: str | None) -> tuple[int, Any]:
+    client = Client().set_endpoint(double.endpoint).set_project(double.project_id).set_key(double.api_key)
+    headers = {"X-Appwrite-Project": double.project_id, "content-type": "application/json"}
+    if since is not None:
+        headers["X-Appwrite-Timestamp"] = since
+    try:
+        return 200, client.call("patch", f"/tablesdb/{DB}/tables/{T}/rows/r", headers, {"data": data})
+    except AppwriteException as exc:
+        return exc.code, (exc.type, exc.message)
+
+
+def updated_at(double: TablesDBDouble) -> str:
+    return next(row["$updatedAt"] for row in double.rows(DB, T) if row["$id"] == "r")
+
+
+def test_an_update_sent_with_the_rows_updated_at_applies_once_and_a_second_with_it_conflicts(
+    tdb: TablesDB, double: TablesDBDouble
+) -> None:
+    seen = updated_at(double)  # two writers read the row, then both update it "if unchanged"
+    later(double)
+
+    assert patch_row(double, {"n": 2}, seen)[0] == 200
+    assert patch_row(double, {"n": 3}, seen) == (409, ("row_update_conflict", "Remote row is newer than local."))
+    assert rows(double)["r"]["n"] == 2
+    assert patch_row(double, {"n": 4}, updated_at(double))[0] == 200  # with the new one: applies
+    assert patch_row(double, {"n": 5}, None)[0] == 200  # no header: no condition
+
+
+def test_a_timestamp_that_does_not_parse_is_refused() -> None:
+    with TablesDBDouble(column_ready_after=0) as double:
+        status, (kind, message) = patch_row(double, {"n": 2}, "yesterday-ish")
+    assert (status, kind, message) == (400, "general_argument_invalid", "Invalid X-Appwrite-Timestamp header value")

@@ -2,9 +2,10 @@
 
 The row id is a hash of (rule, scope, period), so a second process's create for the same alert is refused
 with 409: that refusal is the claim. A create whose answer was lost may have been applied, so on 409 the row's
-``claim_token`` tells whether the claim is ours. Taking over a claim past its lease (its sender died) is a
-read, then an update, then a read back of the token: two checks doing it at the same instant could both send,
-which only happens after a sender died mid-send.
+``claim_token`` tells whether the claim is ours. Taking over a claim past its lease (its sender died) is an
+update sent with ``X-Appwrite-Timestamp`` set to the stale row's ``$updatedAt``: Appwrite applies it only if the
+row has not changed since (409 ``row_update_conflict`` otherwise; appwrite-facts §2.2), so of two checks taking
+over at the same instant exactly one wins.
 """
 
 from __future__ import annotations
@@ -44,14 +45,30 @@ class AppwriteAlertLog:
     def _path(self, row_id: str = "") -> str:
         return f"/tablesdb/{self.database_id}/tables/{ALERTS_TABLE}/rows" + (f"/{row_id}" if row_id else "")
 
-    def _send(self, method: str, path: str, params: dict[str, Any]) -> Any:
+    def _send(self, method: str, path: str, params: dict[str, Any], unchanged_since: str | None = None) -> Any:
         # Raw JSON, not the SDK's Row models: SDK 27 refuses the integer `$sequence` self-hosted 1.8 sends.
         client = self.db.client
         headers = {"X-Appwrite-Project": client.get_config("project"), "content-type": "application/json"}
+        if unchanged_since is not None:  # applied only if the row's $updatedAt is not later than this
+            headers["X-Appwrite-Timestamp"] = unchanged_since
         return client.call(method, path, headers, params)
 
     def _update(self, row_id: str, data: dict[str, Any]) -> None:
         self.retry.call("update an alert", lambda: self._send("patch", self._path(row_id), {"data": data}))
+
+    def _take_over(self, row_id: str, data: dict[str, Any], unchanged_since: str) -> bool:
+        """Update the row only if nobody did since ``unchanged_since``; False when someone did (409)."""
+
+        def update() -> bool:
+            try:
+                self._send("patch", self._path(row_id), {"data": data}, unchanged_since)
+                return True
+            except AppwriteException as exc:
+                if exc.code == 409 and exc.type == "row_update_conflict":
+                    return False
+                raise
+
+        return self.retry.call("take over an alert", update)
 
     def _get(self, row_id: str) -> dict[str, Any] | None:
         def read() -> dict[str, Any] | None:
@@ -95,12 +112,13 @@ class AppwriteAlertLog:
         stale = row.get("status") == "claimed" and (parse_iso(row.get("claimed_at")) or now) < now - CLAIM_LEASE
         if not stale:
             return False
-        self._update(row_id, {"claim_token": token, "claimed_at": iso(now)})
-        again = self._get(row_id)
-        if again is not None and again.get("claim_token") == token:
-            self._tokens[alert.key] = token
-            return True
-        return False
+        if not self._take_over(row_id, {"claim_token": token, "claimed_at": iso(now)}, row["$updatedAt"]):
+            # Another check took it over first, or our own update was applied and its answer lost: the token says.
+            again = self._get(row_id)
+            if again is None or again.get("claim_token") != token:
+                return False
+        self._tokens[alert.key] = token
+        return True
 
     def mark_sent(self, alert: Alert, now: datetime, delivered: int, failed: int) -> None:
         row_id = alert_row_id(*alert.key)

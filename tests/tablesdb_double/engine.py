@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from .schema import Catalog
@@ -21,6 +22,8 @@ class Request:
     path: str
     args: dict[str, str]  # path parameters
     params: dict[str, Any] = field(default_factory=dict)  # JSON body, or flattened GET query
+    # The X-Appwrite-Timestamp header: a row update fails if the row changed after it (appwrite-facts §2.2).
+    timestamp: datetime | None = None
 
 
 class Engine:

@@ -40,6 +40,7 @@ CODES: dict[str, int] = {
     "column_index_limit_exceeded": 400,
     "row_not_found": 404,
     "row_already_exists": 409,
+    "row_update_conflict": 409,
     "row_unique_constraint_violation": 409,
     "row_invalid_structure": 400,
     "row_missing_data": 400,

@@ -152,7 +152,7 @@ def update_row(e: Engine, r: Request) -> Reply:
         _stage(e, r, table, Operation("update", "", "", row_id, data, permissions))
         return 200, _mock(table, row_id, data)
     writer = RowWriter(table, table.rows, e.clock)
-    return 200, writer.wire(writer.update(row_id, data, permissions))
+    return 200, writer.wire(writer.update(row_id, data, permissions, r.timestamp))
 
 
 def upsert_row(e: Engine, r: Request) -> Reply:

@@ -9,6 +9,7 @@ import re
 import socket
 import threading
 import time
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -85,8 +86,9 @@ class App:
                 self.authenticate(headers)
             if isinstance(params, AppwriteError):
                 raise params
+            timestamp = request_timestamp(headers)
             with self.engine.lock:
-                status, body = handler(self.engine, Request(method, path, args, params))
+                status, body = handler(self.engine, Request(method, path, args, params, timestamp))
             return status, row_output(body, self.version)
         except AppwriteError as exc:
             return exc.code, self.error_body(exc)
@@ -95,6 +97,19 @@ class App:
             body = self.error_body(AppwriteError("general_unknown", "Server Error"))
             body["trace"] = f"{type(exc).__name__}: {exc}"  # as Appwrite's development mode adds
             return 500, body
+
+
+def request_timestamp(headers: Any) -> datetime | None:
+    """``X-Appwrite-Timestamp`` as Appwrite reads it (app/init/resources.php ``requestTimestamp``: ``new DateTime``
+    of the header; one it cannot parse is 400 general_argument_invalid). A zone-less value is UTC, the server's."""
+    value = headers.get("X-Appwrite-Timestamp") if headers is not None else None
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise AppwriteError("general_argument_invalid", "Invalid X-Appwrite-Timestamp header value") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from .columns import NUMERIC_TYPES, Column, check_value
@@ -197,13 +198,18 @@ class RowWriter:
                 created.append(self._insert(row_id, values, {}, meta, meta.get("$permissions")))
         return created
 
-    def update(self, row_id: str, data: Any, permissions: Any) -> Row:
+    def update(self, row_id: str, data: Any, permissions: Any, unchanged_since: datetime | None = None) -> Row:
         old = self.rows.get(row_id)
         if old is None:
             raise row_not_found(row_id)
         if not data and permissions is None:
             # appwrite-facts §1.2: empty data with no permissions → 400 row_missing_payload.
             raise AppwriteError("row_missing_payload", "The row data and permissions are missing.")
+        if unchanged_since is not None and datetime.fromisoformat(old["$updatedAt"]) > unchanged_since:
+            # appwrite-facts §2.2: X-Appwrite-Timestamp older than the row's `$updatedAt` → 409. utopia-php/database
+            # Database::updateDocument compares them strictly (`$oldUpdatedAt > $this->timestamp`) on the row it
+            # read inside the write's transaction, so of two updates sent with the same timestamp one fails.
+            raise AppwriteError("row_update_conflict", "Remote row is newer than local.")
         values, ops, meta = self._split(data or {}, operators=True)
         return self._replace(old, values, ops, meta, permissions)
 
