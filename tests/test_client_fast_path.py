@@ -215,11 +215,11 @@ def test_request_ids_are_the_prefix_and_the_counter_in_sixteen_hex_digits_across
 
 
 def test_timestamps_end_in_the_formatted_millisecond(monkeypatch: pytest.MonkeyPatch) -> None:
-    for moment in (1795550000.0, 1795550000.0009, 1795550000.5, 1795550000.9999, 1795550001.042):
-        monkeypatch.setattr(ids_module.time, "time", lambda moment=moment: moment)
-        second = int(moment)
-        stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        assert ids_module.now_utc() == f"{stamp}.{int((moment - second) * 1000):03d}+00:00"
+    for nanos in (1795550000_000_000_000, 1795550000_000_999_999, 1795550000_500_000_000, 1795550000_999_999_999,
+                  1795550001_042_000_001, 1795550060_001_000_000):  # fmt: skip
+        monkeypatch.setattr(ids_module.time, "time_ns", lambda nanos=nanos: nanos)
+        moment = datetime.fromtimestamp(nanos // 1000 / 1e6, UTC)  # microseconds: exact in a float
+        assert ids_module.now_utc() == moment.isoformat(timespec="milliseconds")
 
 
 @pytest.mark.parametrize(
