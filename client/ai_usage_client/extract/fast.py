@@ -88,9 +88,10 @@ def _chat(top: dict[str, Any], provider: str | None) -> dict[str, Any]:
                 if len(_provider_of_model) < _MODEL_CACHE_LIMIT:
                     _provider_of_model[model] = provider
     fields: dict[str, Any] = {}
-    if type(model) is str and model:
-        fields["model"] = model
-    elif model is not None and not isinstance(model, str):
+    if type(model) is str:
+        if model:
+            fields["model"] = model
+    elif model is not None:
         raise _NotCommon  # a str subclass or another type: the general reader's isinstance decides
     if provider:
         fields["provider"] = provider
@@ -139,10 +140,11 @@ def _message(top: dict[str, Any], provider: str | None) -> dict[str, Any]:
     """``anthropic.message_fields`` (``AnthropicUsage.read(...).fields``): the same rules, from plain dicts."""
     fields: dict[str, Any] = {}
     model = top.get("model")
-    if type(model) is str and model:
-        fields["model"] = model
-    elif model is not None and not isinstance(model, str):
-        raise _NotCommon
+    if type(model) is str:
+        if model:
+            fields["model"] = model
+    elif model is not None:
+        raise _NotCommon  # a str subclass or another type: the general reader's isinstance decides
     fields["provider"] = provider or ANTHROPIC
     if top.get("usage") is None:
         return fields
