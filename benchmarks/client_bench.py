@@ -150,6 +150,7 @@ def sustained_phase(url: str, data: Path, events: int) -> None:
             stats = client.stats()
         print(
             f"  {label:<58} {stats.sent / elapsed:7,.0f} events/s delivered (recorded in {recorded:.2f} s, "
+            f"{recorded / events * 1e6:.1f} µs a call, "
             f"all acknowledged: {done} after {elapsed:.2f} s; spooled {stats.spooled:,}, dropped {stats.dropped})"
         )
 
