@@ -19,7 +19,7 @@ from services.pricing import (
     entry_json,
     model_cost_info,
 )
-from services.pricing.file import LEGACY_RATE_KEYS
+from services.pricing.entry import LEGACY_RATE_KEYS
 
 D = Decimal
 CONTRACTED = "anthropic/claude-3.5-sonnet"  # contracted in the shipped file

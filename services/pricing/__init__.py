@@ -24,9 +24,8 @@ from .cost import (
     nano_to_usd,
     rates_for,
 )
-from .file import (
+from .entry import (
     PRICE_UNITS,
-    SHIPPED_PRICES,
     LongContextRates,
     PriceBookError,
     PriceEntry,
@@ -35,8 +34,8 @@ from .file import (
     applied_tier,
     price_version,
     rate_value,
-    read_price_file,
 )
+from .file import SHIPPED_PRICES, read_price_file
 from .ids import (
     ParsedModelId,
     canonical_provider,

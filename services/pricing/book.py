@@ -27,7 +27,8 @@ from pathlib import Path
 
 from models.ai_usage import FREE_PRICE_RULES, PriceRule
 
-from .file import SHIPPED_PRICES, PlacedEntry, PriceBookError, PriceEntry, check_entries, read_price_file
+from .entry import PriceBookError, PriceEntry
+from .file import SHIPPED_PRICES, PlacedEntry, check_entries, read_price_file
 from .ids import OPENROUTER, canonical_provider, infer_provider_from_name, parse_model_id
 
 GLOBAL_DEFAULT = "*"

@@ -27,7 +27,7 @@ from operator import attrgetter, itemgetter
 from models.ai_usage import nano_to_usd as nano_to_usd
 from models.usage_kinds import COST_PARTS, KIND_NAMES, PARTS, USAGE_KINDS
 
-from .file import LEGACY_RATE_KEYS, PriceEntry
+from .entry import LEGACY_RATE_KEYS, PriceEntry
 
 NANO_PER_USD = 10**9
 # Wide enough for any realistic count x rate; Inexact is trapped so a too-large input raises, never rounds.

@@ -1,4 +1,4 @@
-"""Price entries, the TOML price-file reader that validates them, and the rules that span entries.
+"""The TOML price-file reader that validates entries (``entry.py``), and the rules that span entries.
 
 A price file has ``[[models]]`` entries and a ``[defaults]`` table keyed by provider plus ``"*"``.
 Prices are strings (``input_per_1k = "0.003"``) so ``Decimal`` reads exactly what was written; a TOML
@@ -17,30 +17,26 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
-from models.ai_usage import ServiceTier
-from models.usage_kinds import KIND_RATE_KEYS, TOKEN_RATE_KEYS
-
+from .entry import (
+    ALL_RATE_KEYS,
+    KIND_ONLY_RATES,
+    LONG_FIELDS,
+    LONG_KIND_RATES,
+    PRICE_UNITS,
+    RATE_FIELDS,
+    SERVICE_TIERS,
+    LongContextRates,
+    PriceBookError,
+    PriceEntry,
+    TierRates,
+)
 from .ids import provider_name
 
 # The price file that ships with the package (package data: ``services = ["data/*.toml"]`` in pyproject).
 SHIPPED_PRICES = Path(__file__).parent.parent / "data" / "prices.toml"
 
-PriceUnit = Literal["tokens", "request", "credit", "free"]
-PRICE_UNITS: tuple[str, ...] = get_args(PriceUnit)
-
-_RATE_FIELDS = ("cached_input_per_1k", "cache_write_per_1k", "reasoning_per_1k", "per_request", "per_credit")
-_LONG_FIELDS = ("input_per_1k", "output_per_1k", "cached_input_per_1k", "cache_write_per_1k", "reasoning_per_1k")
-# Rates of the usage kinds added with the table of kinds: kept in ``PriceEntry.kind_rates``, while the rates the
-# file always had stay fields of their own (callers and price files name them).
-_KIND_ONLY_RATES = tuple(key for key in KIND_RATE_KEYS if key not in ("input_per_1k", "output_per_1k", *_RATE_FIELDS))
-_LONG_KIND_RATES = tuple(key for key in TOKEN_RATE_KEYS if key not in _LONG_FIELDS)
-# The rates that are fields of PriceEntry (and of LongContextRates where they are per token).
-LEGACY_RATE_KEYS: tuple[str, ...] = ("input_per_1k", "output_per_1k", *_RATE_FIELDS)
-# Every rate an entry may have; a service tier may set any of them, or scale them all.
-ALL_RATE_KEYS: tuple[str, ...] = ("input_per_1k", "output_per_1k", *_RATE_FIELDS, *_KIND_ONLY_RATES)
-SERVICE_TIERS: tuple[str, ...] = tuple(ServiceTier)
 _COMMON_KEYS = frozenset(
     {
         "provider",
@@ -55,74 +51,6 @@ _COMMON_KEYS = frozenset(
 )
 _MODEL_KEYS = _COMMON_KEYS | {"id", "effective_from", "contracted", "aliases"}
 _TOP_KEYS = frozenset({"models", "defaults"})
-
-
-class PriceBookError(ValueError):
-    """A price file or entry set is invalid; the message names the file, the entry and the field."""
-
-
-@dataclass(frozen=True)
-class LongContextRates:
-    """USD per 1K tokens once the prompt exceeds the entry's threshold; None keeps the base rate."""
-
-    input_per_1k: Decimal | None = None
-    output_per_1k: Decimal | None = None
-    cached_input_per_1k: Decimal | None = None
-    cache_write_per_1k: Decimal | None = None
-    reasoning_per_1k: Decimal | None = None
-    kind_rates: tuple[tuple[str, Decimal], ...] = ()  # the other token kinds' rates (1h writes, audio, image)
-
-
-@dataclass(frozen=True)
-class TierRates:
-    """A service tier's prices: explicit rates, and a multiplier of the standard rates for the rest."""
-
-    multiplier: Decimal | None = None
-    rates: tuple[tuple[str, Decimal], ...] = ()
-
-
-@dataclass(frozen=True)
-class PriceEntry:
-    model_id: str  # canonical "provider/name", e.g. "anthropic/claude-3.5-sonnet"
-    provider: str
-    unit: PriceUnit
-    input_per_1k: Decimal  # USD per 1K tokens (0 for free / per-request-only / credit)
-    output_per_1k: Decimal
-    cached_input_per_1k: Decimal | None = None  # cache read; None -> input price
-    cache_write_per_1k: Decimal | None = None  # None -> input price
-    reasoning_per_1k: Decimal | None = None  # None -> output price
-    per_request: Decimal | None = None
-    per_credit: Decimal | None = None
-    long_context_threshold: int | None = None  # prompt tokens above which `long_context` prices the request
-    long_context: LongContextRates | None = None
-    kind_rates: tuple[tuple[str, Decimal], ...] = ()  # rates of the newer usage kinds (per image, per second...)
-    tiers: tuple[tuple[str, TierRates], ...] = ()  # batch / flex / priority prices, when the provider has them
-    effective_from: datetime | None = None  # UTC; None = since forever
-    contracted: bool = False  # contracted rates apply at every timestamp
-    aliases: tuple[str, ...] = ()
-    source: str = ""
-    source_date: date | None = None
-    is_default: bool = False
-
-
-def price_version(entry: PriceEntry) -> str:
-    """Which version of which entry: ``model_id``, with ``@effective_from`` (UTC ISO) for a dated price."""
-    if entry.effective_from is None:
-        return entry.model_id
-    return f"{entry.model_id}@{entry.effective_from.isoformat()}"
-
-
-def applied_tier(entry: PriceEntry, tier: str) -> str:
-    """The tier whose prices apply to an event of ``tier``: standard when the entry has none for it."""
-    return tier if any(name == tier for name, _ in entry.tiers) else "standard"
-
-
-def rate_value(rates: PriceEntry | LongContextRates | TierRates, key: str) -> Decimal | None:
-    """One rate of an entry (or of its long-context or tier prices) by its price-file key; None when absent."""
-    if key in LEGACY_RATE_KEYS and not isinstance(rates, TierRates):
-        return getattr(rates, key, None)
-    extra = rates.rates if isinstance(rates, TierRates) else rates.kind_rates
-    return dict(extra).get(key)
 
 
 def read_price_file(path: Path) -> tuple[list[PriceEntry], dict[str, PriceEntry]]:
@@ -245,8 +173,8 @@ def _entry(raw: Any, where: str, allowed: frozenset[str], **fixed: Any) -> Price
         raise PriceBookError(f"{where}: field 'unit' must be one of {', '.join(PRICE_UNITS)}, got {unit!r}")
     token_priced = unit == "tokens"
     rates = {name: _price(raw, name, where, required=token_priced) for name in ("input_per_1k", "output_per_1k")}
-    rates.update({name: _price(raw, name, where) for name in _RATE_FIELDS})
-    kind_rates = _present({name: _price(raw, name, where) for name in _KIND_ONLY_RATES})
+    rates.update({name: _price(raw, name, where) for name in RATE_FIELDS})
+    kind_rates = _present({name: _price(raw, name, where) for name in KIND_ONLY_RATES})
     for needed, needed_unit in (("per_request", "request"), ("per_credit", "credit")):
         if unit == needed_unit and rates[needed] is None:
             raise PriceBookError(f"{where}: field {needed!r} is required when unit = {unit!r}")
@@ -282,11 +210,11 @@ def _long_context(raw: dict[str, Any], where: str) -> tuple[int | None, LongCont
         raise PriceBookError(
             f"{where}: field 'long_context' must be a table of rates when long_context_threshold is given"
         )
-    for key in sorted(set(table) - {*_LONG_FIELDS, *_LONG_KIND_RATES}):
+    for key in sorted(set(table) - {*LONG_FIELDS, *LONG_KIND_RATES}):
         raise PriceBookError(f"{where}: unknown field 'long_context.{key}'")
     inner = f"{where}: long_context"
-    rates = {name: _price(table, name, inner) for name in _LONG_FIELDS}
-    extra = _present({name: _price(table, name, inner) for name in _LONG_KIND_RATES})
+    rates = {name: _price(table, name, inner) for name in LONG_FIELDS}
+    extra = _present({name: _price(table, name, inner) for name in LONG_KIND_RATES})
     return threshold, LongContextRates(**rates, kind_rates=extra)
 
 

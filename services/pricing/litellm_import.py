@@ -18,7 +18,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from .file import PriceEntry
+from .entry import PriceEntry
 from .litellm_output import EXACT, MAX_ID, ImportedEntry, Unmapped, attach_aliases, decimal_text, one_per_name, render
 
 # Keys that describe a model without pricing it: never imported, never reported.

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from decimal import Context, Decimal, Inexact
 
-from .file import PriceEntry
+from .entry import PriceEntry
 from .ids import parse_model_id, provider_name
 
 EXACT = Context(prec=60, traps=[Inexact])  # a price with more digits than this is refused, never rounded

@@ -25,7 +25,7 @@ from models.ai_usage import ServiceTier
 from models.usage_kinds import COST_PARTS, KIND_NAMES, PARTS, USAGE_KINDS
 
 from .cost import EXACT, TokenCounts, checked_values, exact_nano, exact_nano_by_kind, rates_for
-from .file import PriceEntry, applied_tier, price_version
+from .entry import PriceEntry, applied_tier, price_version
 
 _ATTO_PER_NANO = 10**9
 _HALF_NANO = _ATTO_PER_NANO // 2

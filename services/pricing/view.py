@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from .file import ALL_RATE_KEYS, PriceEntry, rate_value
+from .entry import ALL_RATE_KEYS, PriceEntry, rate_value
 
 # (view name, price-file key, label for text) of every rate beside input/output; a rate the entry lacks
 # (None) is left out of the display view and shown as null in the JSON one.
