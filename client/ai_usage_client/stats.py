@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -31,6 +33,12 @@ class Counters:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values = dict.fromkeys(ClientStats.__dataclass_fields__, 0)
+        # ``queued`` is counted on the game's thread for every event, so without a lock: next() on a count is
+        # atomic under the GIL, where a locked += cost ~5 µs with cold caches. A snapshot reads it by taking one
+        # more number, so the numbers snapshots took are subtracted.
+        self._queued = itertools.count()
+        self._queued_reads = 0
+        self.one_queued: Callable[[], int] = self._queued.__next__
 
     def add(self, **amounts: int) -> None:
         # += on a shared int is not atomic across threads; one uncontended lock costs well under a microsecond.
@@ -38,10 +46,8 @@ class Counters:
             for name, amount in amounts.items():
                 self._values[name] += amount
 
-    def one_queued(self) -> None:  # the hot path's counter, without add's keyword packing
-        with self._lock:
-            self._values["queued"] += 1
-
     def snapshot(self) -> ClientStats:
         with self._lock:
-            return ClientStats(**self._values)
+            queued = next(self._queued) - self._queued_reads
+            self._queued_reads += 1
+            return ClientStats(**{**self._values, "queued": queued})
