@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from .anthropic import PROVIDER as ANTHROPIC
-from .openai import _OPENAI_MODEL
+from .openai import OPENAI_MODEL_ID
 
 _NAMES = (  # every name read below, at any level: a class defining one (a property) is not read from __dict__
     "object", "type", "model", "id", "provider", "usage", "prompt_tokens", "completion_tokens",
@@ -84,7 +84,7 @@ def _chat(top: dict[str, Any], provider: str | None) -> dict[str, Any]:
             if model in _provider_of_model:
                 provider = _provider_of_model[model]
             else:
-                provider = "openai" if _OPENAI_MODEL.match(model) else None
+                provider = "openai" if OPENAI_MODEL_ID.match(model) else None
                 if len(_provider_of_model) < _MODEL_CACHE_LIMIT:
                     _provider_of_model[model] = provider
     fields: dict[str, Any] = {}

@@ -18,7 +18,7 @@ from typing import Any
 from ._common import UnrecognisedResponse, base, count, fit, get, put, seconds_up
 
 # Model ids only OpenAI serves (an OpenAI-shaped answer from another host names that host's model).
-_OPENAI_MODEL = re.compile(r"^(?:gpt-|chatgpt|o\d|dall-e|whisper|tts-|text-embedding|codex|computer-use|omni-)")
+OPENAI_MODEL_ID = re.compile(r"^(?:gpt-|chatgpt|o\d|dall-e|whisper|tts-|text-embedding|codex|computer-use|omni-)")
 
 
 def chat_provider(response: Any, usage: Any) -> str | None:
@@ -36,7 +36,7 @@ def chat_provider(response: Any, usage: Any) -> str | None:
     if get(usage, "prompt_cache_hit_tokens") is not None:
         return "deepseek"
     model = get(response, "model")
-    if isinstance(model, str) and _OPENAI_MODEL.match(model):
+    if isinstance(model, str) and OPENAI_MODEL_ID.match(model):
         return "openai"
     return None
 
