@@ -6,7 +6,6 @@ so nothing from an unauthenticated caller is parsed, then the JSON body (400) an
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -20,10 +19,10 @@ from services.usage_events import field_errors
 
 from .app import ApiApp
 from .auth import authorize, caller_from_authorization
-from .errors import InvalidBody, error_response, internal_error_response
+from .errors import error_response, internal_error_response
 from .handlers import Call, Reply
 from .openapi import openapi_document
-from .request import ApiRequest, RawBody
+from .request import ApiRequest, RawBody, parse_json_body
 from .responses import CORRELATION_HEADER, ApiResponse
 from .routes import Route, match
 from .schemas import RawBodyModel
@@ -92,7 +91,7 @@ def _handle(route: Route, params: dict[str, str], request: ApiRequest, app: ApiA
     elif issubclass(route.body, RawBodyModel):  # the handler decodes it by content type (OTLP: protobuf too)
         body = RawBody.of(request)
     else:
-        body = _parse_json(request.body)
+        body = parse_json_body(request.body)
     if isinstance(body, dict):
         _bind_known(body)
     call = Call(
@@ -115,21 +114,6 @@ def _bind_known(values: Mapping[str, Any]) -> None:
     known = {name: values[name][:_MAX_LOGGED_CHARS] for name in _LOGGED_FIELDS if isinstance(values.get(name), str)}
     if known:
         structlog.contextvars.bind_contextvars(**known)
-
-
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _parse_json(body: bytes) -> Any:
-    if not body.strip():
-        raise InvalidBody("required: a JSON body")
-    try:
-        return json.loads(body, parse_constant=_refuse_constant)
-    except RecursionError:
-        raise InvalidBody("the JSON is nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise InvalidBody(f"not valid JSON: {exc}") from None
 
 
 def _parse_query(model: type[BaseModel] | None, query: Mapping[str, str]) -> BaseModel | None:

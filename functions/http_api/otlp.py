@@ -11,7 +11,6 @@ request gets the API's JSON error.
 
 from __future__ import annotations
 
-import json
 import zlib
 from typing import Any
 
@@ -24,7 +23,7 @@ from services.usage_tracking_service import MAX_BATCH_EVENTS
 
 from .errors import InvalidBody
 from .handlers import Call
-from .request import ApiRequest, RawBody
+from .request import ApiRequest, RawBody, parse_json_body
 from .responses import ApiResponse
 from .schemas import ErrorBody
 
@@ -150,26 +149,11 @@ def _decompress(body: RawBody) -> bytes:
 
 def _decode(content_type: str, data: bytes) -> Any:
     if content_type in JSON_TYPES or not content_type:  # no Content-Type at all: read it as OTLP/JSON
-        return _json(data)
+        return parse_json_body(data, "an OTLP/JSON body")
     if content_type in PROTOBUF_TYPES:
         return _protobuf(data)
     accepted = ", ".join(sorted(JSON_TYPES | PROTOBUF_TYPES))
     raise UnsupportedMediaType(f"Content-Type {content_type!r} is not supported; send one of {accepted}")
-
-
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _json(data: bytes) -> Any:
-    if not data.strip():
-        raise InvalidBody("required: an OTLP/JSON body")
-    try:
-        return json.loads(data, parse_constant=_refuse_constant)
-    except RecursionError:
-        raise InvalidBody("the JSON is nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise InvalidBody(f"not valid JSON: {exc}") from None
 
 
 def _protobuf(data: bytes) -> Any:

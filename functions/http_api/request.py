@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
+
+from .errors import InvalidBody
 
 
 class Role(StrEnum):
@@ -66,3 +70,19 @@ class RawBody:
         content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         encoding = request.headers.get("content-encoding", "").strip().lower()
         return cls(data=request.body, content_type=content_type, content_encoding=encoding)
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json_body(body: bytes, required: str = "a JSON body") -> Any:
+    """A request body as JSON (NaN and Infinity refused); ``InvalidBody`` says what is wrong, never a 500."""
+    if not body.strip():
+        raise InvalidBody(f"required: {required}")
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise InvalidBody("the JSON is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise InvalidBody(f"not valid JSON: {exc}") from None
