@@ -24,7 +24,7 @@ from models.counters import COUNTER_FIELDS, moved_counters
 from services import deadlines
 from services.errors import StoreError
 from services.store.protocol import MAX_PAGE_SIZE, EventFilter
-from services.store.rollups import kept_by, rollup_keys
+from services.store.rollups import HISTOGRAM_KINDS, RollupKey, kept_by, rollup_keys
 from services.store.sqlite_files import file_lock, private_files
 from services.store.sqlite_rollup_reads import SQLiteRollupReads
 from services.store.sqlite_rows import (
@@ -198,14 +198,16 @@ class SQLiteUsageStore(SQLiteRollupReads):
         with self._write(deadline) as conn:
             stored = conn.execute(_INSERT_EVENT, row).rowcount == 1
             if stored:
-                # One event: plain upserts beat GROUP BY statements (5,900 vs 4,800 events/s), grouped by the
-                # counters they name (the rows with a histogram take its counter too).
+                # One event: plain upserts beat GROUP BY statements (5,900 vs 4,800 events/s), one statement for
+                # the rows with a histogram and one for the others (kinds alike in that keep the same counters).
                 moved = moved_counters(log)
-                upserts: dict[tuple[tuple[int, int], ...], list[tuple[object, ...]]] = {}
-                for k in rollup_keys(log):
-                    kept = tuple(kept_by(k.kind, moved))
-                    upserts.setdefault(kept, []).append((k.scope, k.kind.value, k.bucket, k.dim, *(v for _, v in kept)))
-                for kept, rows in upserts.items():
+                groups: dict[bool, list[RollupKey]] = {}
+                for key in rollup_keys(log):
+                    groups.setdefault(key.kind in HISTOGRAM_KINDS, []).append(key)
+                for keys in groups.values():
+                    kept = kept_by(keys[0].kind, moved)
+                    added = tuple(value for _, value in kept)
+                    rows = [(k.scope, k.kind.value, k.bucket, k.dim, *added) for k in keys]
                     conn.executemany(_upsert_rollup(tuple(COUNTER_FIELDS[i] for i, _ in kept)), rows)
             return [stored]
 
