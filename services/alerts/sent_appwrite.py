@@ -53,22 +53,19 @@ class AppwriteAlertLog:
             headers["X-Appwrite-Timestamp"] = unchanged_since
         return client.call(method, path, headers, params)
 
-    def _update(self, row_id: str, data: dict[str, Any]) -> None:
-        self.retry.call("update an alert", lambda: self._send("patch", self._path(row_id), {"data": data}))
-
-    def _take_over(self, row_id: str, data: dict[str, Any], unchanged_since: str) -> bool:
-        """Update the row only if nobody did since ``unchanged_since``; False when someone did (409)."""
+    def _update(self, row_id: str, data: dict[str, Any], unchanged_since: str | None = None) -> bool:
+        """Update the row; with ``unchanged_since`` only if nobody did since then (False when someone did: 409)."""
 
         def update() -> bool:
             try:
                 self._send("patch", self._path(row_id), {"data": data}, unchanged_since)
                 return True
             except AppwriteException as exc:
-                if exc.code == 409 and exc.type == "row_update_conflict":
+                if unchanged_since is not None and exc.code == 409 and exc.type == "row_update_conflict":
                     return False
                 raise
 
-        return self.retry.call("take over an alert", update)
+        return self.retry.call("update an alert", update)
 
     def _get(self, row_id: str) -> dict[str, Any] | None:
         def read() -> dict[str, Any] | None:
@@ -112,7 +109,7 @@ class AppwriteAlertLog:
         stale = row.get("status") == "claimed" and (parse_iso(row.get("claimed_at")) or now) < now - CLAIM_LEASE
         if not stale:
             return False
-        if not self._take_over(row_id, {"claim_token": token, "claimed_at": iso(now)}, row["$updatedAt"]):
+        if not self._update(row_id, {"claim_token": token, "claimed_at": iso(now)}, row["$updatedAt"]):
             # Another check took it over first, or our own update was applied and its answer lost: the token says.
             again = self._get(row_id)
             if again is None or again.get("claim_token") != token:
