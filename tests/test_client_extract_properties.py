@@ -25,6 +25,23 @@ def valid_kinds(fields: dict[str, Any]) -> dict[str, int]:
     return kinds
 
 
+def openai_usage(
+    prompt: Any, completion: Any, cached: Any, write: Any, audio: Any, image: Any, reasoning: Any, audio_out: Any,
+    hit: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """An OpenAI-shaped ``usage`` with every part detail (DeepSeek's cache-hit count when ``hit`` is not None)."""
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "prompt_tokens_details": {"cached_tokens": cached, "cache_write_tokens": write, "audio_tokens": audio,
+                                  "image_tokens": image},
+        "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": audio_out},
+    }  # fmt: skip
+    if hit is not None:
+        usage["prompt_cache_hit_tokens"] = hit
+    return usage
+
+
 @settings(max_examples=150, deadline=None)
 @given(prompt=counts, completion=counts, cached=maybe, write=maybe, audio=maybe, image=maybe, reasoning=maybe,
        audio_out=maybe, hit=maybe)  # fmt: skip
@@ -32,16 +49,8 @@ def test_openai_shaped_parts_fit_their_wholes(
     prompt: int, completion: int, cached: Any, write: Any, audio: Any, image: Any, reasoning: Any, audio_out: Any,
     hit: Any,
 ) -> None:  # fmt: skip
-    usage: dict[str, Any] = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cached, "cache_write_tokens": write, "audio_tokens": audio,
-                                  "image_tokens": image},
-        "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": audio_out},
-    }  # fmt: skip
-    if hit is not None:
-        usage["prompt_cache_hit_tokens"] = hit
+    usage = openai_usage(prompt, completion, cached, write, audio, image, reasoning, audio_out, hit)
+    usage["total_tokens"] = prompt + completion
     body = {"id": "c", "object": "chat.completion", "created": 1, "model": "gpt-4o", "choices": [], "usage": usage}
     kinds = valid_kinds(usage_from_response(ChatCompletion.model_validate(body)))
     assert (kinds["tokens_input"], kinds["tokens_output"]) == (prompt, completion)

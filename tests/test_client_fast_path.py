@@ -25,6 +25,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openai.types.chat import ChatCompletion
 
+from tests.test_client_extract_properties import openai_usage
+
 DATA = Path(__file__).parent / "data" / "provider_responses"
 
 
@@ -97,16 +99,7 @@ eight = st.lists(count, min_size=8, max_size=8) | st.lists(odd, min_size=8, max_
 def test_the_fast_chat_reader_agrees_or_steps_aside_whatever_the_counts(
     values: list[Any], hit: Any, model: Any, ident: Any
 ) -> None:
-    prompt, completion, cached, write, audio, image, reasoning, audio_out = values
-    usage: dict[str, Any] = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "prompt_tokens_details": {"cached_tokens": cached, "cache_write_tokens": write, "audio_tokens": audio,
-                                  "image_tokens": image},
-        "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": audio_out},
-    }  # fmt: skip
-    if hit is not None:
-        usage["prompt_cache_hit_tokens"] = hit
+    usage = openai_usage(*values, hit)
     body = {"id": ident, "object": "chat.completion", "model": model, "usage": usage}
     agrees_or_steps_aside(body, openai_reader.chat_fields)
 
