@@ -98,8 +98,7 @@ class EventPricer:
         and tier (the tier that applied, the price version), the cost in nano-USD and its split by kind.
         ``benchmarks/pricing_bench.py`` times this, for issue 9's figure."""
         key = (event.model, event.provider, event.service_tier)
-        priced = self._priced.get(key) or self._choices(key)
-        starts, choices = priced
+        starts, choices = self._priced.get(key) or self._choices(key)
         match, provider, pricer = choices[0] if len(choices) == 1 else choices[bisect_right(starts, timestamp) - 1]
         # UsageEvent's validators checked the counts (strict whole numbers in bounds, parts within their wholes),
         # so they are priced as the event holds them (its fields, by name), one request, not copied nor checked.
