@@ -32,7 +32,7 @@ from models.analytics import (
 from models.latency import LATENCY_COUNTERS, LATENCY_RELATIVE_ERROR, percentile
 from services.pricing import nano_to_usd
 from services.store import UsageStore
-from services.store.rollups import DEFAULT_TENANT, RollupKind, hour_bucket, split_detail
+from services.store.rollups import DEFAULT_TENANT, RollupKind, hour_bucket, split_detail, split_provider_model
 from services.time_ranges import as_instant, bucket_starts, check_limit, day_range, invalid
 
 SLICE = ("requests", "failed_requests", "tokens_input", "tokens_output", "cost_nano", "timed_requests",
@@ -105,13 +105,25 @@ class Analytics:
         for (_scope, bucket, dim), values in rows.items():
             yield bucket, dim, values
 
-    def _detail(
-        self, first: date, last: date, counters: Sequence[str], tenant_id: str | None, by_bucket: bool = True
+    def _days(
+        self,
+        first: date,
+        last: date,
+        counters: Sequence[str],
+        tenant_id: str | None,
+        by_bucket: bool = True,
+        detail: bool = False,
     ) -> Iterable[tuple[str, dict[str, str], Values]]:
-        for bucket, dim, values in self._rows(
-            RollupKind.TENANT_DAY_DETAIL, first.isoformat(), last.isoformat(), counters, tenant_id, by_bucket
-        ):
-            yield bucket, split_detail(dim), values
+        """(bucket, parts, values) of the day rows: by provider and model (``TENANT_DAY``, ~20 a tenant a day, with
+        the histogram), or with ``detail`` also by task type and feature (``TENANT_DAY_DETAIL``, ~200, without)."""
+        kind = RollupKind.TENANT_DAY_DETAIL if detail else RollupKind.TENANT_DAY
+        rows = self._rows(kind, first.isoformat(), last.isoformat(), counters, tenant_id, by_bucket)
+        for bucket, dim, values in rows:
+            if detail:
+                yield bucket, split_detail(dim), values
+            else:
+                provider, model = split_provider_model(dim)
+                yield bucket, {"provider": provider, "model": model}, values
 
     # -- series ------------------------------------------------------------------------------------------
     def get_time_series(
@@ -147,15 +159,7 @@ class Analytics:
                     groups[at] = _add(groups.get(at), values)
         else:
             first_day, last_day = starts[0].date(), (stop - timedelta(microseconds=1)).date()
-            if model is None and task_type is None:
-                rows = (
-                    (bucket, {"provider": dim}, values)
-                    for bucket, dim, values in self._rows(
-                        RollupKind.TENANT_DAY, first_day.isoformat(), last_day.isoformat(), SLICE, tenant_id
-                    )
-                )
-            else:
-                rows = self._detail(first_day, last_day, SLICE, tenant_id)
+            rows = self._days(first_day, last_day, SLICE, tenant_id, detail=task_type is not None)
             wanted = {"provider": provider, "model": model, "task_type": task_type}
             for bucket, parts, values in rows:
                 if any(value is not None and parts.get(name) != value for name, value in wanted.items()):
@@ -199,13 +203,7 @@ class Analytics:
     def get_cost_by_provider(
         self, start: date | datetime, end: date | datetime, tenant_id: str | None = None
     ) -> Breakdown:
-        first, last = day_range(start, end)
-        groups: dict[str, Values] = {}
-        for _bucket, provider, values in self._rows(
-            RollupKind.TENANT_DAY, first.isoformat(), last.isoformat(), SLICE, tenant_id, by_bucket=False
-        ):
-            groups[provider] = _add(groups.get(provider), values)
-        return _breakdown(first, last, "provider", groups)
+        return self._breakdown_by(start, end, "provider", tenant_id)
 
     def get_cost_by_model(
         self, start: date | datetime, end: date | datetime, tenant_id: str | None = None
@@ -227,7 +225,8 @@ class Analytics:
     ) -> Breakdown:
         first, last = day_range(start, end)
         groups: dict[str, Values] = {}
-        for _bucket, parts, values in self._detail(first, last, SLICE, tenant_id, by_bucket=False):
+        detail = part in ("task_type", "feature")
+        for _bucket, parts, values in self._days(first, last, SLICE, tenant_id, by_bucket=False, detail=detail):
             groups[parts[part]] = _add(groups.get(parts[part]), values)
         return _breakdown(first, last, part, groups)
 
@@ -238,7 +237,7 @@ class Analytics:
         first, last = day_range(start, end)
         check_limit(limit)
         groups: dict[str, Values] = {}
-        for _bucket, parts, values in self._detail(first, last, SLICE, tenant_id, by_bucket=False):
+        for _bucket, parts, values in self._days(first, last, SLICE, tenant_id, by_bucket=False, detail=True):
             key = f"{parts['task_type']}\x1f{parts['provider']}"
             groups[key] = _add(groups.get(key), values)
         operations = []
@@ -263,7 +262,7 @@ class Analytics:
         by_provider: dict[str, Values] = {}
         by_model: dict[str, Values] = {}
         total: Values = (0,) * len(WITH_LATENCY)
-        for _bucket, parts, values in self._detail(first, last, WITH_LATENCY, tenant_id, by_bucket=False):
+        for _bucket, parts, values in self._days(first, last, WITH_LATENCY, tenant_id, by_bucket=False):
             if provider is not None and parts["provider"] != provider:
                 continue
             total = _add(total, values)

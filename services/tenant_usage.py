@@ -1,6 +1,6 @@
 """Per-tenant summaries from the rollups: a tenant's day, month, and last days by feature and task type.
 
-They read the tenant's shared rollups (by provider per day, and per day in detail), a bounded number of rows
+They read the tenant's shared rollups (by provider and model per day, and per day in detail), a bounded number of rows
 whatever the volume. ``tenant_id`` None is the default tenant (events logged without one).
 """
 
@@ -19,6 +19,7 @@ from services.store.rollups import (
     TOTAL_COUNTERS,
     RollupKind,
     detail_breakdowns,
+    split_provider_model,
     tenant_key,
     total_of,
 )
@@ -26,8 +27,12 @@ from services.time_ranges import MAX_RANGE_DAYS, invalid
 
 
 def _by_provider(rows: dict[tuple[str, str, str], tuple[int, ...]]) -> dict[str, Counters]:
-    # Summed over the range by the store (by_bucket=False): one row per provider.
-    return {provider: Counters(*values) for (_scope, _bucket, provider), values in sorted(rows.items())}
+    # Summed over the range by the store (by_bucket=False): one row per provider and model.
+    by: dict[str, Counters] = {}
+    for (_scope, _bucket, dim), values in sorted(rows.items()):
+        provider = split_provider_model(dim)[0]
+        by[provider] = by.get(provider, Counters()) + Counters(*values)
+    return by
 
 
 def _provider_fields(by: dict[str, Counters]) -> dict[str, object]:
@@ -73,8 +78,8 @@ class TenantUsage:
         end = self.today()
         start = end - timedelta(days=days - 1)
         scope, first, last = tenant_key(tenant_id), start.isoformat(), end.isoformat()
-        # Totals and providers from the day rows (one per provider a day); features and task types from the detail
-        # rows (~200 a day for a busy tenant), summing only what a breakdown shows.
+        # Totals and providers from the day rows (one per provider and model a day); features and task types from the
+        # detail rows (~200 a day for a busy tenant), summing only what a breakdown shows.
         by_provider = _by_provider(
             self.store.sum_rollups(RollupKind.TENANT_DAY, scope, first, last, TOTAL_COUNTERS, by_bucket=False)
         )

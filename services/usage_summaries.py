@@ -31,6 +31,7 @@ from services.store.rollups import (
     RollupKind,
     detail_breakdowns,
     player_key,
+    split_provider_model,
     total_of,
 )
 from services.time_ranges import MAX_RANGE_DAYS, as_day, day_range, invalid
@@ -89,18 +90,20 @@ class UsageSummaries:
     def get_global_daily_usage(self, date: date | None = None) -> GlobalDailyUsage:
         """Everyone's usage on a UTC day (every tenant), by model, provider and task type."""
         day = self._utc_day(date).isoformat()
-        # Totals and providers from every tenant's day rows; models and task types from the detail rows, summing
-        # only what a breakdown shows (as the tenant summary does).
+        # Totals, providers and models from every tenant's day rows; task types from the detail rows, summing only
+        # what a breakdown shows (as the tenant summary does).
         by_provider: dict[str, Counters] = {}
-        for (_tenant, _day, provider), values in self.store.sum_rollups(
+        by_model: dict[str, Counters] = {}
+        for (_tenant, _day, dim), values in self.store.sum_rollups(
             RollupKind.TENANT_DAY, None, day, day, TOTAL_COUNTERS
         ).items():
-            by_provider[provider] = by_provider.get(provider, Counters()) + Counters(*values)
+            provider, model = split_provider_model(dim)
+            counters = Counters(*values)
+            by_provider[provider] = by_provider.get(provider, Counters()) + counters
+            by_model[model] = by_model.get(model, Counters()) + counters
         detail = self.store.sum_rollups(RollupKind.TENANT_DAY_DETAIL, None, day, day, BREAKDOWN_COUNTERS)
-        by = detail_breakdowns(detail, ("model", "task_type"), BREAKDOWN_COUNTERS)
-        return summaries.global_daily(
-            self._utc_day(date), total_of(by_provider), by["model"], by_provider, by["task_type"]
-        )
+        by_task = detail_breakdowns(detail, ("task_type",), BREAKDOWN_COUNTERS)["task_type"]
+        return summaries.global_daily(self._utc_day(date), total_of(by_provider), by_model, by_provider, by_task)
 
     def get_total_daily_cost(self, date: date | None = None) -> float:
         """Everyone's cost on a UTC day, in USD (a float, as the replaced service returned)."""

@@ -155,8 +155,9 @@ def test_global_rollups_are_sharded_by_player_and_summed_on_read(
     shards = {row["shard"] for row in double.rows(DATABASE_ID, ROLLUPS_TABLE) if row["kind"] == "tenant_day"}
     assert len(shards) == 16
     day = store.get_rollups(RollupKind.TENANT_DAY, "", DAY)
-    assert list(day) == [logs[0].provider]
-    assert day[logs[0].provider].cost_nano == sum(log.cost_nano for log in logs)
+    (dim,) = day
+    assert dim == f"{logs[0].provider}\x1f{logs[0].model}"
+    assert day[dim].cost_nano == sum(log.cost_nano for log in logs)
     user_shards = {row["shard"] for row in double.rows(DATABASE_ID, ROLLUPS_TABLE) if row["kind"] == "user_day"}
     assert user_shards == {0}
 

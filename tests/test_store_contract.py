@@ -90,7 +90,10 @@ def test_rollups_feed_every_kind_with_the_right_keys(store: UsageStore) -> None:
     assert (alice_total.requests, alice_total.cost_nano, alice_total.failed_requests) == (2, 30, 1)
     assert store.get_rollups(RollupKind.USER_MONTH, "alice", "2026-11")[""].cost_nano == 110
     assert total_of(store.get_rollups(RollupKind.TENANT_DAY, "", "2026-11-23")).unpriced_requests == 1
-    assert set(store.get_rollups(RollupKind.TENANT_DAY, "", "2026-11-23")) == {"anthropic", "openai"}
+    assert set(store.get_rollups(RollupKind.TENANT_DAY, "", "2026-11-23")) == {
+        "anthropic\x1fanthropic/claude-3.5-sonnet",
+        "openai\x1fopenai/gpt-4o",
+    }
     assert total_of(store.get_rollups(RollupKind.SESSION, "s1", "")).requests == 2
 
 
@@ -100,7 +103,7 @@ def test_several_kinds_of_one_key_read_together(store: UsageStore) -> None:
     kinds = [RollupKind.TENANT_DAY, RollupKind.TENANT_HOUR, RollupKind.TENANT_DAY_DETAIL]
     together = store.get_rollup_kinds(kinds, "", "2026-11-23")
     assert together == {kind: store.get_rollups(kind, "", "2026-11-23") for kind in kinds}
-    assert set(together[RollupKind.TENANT_DAY]) == {"anthropic", "unknown"}
+    assert set(together[RollupKind.TENANT_DAY]) == {"anthropic\x1fanthropic/claude-3.5-sonnet", "unknown\x1fm2"}
     assert store.get_rollup_kinds([RollupKind.USER_DAY], "nobody", "2026-11-23") == {RollupKind.USER_DAY: {}}
 
 
@@ -116,8 +119,9 @@ def test_missing_rollup_reads_as_empty(store: UsageStore) -> None:
 
 
 def test_event_without_provider_counts_under_unknown(store: UsageStore) -> None:
-    store.record([make_log(provider=None)])
-    assert set(store.get_rollups(RollupKind.TENANT_DAY, "", "2026-11-23")) == {"unknown"}
+    store.record([make_log(provider=None, model="m")])
+    assert set(store.get_rollups(RollupKind.TENANT_DAY, "", "2026-11-23")) == {"unknown\x1fm"}
+    assert set(store.get_rollups(RollupKind.TENANT_HOUR, "", "2026112312")) == {"unknown"}
 
 
 def test_rollup_range_includes_both_ends_only(store: UsageStore) -> None:

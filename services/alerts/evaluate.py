@@ -21,7 +21,7 @@ from models.analytics import Interval
 from services.alerts.rules import Rule, RuleKind
 from services.pricing import nano_to_usd
 from services.store import UsageStore
-from services.store.rollups import RollupKind, hour_bucket, split_detail, tenant_key
+from services.store.rollups import RollupKind, hour_bucket, split_provider_model, tenant_key
 
 
 @dataclass(frozen=True)
@@ -186,15 +186,15 @@ def _unpriced_models(ledger: Ledger, rule: Rule, now: datetime) -> list[Alert]:
     day = now.date().isoformat()
     scope = None if rule.tenant is None else tenant_key(rule.tenant)
     counters = ("unpriced_requests", "other_host_requests")
-    rows = ledger.store.sum_rollups(RollupKind.TENANT_DAY_DETAIL, scope, day, day, counters)
+    rows = ledger.store.sum_rollups(RollupKind.TENANT_DAY, scope, day, day, counters)
     by_model: dict[str, list[Any]] = {}
     for (_tenant, _bucket, dim), (unpriced, other_host) in rows.items():
         if unpriced or other_host:
-            parts = split_detail(dim)
-            entry = by_model.setdefault(parts["model"], [0, 0, set()])
+            provider, model = split_provider_model(dim)
+            entry = by_model.setdefault(model, [0, 0, set()])
             entry[0] += unpriced
             entry[1] += other_host
-            entry[2].add(parts["provider"])
+            entry[2].add(provider)
     alerts = []
     for model, (unpriced, other_host, providers) in sorted(by_model.items()):
         how = []

@@ -59,6 +59,7 @@ _FIELD_SQL = {
     "model": "model",
     "provider": _PROVIDER_SQL,
     "task_type": "task_type",
+    "provider_model": f"{_PROVIDER_SQL} || char(31) || model",
     "detail": f"{_PROVIDER_SQL} || char(31) || model || char(31) || task_type || char(31) || COALESCE(feature, '')",
 }
 
