@@ -97,11 +97,12 @@ class Analytics:
         counters: Sequence[str],
         tenant_id: str | None,
         by_bucket: bool = True,
+        by_dim: bool = True,
     ) -> Iterable[tuple[str, str, Values]]:
         """(bucket, dim, values) of one kind's rows in a bucket range, every tenant's unless one is named;
-        ``by_bucket=False``: summed over the range by the store (bucket "")."""
+        ``by_bucket=False``: summed over the range by the store (bucket ""); ``by_dim=False``: over the dims."""
         scope = None if tenant_id is None else tenant_id or DEFAULT_TENANT
-        rows = self.store.sum_rollups(kind, scope, first, last, counters, by_bucket=by_bucket)
+        rows = self.store.sum_rollups(kind, scope, first, last, counters, by_bucket=by_bucket, by_dim=by_dim)
         for (_scope, bucket, dim), values in rows.items():
             yield bucket, dim, values
 
@@ -153,13 +154,23 @@ class Analytics:
             if model is not None or task_type is not None:
                 raise invalid("interval", "filtering by model or task type needs interval day or month")
             first, last = hour_bucket(starts[0]), hour_bucket(starts[-1])
-            for bucket, dim, values in self._rows(RollupKind.TENANT_HOUR, first, last, SLICE, tenant_id):
+            by_dim = provider is not None  # unfiltered, the store adds each hour's providers up
+            for bucket, dim, values in self._rows(RollupKind.TENANT_HOUR, first, last, SLICE, tenant_id, True, by_dim):
                 if provider is None or dim == provider:
                     at = _hour_start(bucket)
                     groups[at] = _add(groups.get(at), values)
         else:
             first_day, last_day = starts[0].date(), (stop - timedelta(microseconds=1)).date()
-            rows = self._days(first_day, last_day, SLICE, tenant_id, detail=task_type is not None)
+            if provider is None and model is None and task_type is None:  # the store adds each day's rows up
+                rows = (
+                    (bucket, {}, values)
+                    for bucket, _dim, values in self._rows(
+                        RollupKind.TENANT_DAY, first_day.isoformat(), last_day.isoformat(), SLICE, tenant_id,
+                        by_dim=False,
+                    )
+                )  # fmt: skip
+            else:
+                rows = self._days(first_day, last_day, SLICE, tenant_id, detail=task_type is not None)
             wanted = {"provider": provider, "model": model, "task_type": task_type}
             for bucket, parts, values in rows:
                 if any(value is not None and parts.get(name) != value for name, value in wanted.items()):

@@ -131,6 +131,48 @@ def test_rollup_range_includes_both_ends_only(store: UsageStore) -> None:
     assert sorted(bucket for bucket, _ in rows) == ["2026-11-22", "2026-11-23", "2026-11-24"]
 
 
+def test_sum_rollups_keeps_or_sums_buckets_and_dims_for_one_tenant_or_all(store: UsageStore) -> None:
+    logs = [
+        make_log(tenant_id=tenant, provider=provider, model=f"{provider}/m", cost_nano=cost, timestamp=BASE_TIME + day)
+        for tenant, provider, cost, day in [
+            (None, "openai", 1, timedelta(0)),
+            (None, "anthropic", 2, timedelta(0)),
+            ("t2", "openai", 4, timedelta(0)),
+            (None, "openai", 8, timedelta(days=1)),
+            ("t2", "anthropic", 16, timedelta(days=1)),
+            (None, "openai", 32, timedelta(days=2)),  # past the range
+        ]
+    ]
+    store.record(logs)
+
+    def read(scope: str | None, **by: bool) -> dict[tuple[str, str, str], tuple[int, ...]]:
+        return store.sum_rollups(RollupKind.TENANT_HOUR, scope, "2026112300", "2026112423", ("cost_nano",), **by)
+
+    assert read(None) == {
+        ("", "2026112312", "openai"): (1,),
+        ("", "2026112312", "anthropic"): (2,),
+        ("t2", "2026112312", "openai"): (4,),
+        ("", "2026112412", "openai"): (8,),
+        ("t2", "2026112412", "anthropic"): (16,),
+    }
+    assert read(None, by_dim=False) == {
+        ("", "2026112312", ""): (3,),
+        ("t2", "2026112312", ""): (4,),
+        ("", "2026112412", ""): (8,),
+        ("t2", "2026112412", ""): (16,),
+    }
+    assert read(None, by_bucket=False) == {
+        ("", "", "openai"): (9,),
+        ("", "", "anthropic"): (2,),
+        ("t2", "", "openai"): (4,),
+        ("t2", "", "anthropic"): (16,),
+    }
+    assert read(None, by_bucket=False, by_dim=False) == {("", "", ""): (11,), ("t2", "", ""): (20,)}
+    assert read("t2", by_dim=False) == {("t2", "2026112312", ""): (4,), ("t2", "2026112412", ""): (16,)}
+    assert read("", by_bucket=False, by_dim=False) == {("", "", ""): (11,)}
+    assert read("nobody") == {}
+
+
 def test_counters_hold_64_bit_totals(store: UsageStore) -> None:
     big = 3 * 2**31
     store.record([make_log(cost_nano=big, tokens_input=9_000_000) for _ in range(3)])

@@ -80,6 +80,7 @@ class RollupReads:
         counters: Sequence[str],
         *,
         by_bucket: bool = True,
+        by_dim: bool = True,
     ) -> dict[tuple[str, str, str], tuple[int, ...]]:
         if scope is not None and not storable(scope, MAX_SCOPE_CHARS):
             return {}
@@ -98,9 +99,9 @@ class RollupReads:
             row_scope, dim = rollup_key_of(data)
             if (scope is not None and row_scope != scope) or data["kind"] != kind.value:
                 continue
-            key = (row_scope, data["bucket"] if by_bucket else "", dim)
+            key = (row_scope, data["bucket"] if by_bucket else "", dim if by_dim else "")
             values = tuple(data.get(name) or 0 for name in counters)
-            before = result.get(key)  # the shards of a shared row add up (and the buckets, unless by_bucket)
+            before = result.get(key)  # the shards of a shared row add up (and the buckets and dims, unless kept)
             result[key] = values if before is None else tuple(map(add, before, values))
         return result
 

@@ -76,11 +76,13 @@ class UsageStore(Protocol):
         counters: Sequence[str],
         *,
         by_bucket: bool = True,
+        by_dim: bool = True,
     ) -> dict[tuple[str, str, str], tuple[int, ...]]:
         """Rows of one kind with ``first_bucket <= bucket <= last_bucket`` (of one scope; None: every scope),
         keyed by (scope, bucket, dim), holding only these counters (in that order), summed over any shards.
         ``by_bucket=False`` sums each (scope, dim) over the range too, keyed (scope, "", dim): a breakdown over 30
-        days then returns one row per dim, not one per day and dim."""
+        days then returns one row per dim, not one per day and dim. ``by_dim=False`` sums over the dims, keyed
+        (scope, bucket, ""): a series returns one row per bucket, not one per bucket and provider."""
         ...
 
     def top_rollups(self, kind: RollupKind, scope: str | None, bucket: str, limit: int) -> list[RollupRow]:

@@ -60,15 +60,25 @@ class SQLiteRollupReads:
         counters: Sequence[str],
         *,
         by_bucket: bool = True,
+        by_dim: bool = True,
     ) -> dict[tuple[str, str, str], tuple[int, ...]]:
-        where = "kind = ? AND bucket BETWEEN ? AND ?" + ("" if scope is None else " AND scope = ?")
-        if by_bucket:
+        where = "kind = ? AND bucket BETWEEN ? AND ?"
+        params: tuple[str, ...] = (kind.value, first_bucket, last_bucket)
+        if scope is None:
+            # Every tenant's rows, read along the primary key one scope at a time (the scopes found in the covering
+            # (kind, bucket) index): reading them through that index costs a primary-key search per row, 1.5-2x.
+            where = f"scope IN (SELECT DISTINCT scope FROM rollups WHERE {where}) AND {where}"
+            params = params * 2
+        else:
+            where += " AND scope = ?"
+            params = (*params, scope)
+        bucket, dim = ("bucket" if by_bucket else "''"), ("dim" if by_dim else "''")
+        if by_bucket and by_dim:
             names = ", ".join(counter_name(name) for name in counters)
             sql = f"SELECT scope, bucket, dim, {names} FROM rollups WHERE {where}"
         else:  # summed here: SQLite adds a row's counters far faster than Python regroups the rows
             names = ", ".join(f"SUM({counter_name(name)})" for name in counters)
-            sql = f"SELECT scope, '', dim, {names} FROM rollups WHERE {where} GROUP BY scope, dim"
-        params = (kind.value, first_bucket, last_bucket, *(() if scope is None else (scope,)))
+            sql = f"SELECT scope, {bucket}, {dim}, {names} FROM rollups WHERE {where} GROUP BY 1, 2, 3"
         return self._guard(
             lambda: {(row[0], row[1], row[2]): tuple(row[3:]) for row in self._conn().execute(sql, params)}
         )
