@@ -32,7 +32,7 @@ from models.analytics import (
 from models.latency import LATENCY_COUNTERS, LATENCY_RELATIVE_ERROR, percentile
 from services.pricing import nano_to_usd
 from services.store import UsageStore
-from services.store.rollups import DEFAULT_TENANT, RollupKind, hour_bucket, split_detail, split_provider_model
+from services.store.rollups import DEFAULT_TENANT, RollupKind, dim_parts, hour_bucket
 from services.time_ranges import as_instant, bucket_starts, check_limit, day_range, invalid
 
 SLICE = ("requests", "failed_requests", "tokens_input", "tokens_output", "cost_nano", "timed_requests",
@@ -77,6 +77,15 @@ def percentiles(values: Sequence[int]) -> Percentiles:
     )
 
 
+# The narrowest day kind holding each field a breakdown is by.
+_BREAKDOWN_KINDS = {
+    "provider": RollupKind.TENANT_DAY,
+    "model": RollupKind.TENANT_DAY,
+    "task_type": RollupKind.TENANT_DAY_TASK,
+    "feature": RollupKind.TENANT_DAY_FEATURE,
+}
+
+
 def _by_cost(groups: dict[str, Values]) -> dict[str, Values]:
     cost = SLICE.index("cost_nano")
     return dict(sorted(groups.items(), key=lambda item: (-item[1][cost], item[0])))
@@ -108,23 +117,17 @@ class Analytics:
 
     def _days(
         self,
+        kind: RollupKind,
         first: date,
         last: date,
         counters: Sequence[str],
         tenant_id: str | None,
         by_bucket: bool = True,
-        detail: bool = False,
     ) -> Iterable[tuple[str, dict[str, str], Values]]:
-        """(bucket, parts, values) of the day rows: by provider and model (``TENANT_DAY``, ~20 a tenant a day, with
-        the histogram), or with ``detail`` also by task type and feature (``TENANT_DAY_DETAIL``, ~200, without)."""
-        kind = RollupKind.TENANT_DAY_DETAIL if detail else RollupKind.TENANT_DAY
+        """(bucket, parts, values) of one of the tenant's day kinds, its dim split into its fields."""
         rows = self._rows(kind, first.isoformat(), last.isoformat(), counters, tenant_id, by_bucket)
         for bucket, dim, values in rows:
-            if detail:
-                yield bucket, split_detail(dim), values
-            else:
-                provider, model = split_provider_model(dim)
-                yield bucket, {"provider": provider, "model": model}, values
+            yield bucket, dim_parts(kind, dim), values
 
     # -- series ------------------------------------------------------------------------------------------
     def get_time_series(
@@ -170,7 +173,8 @@ class Analytics:
                     )
                 )  # fmt: skip
             else:
-                rows = self._days(first_day, last_day, SLICE, tenant_id, detail=task_type is not None)
+                kind = RollupKind.TENANT_DAY if task_type is None else RollupKind.TENANT_DAY_TASK
+                rows = self._days(kind, first_day, last_day, SLICE, tenant_id)
             wanted = {"provider": provider, "model": model, "task_type": task_type}
             for bucket, parts, values in rows:
                 if any(value is not None and parts.get(name) != value for name, value in wanted.items()):
@@ -236,8 +240,7 @@ class Analytics:
     ) -> Breakdown:
         first, last = day_range(start, end)
         groups: dict[str, Values] = {}
-        detail = part in ("task_type", "feature")
-        for _bucket, parts, values in self._days(first, last, SLICE, tenant_id, by_bucket=False, detail=detail):
+        for _bucket, parts, values in self._days(_BREAKDOWN_KINDS[part], first, last, SLICE, tenant_id, False):
             groups[parts[part]] = _add(groups.get(parts[part]), values)
         return _breakdown(first, last, part, groups)
 
@@ -248,7 +251,7 @@ class Analytics:
         first, last = day_range(start, end)
         check_limit(limit)
         groups: dict[str, Values] = {}
-        for _bucket, parts, values in self._days(first, last, SLICE, tenant_id, by_bucket=False, detail=True):
+        for _bucket, parts, values in self._days(RollupKind.TENANT_DAY_TASK, first, last, SLICE, tenant_id, False):
             key = f"{parts['task_type']}\x1f{parts['provider']}"
             groups[key] = _add(groups.get(key), values)
         operations = []
@@ -273,7 +276,7 @@ class Analytics:
         by_provider: dict[str, Values] = {}
         by_model: dict[str, Values] = {}
         total: Values = (0,) * len(WITH_LATENCY)
-        for _bucket, parts, values in self._days(first, last, WITH_LATENCY, tenant_id, by_bucket=False):
+        for _bucket, parts, values in self._days(RollupKind.TENANT_DAY, first, last, WITH_LATENCY, tenant_id, False):
             if provider is not None and parts["provider"] != provider:
                 continue
             total = _add(total, values)

@@ -141,7 +141,7 @@ def verify(
     events = 0
     for event in iter_events(store, where):
         events += 1
-        # An event moves a dozen of the ~110 counters: add those only, to each of its eight rows.
+        # An event moves a dozen of the ~110 counters: add those only, to each of its nine rows.
         moved = moved_counters(event)
         for key in rollup_keys(event):
             if key.kind not in checked:

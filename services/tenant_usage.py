@@ -1,7 +1,7 @@
 """Per-tenant summaries from the rollups: a tenant's day, month, and last days by feature and task type.
 
-They read the tenant's shared rollups (by provider and model per day, and per day in detail), a bounded number of rows
-whatever the volume. ``tenant_id`` None is the default tenant (events logged without one).
+They read the tenant's shared rollups (its days by provider × model and by feature × task type), a bounded number
+of rows whatever the volume. ``tenant_id`` None is the default tenant (events logged without one).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from services.store.rollups import (
     BREAKDOWN_COUNTERS,
     TOTAL_COUNTERS,
     RollupKind,
-    detail_breakdowns,
-    split_provider_model,
+    breakdowns_by,
+    dim_parts,
     tenant_key,
     total_of,
 )
@@ -30,7 +30,7 @@ def _by_provider(rows: dict[tuple[str, str, str], tuple[int, ...]]) -> dict[str,
     # Summed over the range by the store (by_bucket=False): one row per provider and model.
     by: dict[str, Counters] = {}
     for (_scope, _bucket, dim), values in sorted(rows.items()):
-        provider = split_provider_model(dim)[0]
+        provider = dim_parts(RollupKind.TENANT_DAY, dim)["provider"]
         by[provider] = by.get(provider, Counters()) + Counters(*values)
     return by
 
@@ -79,14 +79,13 @@ class TenantUsage:
         start = end - timedelta(days=days - 1)
         scope, first, last = tenant_key(tenant_id), start.isoformat(), end.isoformat()
         # Totals and providers from the day rows (one per provider and model a day); features and task types from the
-        # detail rows (~200 a day for a busy tenant), summing only what a breakdown shows.
+        # feature × task type rows, summing only what a breakdown shows.
         by_provider = _by_provider(
             self.store.sum_rollups(RollupKind.TENANT_DAY, scope, first, last, TOTAL_COUNTERS, by_bucket=False)
         )
-        detail = self.store.sum_rollups(
-            RollupKind.TENANT_DAY_DETAIL, scope, first, last, BREAKDOWN_COUNTERS, by_bucket=False
-        )
-        by = detail_breakdowns(detail, ("feature", "task_type"), BREAKDOWN_COUNTERS)
+        kind = RollupKind.TENANT_DAY_FEATURE
+        rows = self.store.sum_rollups(kind, scope, first, last, BREAKDOWN_COUNTERS, by_bucket=False)
+        by = breakdowns_by(kind, rows, ("feature", "task_type"), BREAKDOWN_COUNTERS)
         return TenantUsageSummary(
             tenant_id=tenant_id,
             days=days,

@@ -29,9 +29,9 @@ from services.store.rollups import (
     BREAKDOWN_COUNTERS,
     TOTAL_COUNTERS,
     RollupKind,
-    detail_breakdowns,
+    breakdowns_by,
+    dim_parts,
     player_key,
-    split_provider_model,
     total_of,
 )
 from services.time_ranges import MAX_RANGE_DAYS, as_day, day_range, invalid
@@ -90,20 +90,21 @@ class UsageSummaries:
     def get_global_daily_usage(self, date: date | None = None) -> GlobalDailyUsage:
         """Everyone's usage on a UTC day (every tenant), by model, provider and task type."""
         day = self._utc_day(date).isoformat()
-        # Totals, providers and models from every tenant's day rows; task types from the detail rows, summing only
-        # what a breakdown shows (as the tenant summary does).
+        # Totals, providers and models from every tenant's day rows; task types from the feature × task type rows,
+        # summing only what a breakdown shows (as the tenant summary does).
         by_provider: dict[str, Counters] = {}
         by_model: dict[str, Counters] = {}
         for (_tenant, _day, dim), values in self.store.sum_rollups(
             RollupKind.TENANT_DAY, None, day, day, TOTAL_COUNTERS
         ).items():
-            provider, model = split_provider_model(dim)
-            counters = Counters(*values)
-            by_provider[provider] = by_provider.get(provider, Counters()) + counters
-            by_model[model] = by_model.get(model, Counters()) + counters
-        detail = self.store.sum_rollups(RollupKind.TENANT_DAY_DETAIL, None, day, day, BREAKDOWN_COUNTERS)
-        by_task = detail_breakdowns(detail, ("task_type",), BREAKDOWN_COUNTERS)["task_type"]
-        return summaries.global_daily(self._utc_day(date), total_of(by_provider), by_model, by_provider, by_task)
+            parts, counters = dim_parts(RollupKind.TENANT_DAY, dim), Counters(*values)
+            by_provider[parts["provider"]] = by_provider.get(parts["provider"], Counters()) + counters
+            by_model[parts["model"]] = by_model.get(parts["model"], Counters()) + counters
+        by_feature = self.store.sum_rollups(RollupKind.TENANT_DAY_FEATURE, None, day, day, BREAKDOWN_COUNTERS)
+        by_task = breakdowns_by(RollupKind.TENANT_DAY_FEATURE, by_feature, ("task_type",), BREAKDOWN_COUNTERS)
+        return summaries.global_daily(
+            self._utc_day(date), total_of(by_provider), by_model, by_provider, by_task["task_type"]
+        )
 
     def get_total_daily_cost(self, date: date | None = None) -> float:
         """Everyone's cost on a UTC day, in USD (a float, as the replaced service returned)."""

@@ -257,12 +257,12 @@ def test_only_the_kinds_percentiles_are_read_from_keep_a_histogram(store, price_
 
     ledger = UsageTrackingService(store, price_book, clock=lambda: NOW)
     ledger.log_usage(user_id="p", model="gpt-4o", tokens_input=10, request_duration_ms=300)
-    # Percentiles read the hour by provider and the day by provider and model, never the detail rows.
+    # Percentiles read the hour by provider and the day by provider and model, never the finer day kinds.
     assert {RollupKind.TENANT_HOUR, RollupKind.TENANT_DAY} == HISTOGRAM_KINDS
     player = store.get_rollups(RollupKind.USER_DAY, "p", TODAY.isoformat())["general"]
     hour = store.get_rollups(RollupKind.TENANT_HOUR, "", hour_bucket(NOW))["openai"]
     (day,) = store.get_rollups(RollupKind.TENANT_DAY, "", TODAY.isoformat()).values()
-    (detail,) = store.get_rollups(RollupKind.TENANT_DAY_DETAIL, "", TODAY.isoformat()).values()
+    (detail,) = store.get_rollups(RollupKind.TENANT_DAY_TASK, "", TODAY.isoformat()).values()
     # Every row keeps the mean's counters; only the histogram kinds count the duration into its bucket.
     assert (player.timed_requests, player.latency_ms_total, sum(player.latency_counts)) == (1, 300, 0)
     assert (detail.timed_requests, detail.latency_ms_total, sum(detail.latency_counts)) == (1, 300, 0)

@@ -73,7 +73,7 @@ def as_an_earlier_version_left_it(store: AppwriteUsageStore) -> None:
     client = store.db.client
     headers = {"X-Appwrite-Project": client.get_config("project"), "content-type": "application/json"}
     path = f"/tablesdb/game_ledger/tables/{ROLLUPS_TABLE}/rows"
-    new_kinds = ["player_day", "tenant_hour", "tenant_day", "tenant_day_detail"]
+    new_kinds = ["player_day", "tenant_hour", "tenant_day", "tenant_day_task", "tenant_day_feature"]
     client.call("delete", path, headers, {"queries": [Query.equal("kind", new_kinds)]})
     client.call("delete", f"{path}/{META_ROW_ID}", headers, {})
     for kind in ("global_day", "global_day_model", "global_day_provider"):

@@ -100,7 +100,7 @@ def test_rollups_feed_every_kind_with_the_right_keys(store: UsageStore) -> None:
 def test_several_kinds_of_one_key_read_together(store: UsageStore) -> None:
     logs = [make_log(user_id="a", cost_nano=3), make_log(user_id="b", model="m2", provider=None, cost_nano=4)]
     store.record(logs)
-    kinds = [RollupKind.TENANT_DAY, RollupKind.TENANT_HOUR, RollupKind.TENANT_DAY_DETAIL]
+    kinds = [RollupKind.TENANT_DAY, RollupKind.TENANT_HOUR, RollupKind.TENANT_DAY_TASK, RollupKind.TENANT_DAY_FEATURE]
     together = store.get_rollup_kinds(kinds, "", "2026-11-23")
     assert together == {kind: store.get_rollups(kind, "", "2026-11-23") for kind in kinds}
     assert set(together[RollupKind.TENANT_DAY]) == {"anthropic\x1fanthropic/claude-3.5-sonnet", "unknown\x1fm2"}

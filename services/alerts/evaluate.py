@@ -21,7 +21,7 @@ from models.analytics import Interval
 from services.alerts.rules import Rule, RuleKind
 from services.pricing import nano_to_usd
 from services.store import UsageStore
-from services.store.rollups import RollupKind, hour_bucket, split_provider_model, tenant_key
+from services.store.rollups import RollupKind, dim_parts, hour_bucket, tenant_key
 
 
 @dataclass(frozen=True)
@@ -190,11 +190,11 @@ def _unpriced_models(ledger: Ledger, rule: Rule, now: datetime) -> list[Alert]:
     by_model: dict[str, list[Any]] = {}
     for (_tenant, _bucket, dim), (unpriced, other_host) in rows.items():
         if unpriced or other_host:
-            provider, model = split_provider_model(dim)
-            entry = by_model.setdefault(model, [0, 0, set()])
+            parts = dim_parts(RollupKind.TENANT_DAY, dim)
+            entry = by_model.setdefault(parts["model"], [0, 0, set()])
             entry[0] += unpriced
             entry[1] += other_host
-            entry[2].add(provider)
+            entry[2].add(parts["provider"])
     alerts = []
     for model, (unpriced, other_host, providers) in sorted(by_model.items()):
         how = []

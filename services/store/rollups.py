@@ -3,10 +3,11 @@
 A rollup row is keyed by (kind, scope, bucket, dim) and holds ``Counters`` (latency histogram included).
 Summaries and analytics read a bounded number of these rows, so they cost the same at a thousand or a
 million events. Everything is tenant-scoped: a player is (tenant, user), and the shared rows are per tenant
-(the default tenant's key is ""); answers for every tenant add the tenants' rows up. An event feeds eight
-rows (seven without a session): four of its player's, one of its player's day in the tenant's ranking, and
-three shared ones (the tenant's hour by provider, its day by provider and model, and its day in detail). Kinds
-whose dim is the task type also give the total of their (kind, scope, bucket) by summing at most five rows.
+(the default tenant's key is ""); answers for every tenant add the tenants' rows up. An event feeds nine
+rows (eight without a session): four of its player's, one of its player's day in the tenant's ranking, and
+four shared ones (the tenant's hour by provider, and its day by provider × model, by provider × model × task type,
+and by feature × task type). Kinds whose dim is the task type also give the total of their (kind, scope, bucket)
+by summing at most five rows.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class RollupKind(StrEnum):
     PLAYER_DAY = "player_day"  # a tenant's day, by player: the top players of a day read a few index entries
     TENANT_HOUR = "tenant_hour"  # a tenant's hour, by provider: hourly series and the last 24 hours
     TENANT_DAY = "tenant_day"  # a tenant's day, by provider × model: series, per-provider and per-model figures
-    TENANT_DAY_DETAIL = "tenant_day_detail"  # a tenant's day, by provider × model × task type × feature
+    TENANT_DAY_TASK = "tenant_day_task"  # a tenant's day, by provider × model × task type
+    TENANT_DAY_FEATURE = "tenant_day_feature"  # a tenant's day, by feature × task type
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,11 @@ class RollupShape:
 # Field names refer to ``_FIELD_ORDER`` below. "player" and "session" are tenant-qualified (``player_key``);
 # "tenant" is the tenant id ("" for the default tenant); "day" is YYYY-MM-DD, "month" YYYY-MM and "hour"
 # YYYYMMDDHH (UTC; ten characters, the width of Appwrite's bucket column, and in time order as text);
-# "provider_model" joins provider and model (``split_provider_model``); "detail" joins provider, model, task type
-# and feature (``detail_dim``). The latency histogram is on the hour and the provider × model day: percentiles over
-# a month read ~20 rows a tenant a day, where the detail rows (~200 a busy tenant's day) summed with their 60 histogram
-# counters took 80–110 ms at a million events.
+# the joined dims (``JOINED_DIMS``) hold several fields, read back by ``dim_parts``. The tenant's day is cut three
+# ways, each as narrow as its readers need: a product of every dimension (~200 rows a busy tenant's day, one cut
+# before this table) made a month's latency percentiles 80–110 ms and its top operations ~40 ms at a million events.
+# The latency histogram is on the hour and the provider × model day only: percentiles over a month read ~20 rows a
+# tenant a day.
 SHAPES: dict[RollupKind, RollupShape] = {
     RollupKind.USER_DAY: RollupShape("player", "day", "task_type"),
     RollupKind.USER_MONTH: RollupShape("player", "month", None),
@@ -65,7 +68,15 @@ SHAPES: dict[RollupKind, RollupShape] = {
     RollupKind.PLAYER_DAY: RollupShape("tenant", "day", "user_id"),
     RollupKind.TENANT_HOUR: RollupShape("tenant", "hour", "provider", shared=True, histogram=True),
     RollupKind.TENANT_DAY: RollupShape("tenant", "day", "provider_model", shared=True, histogram=True),
-    RollupKind.TENANT_DAY_DETAIL: RollupShape("tenant", "day", "detail", shared=True),
+    RollupKind.TENANT_DAY_TASK: RollupShape("tenant", "day", "provider_model_task", shared=True),
+    RollupKind.TENANT_DAY_FEATURE: RollupShape("tenant", "day", "feature_task", shared=True),
+}
+
+# The dims that join several fields (with a control character no identifier may contain; no feature is "").
+JOINED_DIMS: dict[str, tuple[str, ...]] = {
+    "provider_model": ("provider", "model"),
+    "provider_model_task": ("provider", "model", "task_type"),
+    "feature_task": ("feature", "task_type"),
 }
 
 # Kinds every player's events land in at once; a store with row contention (Appwrite) shards them.
@@ -133,26 +144,15 @@ def tenant_key(tenant_id: str | None) -> str:
     return DEFAULT_TENANT if tenant_id is None else tenant_id
 
 
-DETAIL_PARTS = ("provider", "model", "task_type", "feature")
-
-
-def split_provider_model(dim: str) -> tuple[str, str]:
-    """The provider and the model of a ``TENANT_DAY`` dim."""
-    provider, _, model = dim.partition("\x1f")
-    return provider, model
-
-
-def detail_dim(provider: str, model: str, task_type: str, feature: str) -> str:
-    return "\x1f".join((provider, model, task_type, feature))
-
-
-def split_detail(dim: str) -> dict[str, str]:
-    """The parts of a ``TENANT_DAY_DETAIL`` dim by name (feature "" when the events had none)."""
-    return dict(zip(DETAIL_PARTS, dim.split("\x1f"), strict=True))
+def dim_parts(kind: RollupKind, dim: str) -> dict[str, str]:
+    """A row's dim by field name: {"provider": …, "model": …} for a ``TENANT_DAY`` row, say."""
+    name = SHAPES[kind].dim or ""
+    names = JOINED_DIMS.get(name)
+    return {name: dim} if names is None else dict(zip(names, dim.split("\x1f"), strict=True))
 
 
 _FIELD_ORDER = ("player", "session", "tenant", "user_id", "day", "month", "hour", "model", "provider", "task_type",
-                "provider_model", "detail", "")  # fmt: skip
+                "provider_model", "provider_model_task", "feature_task", "")  # fmt: skip
 # SHAPES compiled to positions in the tuple ``_key_values`` builds (the last position is the empty string).
 _PLAN = tuple(
     (kind, *(_FIELD_ORDER.index(name or "") for name in (s.scope, s.bucket, s.dim)), s.scope in OPTIONAL_SCOPES)
@@ -168,10 +168,9 @@ def _key_values(log: AIUsageLog) -> tuple[str, ...]:
     session = "" if log.session_id is None else player_key(log.session_id, tenant)
     task = log.task_type.value
     provider_model = f"{provider}\x1f{log.model}"
-    detail = f"{provider_model}\x1f{task}\x1f{log.feature or ''}"
     return (player_key(log.user_id, tenant), session, tenant_key(tenant), log.user_id, day, day[:7],
-            f"{day[:4]}{day[5:7]}{day[8:]}{ts.hour:02d}", log.model, provider, task, provider_model, detail,
-            "")  # fmt: skip
+            f"{day[:4]}{day[5:7]}{day[8:]}{ts.hour:02d}", log.model, provider, task, provider_model,
+            f"{provider_model}\x1f{task}", f"{log.feature or ''}\x1f{task}", "")  # fmt: skip
 
 
 def rollup_keys(log: AIUsageLog) -> list[RollupKey]:
@@ -180,18 +179,19 @@ def rollup_keys(log: AIUsageLog) -> list[RollupKey]:
     return [RollupKey(kind, v[s], v[b], v[d]) for kind, s, b, d, optional in _PLAN if not (optional and not v[s])]
 
 
-def detail_breakdowns(
+def breakdowns_by(
+    kind: RollupKind,
     rows: Mapping[tuple[str, str, str], Sequence[int]],
     parts: Sequence[str],
     counters: Sequence[str],
 ) -> dict[str, dict[str, Counters]]:
-    """``TENANT_DAY_DETAIL`` rows (as ``sum_rollups`` returns them, ``counters`` each) added up by each of ``parts``
-    (some of provider, model, task_type, feature): part -> value -> counters (the others 0)."""
+    """Rows of a kind with a joined dim (as ``sum_rollups`` returns them, ``counters`` each) added up by each of
+    ``parts`` (fields of the dim): part -> value -> counters (the others 0)."""
     # Added up as plain tuples and made ``Counters`` once per group: a Counters of ~100 fields per row read cost
     # more than the read.
     sums: dict[str, dict[str, tuple[int, ...]]] = {part: {} for part in parts}
     for (_scope, _bucket, dim), values in rows.items():
-        for part, value in split_detail(dim).items():
+        for part, value in dim_parts(kind, dim).items():
             if part in sums:
                 before = sums[part].get(value)
                 sums[part][value] = tuple(values) if before is None else tuple(map(add, before, values))

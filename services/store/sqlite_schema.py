@@ -60,7 +60,8 @@ _FIELD_SQL = {
     "provider": _PROVIDER_SQL,
     "task_type": "task_type",
     "provider_model": f"{_PROVIDER_SQL} || char(31) || model",
-    "detail": f"{_PROVIDER_SQL} || char(31) || model || char(31) || task_type || char(31) || COALESCE(feature, '')",
+    "provider_model_task": f"{_PROVIDER_SQL} || char(31) || model || char(31) || task_type",
+    "feature_task": "COALESCE(feature, '') || char(31) || task_type",
 }
 
 
