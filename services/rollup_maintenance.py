@@ -4,9 +4,8 @@
 (``rollup_keys`` and ``moved_counters``, exactly what the stores add per event) and compares it with the rows
 stored, counter by counter. Which rows a range can vouch for:
 
-- kinds bucketed by day or hour (``user_day``, ``player_day``, ``tenant_hour``, ``tenant_day``,
-  ``tenant_day_detail``): every row of the range's days;
-- ``user_month``: the months the range covers whole (a month cut by the range would be missing its other days);
+- kinds bucketed by day or hour (``user_day``, ``player_day``, ``tenant_hour`` and the ``tenant_day`` kinds): every
+  row of the range's days;
 - ``user_model`` and ``session`` (no bucket: all time): only in a run without ``start`` and ``end``.
 
 Rows of a kind the rollups no longer define (``global_day`` and the like, left on Appwrite by an earlier
@@ -19,7 +18,6 @@ its range, ``rebuild`` on Appwrite the expected rows of the whole ledger (about 
 
 from __future__ import annotations
 
-import calendar
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -36,10 +34,9 @@ from services.store.sqlite_store import SQLiteUsageStore
 log = structlog.get_logger("ai_usage.rollups")
 
 DATED_KINDS = frozenset(kind for kind, shape in SHAPES.items() if shape.bucket in ("day", "hour"))
-MONTH_KINDS = frozenset(kind for kind, shape in SHAPES.items() if shape.bucket == "month")
 ALL_TIME_KINDS = frozenset(kind for kind, shape in SHAPES.items() if shape.bucket is None)
 ROW_COUNTER = "row"  # the "counter" a row of a removed kind is reported under
-_LOW, _HIGH = "", "9999-99-99"  # below and above every bucket (day, month and hour buckets start with digits)
+_LOW, _HIGH = "", "9999-99-99"  # below and above every bucket (day and hour buckets start with digits)
 
 Key = tuple[str, str, str, str]  # (kind, scope, bucket, dim)
 
@@ -86,30 +83,12 @@ def store_of(target: Any) -> UsageStore:
     return getattr(target, "store", target)
 
 
-def _months_covered(start: date | None, end: date | None) -> tuple[str, str] | None:
-    """The first and last month (YYYY-MM) lying wholly within [start, end], or None when no month does."""
-    if start is None:
-        first = "0000-00"
-    else:
-        whole = start if start.day == 1 else (start.replace(day=28) + timedelta(days=4)).replace(day=1)
-        first = f"{whole.year:04d}-{whole.month:02d}"
-    if end is None:
-        last = "9999-99"
-    else:
-        last_day = calendar.monthrange(end.year, end.month)[1]
-        whole = end if end.day == last_day else end.replace(day=1) - timedelta(days=1)
-        last = f"{whole.year:04d}-{whole.month:02d}"
-    return (first, last) if first <= last else None
-
-
-def _bucket_bounds(kind: RollupKind, start: date | None, end: date | None, months: tuple[str, str] | None):  # type: ignore[no-untyped-def]
+def _bucket_bounds(kind: RollupKind, start: date | None, end: date | None) -> tuple[str, str]:
     bucket = SHAPES[kind].bucket
     if bucket == "day":
         return (start.isoformat() if start else _LOW), (end.isoformat() if end else _HIGH)
     if bucket == "hour":
         return (f"{start:%Y%m%d}00" if start else _LOW), (f"{end:%Y%m%d}23" if end else _HIGH)
-    if bucket == "month":
-        return months
     return "", ""
 
 
@@ -122,16 +101,13 @@ def verify(
         raise ValueError("end: must not be before start")
     store = store_of(target)
     full = start is None and end is None
-    months = _months_covered(start, end)
     skipped: dict[str, str] = {}
     checked: dict[RollupKind, tuple[str, str]] = {}
     for kind in SHAPES:
         if kind in ALL_TIME_KINDS and not full:
             skipped[kind.value] = "all-time kind: verified only without --start/--end"
-        elif kind in MONTH_KINDS and months is None:
-            skipped[kind.value] = "no month lies wholly within the range"
         else:
-            checked[kind] = _bucket_bounds(kind, start, end, months)
+            checked[kind] = _bucket_bounds(kind, start, end)
 
     where = EventFilter(
         start=datetime.combine(start, time(0), tzinfo=UTC) if start else None,
@@ -141,13 +117,10 @@ def verify(
     events = 0
     for event in iter_events(store, where):
         events += 1
-        # An event moves a dozen of the ~110 counters: add those only, to each of its nine rows.
+        # An event moves a dozen of the ~110 counters: add those only, to each of its eight rows.
         moved = moved_counters(event)
         for key in rollup_keys(event):
             if key.kind not in checked:
-                continue
-            first, last = checked[key.kind]
-            if not first <= key.bucket <= last:  # a month the range cuts
                 continue
             row = expected.setdefault((key.kind.value, key.scope, key.bucket, key.dim), [0] * len(COUNTER_FIELDS))
             for index, value in kept_by(key.kind, moved):  # as the stores add it

@@ -74,8 +74,15 @@ class UsageSummaries:
         self, user_id: str, year: int | None = None, month: int | None = None, tenant_id: str | None = None
     ) -> MonthlyUsageSummary:
         year, month = self._month(year, month)
-        rows = self.store.get_rollups(RollupKind.USER_MONTH, player_key(user_id, tenant_id), f"{year:04d}-{month:02d}")
-        return summaries.monthly_summary(user_id, year, month, rows.get("", Counters()))
+        # The player's day rows of the month (at most 31 × the task types), added up by the store: a month row of its
+        # own would cost every event one more random row to write.
+        first, last = f"{year:04d}-{month:02d}-01", f"{year:04d}-{month:02d}-31"  # text order: every day of it
+        rows = self.store.sum_rollups(
+            RollupKind.USER_DAY, player_key(user_id, tenant_id), first, last, TOTAL_COUNTERS, by_bucket=False,
+            by_dim=False,
+        )  # fmt: skip
+        counters = next((Counters(*values) for values in rows.values()), Counters())
+        return summaries.monthly_summary(user_id, year, month, counters)
 
     def _month(self, year: int | None, month: int | None) -> tuple[int, int]:
         today = self.today()
@@ -165,11 +172,11 @@ class UsageSummaries:
     def get_user_total_credits(self, user_id: str, tenant_id: str | None = None) -> int:
         """Platform credits this user has been charged over all time (the sum of each event's).
 
-        Sums the user's monthly rollups: one row per month of activity, never the raw events.
+        Sums the user's all-time rollups by model: one row per model the player used, never the raw events.
         """
-        scope = player_key(user_id, tenant_id)
-        months = self.store.get_rollup_range(RollupKind.USER_MONTH, scope, "0000-00", "9999-99")
-        return total_of(months).platform_credits
+        return total_of(
+            self.store.get_rollups(RollupKind.USER_MODEL, player_key(user_id, tenant_id), "")
+        ).platform_credits
 
     def get_session_usage(self, session_id: str, tenant_id: str | None = None) -> SessionUsage:
         by_task = self.store.get_rollups(RollupKind.SESSION, player_key(session_id, tenant_id), "")

@@ -3,8 +3,8 @@
 A rollup row is keyed by (kind, scope, bucket, dim) and holds ``Counters`` (latency histogram included).
 Summaries and analytics read a bounded number of these rows, so they cost the same at a thousand or a
 million events. Everything is tenant-scoped: a player is (tenant, user), and the shared rows are per tenant
-(the default tenant's key is ""); answers for every tenant add the tenants' rows up. An event feeds nine
-rows (eight without a session): four of its player's, one of its player's day in the tenant's ranking, and
+(the default tenant's key is ""); answers for every tenant add the tenants' rows up. An event feeds eight
+rows (seven without a session): three of its player's, one of its player's day in the tenant's ranking, and
 four shared ones (the tenant's hour by provider, and its day by provider × model, by provider × model × task type,
 and by feature × task type). Kinds whose dim is the task type also give the total of their (kind, scope, bucket)
 by summing at most five rows.
@@ -26,7 +26,6 @@ from models.latency import LATENCY_COUNTERS
 
 class RollupKind(StrEnum):
     USER_DAY = "user_day"  # a player's day, by task type
-    USER_MONTH = "user_month"
     USER_MODEL = "user_model"  # a player's all time, by model
     SESSION = "session"  # by task type
     PLAYER_DAY = "player_day"  # a tenant's day, by player: the top players of a day read a few index entries
@@ -53,7 +52,7 @@ class RollupShape:
 
 
 # Field names refer to ``_FIELD_ORDER`` below. "player" and "session" are tenant-qualified (``player_key``);
-# "tenant" is the tenant id ("" for the default tenant); "day" is YYYY-MM-DD, "month" YYYY-MM and "hour"
+# "tenant" is the tenant id ("" for the default tenant); "day" is YYYY-MM-DD and "hour"
 # YYYYMMDDHH (UTC; ten characters, the width of Appwrite's bucket column, and in time order as text);
 # the joined dims (``JOINED_DIMS``) hold several fields, read back by ``dim_parts``. The tenant's day is cut three
 # ways, each as narrow as its readers need: a product of every dimension (~200 rows a busy tenant's day, one cut
@@ -62,7 +61,6 @@ class RollupShape:
 # tenant a day.
 SHAPES: dict[RollupKind, RollupShape] = {
     RollupKind.USER_DAY: RollupShape("player", "day", "task_type"),
-    RollupKind.USER_MONTH: RollupShape("player", "month", None),
     RollupKind.USER_MODEL: RollupShape("player", None, "model"),
     RollupKind.SESSION: RollupShape("session", None, "task_type"),
     RollupKind.PLAYER_DAY: RollupShape("tenant", "day", "user_id"),
@@ -102,8 +100,8 @@ TOTAL_COUNTERS = COUNTER_FIELDS[:HISTOGRAM_AT]
 KIND_COUNTERS: dict[RollupKind, tuple[str, ...]] = {
     kind: COUNTER_FIELDS if kind in HISTOGRAM_KINDS else TOTAL_COUNTERS for kind in SHAPES
 }
-# What a breakdown shows of each part: summing only these over a month of detail rows (~200 a tenant a day) took a
-# tenth of the time of every counter.
+# What a breakdown shows of each part: summing only these over a month of a tenant's day rows took a tenth of the
+# time of every counter.
 BREAKDOWN_COUNTERS = ("requests", "tokens_input", "tokens_output", "cost_nano")
 
 
@@ -151,7 +149,7 @@ def dim_parts(kind: RollupKind, dim: str) -> dict[str, str]:
     return {name: dim} if names is None else dict(zip(names, dim.split("\x1f"), strict=True))
 
 
-_FIELD_ORDER = ("player", "session", "tenant", "user_id", "day", "month", "hour", "model", "provider", "task_type",
+_FIELD_ORDER = ("player", "session", "tenant", "user_id", "day", "hour", "model", "provider", "task_type",
                 "provider_model", "provider_model_task", "feature_task", "")  # fmt: skip
 # SHAPES compiled to positions in the tuple ``_key_values`` builds (the last position is the empty string).
 _PLAN = tuple(
@@ -168,7 +166,7 @@ def _key_values(log: AIUsageLog) -> tuple[str, ...]:
     session = "" if log.session_id is None else player_key(log.session_id, tenant)
     task = log.task_type.value
     provider_model = f"{provider}\x1f{log.model}"
-    return (player_key(log.user_id, tenant), session, tenant_key(tenant), log.user_id, day, day[:7],
+    return (player_key(log.user_id, tenant), session, tenant_key(tenant), log.user_id, day,
             f"{day[:4]}{day[5:7]}{day[8:]}{ts.hour:02d}", log.model, provider, task, provider_model,
             f"{provider_model}\x1f{task}", f"{log.feature or ''}\x1f{task}", "")  # fmt: skip
 

@@ -54,7 +54,6 @@ _FIELD_SQL = {
     "tenant": f"COALESCE(tenant_id, '{DEFAULT_TENANT}')",
     "user_id": "user_id",
     "day": "substr(ts, 1, 10)",
-    "month": "substr(ts, 1, 7)",
     "hour": "substr(ts, 1, 4) || substr(ts, 6, 2) || substr(ts, 9, 2) || substr(ts, 12, 2)",
     "model": "model",
     "provider": _PROVIDER_SQL,
