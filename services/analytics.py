@@ -164,23 +164,26 @@ class Analytics:
                     groups[at] = _add(groups.get(at), values)
         else:
             first_day, last_day = starts[0].date(), (stop - timedelta(microseconds=1)).date()
-            if provider is None and model is None and task_type is None:  # the store adds each day's rows up
-                rows = (
-                    (bucket, {}, values)
-                    for bucket, _dim, values in self._rows(
-                        RollupKind.TENANT_DAY, first_day.isoformat(), last_day.isoformat(), SLICE, tenant_id,
-                        by_dim=False,
-                    )
-                )  # fmt: skip
-            else:
-                kind = RollupKind.TENANT_DAY if task_type is None else RollupKind.TENANT_DAY_TASK
-                rows = self._days(kind, first_day, last_day, SLICE, tenant_id)
+            first, last = first_day.isoformat(), last_day.isoformat()
             wanted = {"provider": provider, "model": model, "task_type": task_type}
-            for bucket, parts, values in rows:
-                if any(value is not None and parts.get(name) != value for name, value in wanted.items()):
+            kind = RollupKind.TENANT_DAY if task_type is None else RollupKind.TENANT_DAY_TASK
+            filtered = any(value is not None for value in wanted.values())
+            # Unfiltered, the store adds each day's rows up; filtered, a dim is judged once, not once per day.
+            kept: dict[str, bool] = {}
+            starts_of: dict[str, datetime] = {}
+            for bucket, dim, values in self._rows(kind, first, last, SLICE, tenant_id, by_dim=filtered):
+                keep = kept.get(dim)
+                if keep is None:
+                    parts = dim_parts(kind, dim) if filtered else {}
+                    keep = kept[dim] = all(value is None or parts.get(name) == value for name, value in wanted.items())
+                if not keep:
                     continue
-                day = date.fromisoformat(bucket)
-                at = datetime(day.year, day.month, 1 if interval is Interval.MONTH else day.day, tzinfo=UTC)
+                at = starts_of.get(bucket)
+                if at is None:
+                    day = date.fromisoformat(bucket)
+                    at = starts_of[bucket] = datetime(
+                        day.year, day.month, 1 if interval is Interval.MONTH else day.day, tzinfo=UTC
+                    )
                 groups[at] = _add(groups.get(at), values)
         points = [SeriesPoint(start=at, **slice_stats(groups.get(at)).model_dump()) for at in starts]
         total: Values | None = None
