@@ -68,15 +68,19 @@ def appwrite_env(double: TablesDBDouble) -> dict[str, str]:
             "APPWRITE_API_KEY": double.api_key, "APPWRITE_DATABASE_ID": "game_ledger"}  # fmt: skip
 
 
+REMOVED_KINDS = ("global_day", "global_day_model", "global_day_provider", "user_month", "tenant_day_detail")
+
+
 def as_an_earlier_version_left_it(store: AppwriteUsageStore) -> None:
-    """No recorded definition, rows of the removed global kinds, none of the tenant kinds, new counters at zero."""
+    """No recorded definition, rows of removed kinds (the global ones, the month and the four-way detail day), none of
+    the tenant kinds, new counters at zero."""
     client = store.db.client
     headers = {"X-Appwrite-Project": client.get_config("project"), "content-type": "application/json"}
     path = f"/tablesdb/game_ledger/tables/{ROLLUPS_TABLE}/rows"
     new_kinds = ["player_day", "tenant_hour", "tenant_day", "tenant_day_task", "tenant_day_feature"]
     client.call("delete", path, headers, {"queries": [Query.equal("kind", new_kinds)]})
     client.call("delete", f"{path}/{META_ROW_ID}", headers, {})
-    for kind in ("global_day", "global_day_model", "global_day_provider"):
+    for kind in REMOVED_KINDS:
         add_old_kind_row(store, kind, DAY)
     set_counter(store, ("user_day", "p9", DAY, "story_progression"), "latency_ms_total", 0)
 
@@ -95,13 +99,14 @@ def test_setup_backfills_an_earlier_versions_rollups_and_then_verifies_clean(dou
     before = run(["rollups", "verify", "--json"], env)
     assert before.exit_code == 1
     stale = [d for d in json.loads(before.stdout)["differences"] if d["counter"] == "row"]
-    assert sorted(d["kind"] for d in stale) == ["global_day", "global_day_model", "global_day_provider"]
+    assert sorted(d["kind"] for d in stale) == sorted(REMOVED_KINDS)
     assert not json.loads(before.stdout)["definition_current"]
 
     setup = run(["appwrite", "setup", "--json"], env)
     assert setup.exit_code == 0, setup.output
     backfill = json.loads(setup.stdout)["rollups_backfilled"]
-    assert (backfill["events"], backfill["rows_deleted"]) == (len(logs), 3) and backfill["rows_written"] > 4
+    assert (backfill["events"], backfill["rows_deleted"]) == (len(logs), len(REMOVED_KINDS))
+    assert backfill["rows_written"] > 4
     after = run(["rollups", "verify", "--json"], env)
     assert after.exit_code == 0, after.output
     assert json.loads(after.stdout)["definition_current"]

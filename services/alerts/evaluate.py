@@ -1,7 +1,7 @@
 """What fires now: each rule read against the rollups at one instant, as ``Alert`` values.
 
-Every rule reads rollups only, a bounded number of rows whatever the volume: hour and day rows by provider,
-the day's detail rows (provider × model × task type × feature), the month's day rows of one tenant, and the
+Every rule reads rollups only, a bounded number of rows whatever the volume: hour rows by provider, the day's
+rows by provider × model, the month's day rows of one tenant, and the
 top of the day's player index. Only ``player_requests`` reads one row per player active today (the player
 index is ordered by cost, not by requests), at most ``max_players`` of them kept.
 
