@@ -11,8 +11,8 @@ the rollups' fingerprint, so a changed rollup definition never reads a stale fil
 the real store: ``SQLiteUsageStore.record`` in calls of 5,000 prebuilt ``AIUsageLog`` rows, each a copy of
 one of 3,000 events priced by ``EventPricer`` with its player, tenant, time, id and latency replaced (the cost
 depends only on what is kept), so the rollups are those ``log_usage_batch`` would write, without its ~26 µs
-an event of validation and pricing. The store's own work still dominates once it is large (1,233 events/s,
-14 minutes for 1,000,000 on the 2-core machine: 3.9 million rollup rows, 1.5 GB, mostly random player rows).
+an event of validation and pricing. The store's own work still dominates once it is large (1,800–2,200 events/s,
+8–10 minutes for 1,000,000 on the 2-core machine: 3.4 million rollup rows, 1.4 GB, mostly random player rows).
 For each call: median and p95 over ``--calls`` calls (at most ~5 s of them), the rollup rows the store
 returned, and the share of the time spent inside the store (the rest is Python regrouping and the models).
 

@@ -166,7 +166,7 @@ def main() -> None:
             "get_usage_summary (30 days)": lambda: service.get_usage_summary("whale", 30),
             "get_user_total_credits": lambda: service.get_user_total_credits("whale"),
             "get_global_daily_usage": lambda: service.get_global_daily_usage(),
-            "store.get_rollup_kinds (3 global kinds)": lambda: store.get_rollup_kinds(
+            f"store.get_rollup_kinds ({len(GLOBAL_KINDS)} shared kinds)": lambda: store.get_rollup_kinds(
                 sorted(GLOBAL_KINDS), "", NOW.date().isoformat()
             ),
         }

@@ -7,6 +7,7 @@ themselves (exact money), and percentiles against the exact nearest-rank percent
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections import defaultdict
@@ -143,12 +144,25 @@ def test_breakdowns_top_operations_and_error_rates_equal_the_events(seeded) -> N
     ledger, logs = seeded
     first, last = TODAY - timedelta(days=2), TODAY
     window = [log for log in logs if _in(log, first, last)]
-    for part, read in (("provider", ledger.get_cost_by_provider), ("model", ledger.get_cost_by_model)):
-        got = read(first, last)
-        expected: dict[str, int] = defaultdict(int)
+    reads = {
+        "provider": ledger.get_cost_by_provider,
+        "model": ledger.get_cost_by_model,
+        "task_type": ledger.get_cost_by_task_type,
+        "feature": ledger.get_cost_by_feature,
+    }
+    for (part, read), tenant in itertools.product(reads.items(), (None, "studio-a")):
+        got = read(first, last, tenant_id=tenant)
+        expected: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
         for log in window:
-            expected[getattr(log, part)] += log.cost_nano
-        assert {k: v.cost_usd for k, v in got.items.items()} == {k: nano_to_usd(v) for k, v in expected.items()}
+            if tenant is None or log.tenant_id == tenant:
+                value = getattr(log, part)
+                totals = expected[getattr(value, "value", value) or ""]  # a task type's value; no feature is ""
+                totals[0] += 1
+                totals[1] += not log.success
+                totals[2] += log.cost_nano
+        assert {k: (v.requests, v.failed_requests, v.cost_usd) for k, v in got.items.items()} == {
+            k: (requests, failed, nano_to_usd(nano)) for k, (requests, failed, nano) in expected.items()
+        }, part
         costs = [v.cost_usd for v in got.items.values()]
         assert costs == sorted(costs, reverse=True)
     operations = ledger.get_top_operations(first, last, limit=3).operations
@@ -236,7 +250,7 @@ def test_bad_analytics_arguments_name_the_field(seeded, call, field) -> None:
 
 def test_the_longest_keys_are_stored_and_read_back_exactly(store, price_book: PriceBook) -> None:
     # A tenant's player past the 128 characters of Appwrite's scope column, a model id of 200 characters that JSON
-    # escapes, and a day's detail (provider, model, task type, feature) past the 200 of its dim column.
+    # escapes, and a day's provider × model (× task type) past the 200 of its dim column.
     ledger = UsageTrackingService(store, price_book, clock=lambda: NOW)
     tenant, user, model = "t" * 128, "玩" * 128, ('"\\' + "模" * 198)
     feature = "f" * 100
@@ -262,9 +276,32 @@ def test_only_the_kinds_percentiles_are_read_from_keep_a_histogram(store, price_
     player = store.get_rollups(RollupKind.USER_DAY, "p", TODAY.isoformat())["general"]
     hour = store.get_rollups(RollupKind.TENANT_HOUR, "", hour_bucket(NOW))["openai"]
     (day,) = store.get_rollups(RollupKind.TENANT_DAY, "", TODAY.isoformat()).values()
-    (detail,) = store.get_rollups(RollupKind.TENANT_DAY_TASK, "", TODAY.isoformat()).values()
+    (by_task,) = store.get_rollups(RollupKind.TENANT_DAY_TASK, "", TODAY.isoformat()).values()
     # Every row keeps the mean's counters; only the histogram kinds count the duration into its bucket.
     assert (player.timed_requests, player.latency_ms_total, sum(player.latency_counts)) == (1, 300, 0)
-    assert (detail.timed_requests, detail.latency_ms_total, sum(detail.latency_counts)) == (1, 300, 0)
+    assert (by_task.timed_requests, by_task.latency_ms_total, sum(by_task.latency_counts)) == (1, 300, 0)
     assert (hour.timed_requests, hour.latency_ms_total, sum(hour.latency_counts)) == (1, 300, 1)
     assert (day.timed_requests, day.latency_ms_total, sum(day.latency_counts)) == (1, 300, 1)
+
+
+def test_a_players_month_and_all_time_credits_add_up_their_events_across_month_ends(store, price_book) -> None:
+    # The month sums the player's day rows of that month in the store; the credits, the player's rows by model.
+    now = datetime(2026, 12, 1, 0, 2, tzinfo=UTC)
+    ledger = UsageTrackingService(store, price_book, clock=lambda: now)
+    stamps = ["2026-10-31T23:59:59+00:00", "2026-11-01T00:00:00+00:00", "2026-11-30T23:59:59+00:00",
+              "2026-12-01T00:00:00+00:00"]  # fmt: skip
+    models = ["gpt-4o", "gpt-4o-mini", "gpt-4o", "claude-sonnet-4-5"]
+    logs = []
+    for i, (stamp, model) in enumerate(zip(stamps, models, strict=True)):
+        for tenant in (None, "t"):
+            event = {"request_id": f"m{i}", "user_id": "p", "tenant_id": tenant, "model": model, "timestamp": stamp}
+            logs.append(ledger.log_usage(**event, tokens_input=400_000 * (i + 1)).log)  # whole credits
+    for tenant in (None, "t"):
+        mine = [log for log in logs if log.tenant_id == tenant]
+        for month in (10, 11, 12):
+            of_month = [log for log in mine if log.timestamp.month == month]
+            got = ledger.get_monthly_cost("p", 2026, month, tenant_id=tenant)
+            assert got.total_requests == len(of_month)
+            assert got.estimated_cost_exact == nano_to_usd(sum(log.cost_nano for log in of_month))
+        assert ledger.get_user_total_credits("p", tenant) == sum(log.platform_credits for log in mine) > 0
+    assert ledger.get_monthly_cost("nobody", 2026, 11).total_requests == 0

@@ -13,14 +13,18 @@ from appwrite.query import Query
 from click.testing import CliRunner
 
 from services.cli import cli
+from services.errors import StoreError
+from services.pricing import PriceBook
 from services.store.appwrite_rebuild import META_ROW_ID
+from services.store.appwrite_rows import rollup_row_id
 from services.store.appwrite_store import ROLLUPS_TABLE, AppwriteUsageStore
 from services.store.rollups import RollupKind
 from services.store.sqlite_store import SQLiteUsageStore
+from services.usage_tracking_service import UsageTrackingService
 from tests.appwrite_support import tables_db_for
 from tests.factories import BASE_TIME
 from tests.tablesdb_double import TablesDBDouble
-from tests.test_rollups_verify import add_old_kind_row, ledger, set_counter
+from tests.test_rollups_verify import _raw, add_old_kind_row, ledger, set_counter
 
 DAY = BASE_TIME.date().isoformat()
 
@@ -82,6 +86,9 @@ def as_an_earlier_version_left_it(store: AppwriteUsageStore) -> None:
     client.call("delete", f"{path}/{META_ROW_ID}", headers, {})
     for kind in REMOVED_KINDS:
         add_old_kind_row(store, kind, DAY)
+    # A kind still defined whose dim changed: the tenant's day by provider alone, before it was by provider × model.
+    row = {"kind": "tenant_day", "scope": "", "bucket": DAY, "dim": "openai", "shard": 0, "requests": 3}
+    _raw(store, "post", "", {"rowId": rollup_row_id("tenant_day", "", DAY, "openai", 0), "data": row})
     set_counter(store, ("user_day", "p9", DAY, "story_progression"), "latency_ms_total", 0)
 
 
@@ -95,7 +102,10 @@ def test_setup_backfills_an_earlier_versions_rollups_and_then_verifies_clean(dou
     logs = ledger()
     store.record(logs)
     as_an_earlier_version_left_it(store)
-    assert store.get_rollups(RollupKind.TENANT_DAY, "", DAY) == {}  # today's kinds start empty: summaries are wrong
+    assert set(store.get_rollups(RollupKind.TENANT_DAY, "", DAY)) == {"openai"}  # today's shape is missing
+    service = UsageTrackingService(store, PriceBook.load())
+    with pytest.raises(StoreError, match=r"earlier definition.*ai-usage appwrite setup"):  # 503, not a wrong answer
+        service.get_tenant_daily_usage(None, BASE_TIME.date())
     before = run(["rollups", "verify", "--json"], env)
     assert before.exit_code == 1
     stale = [d for d in json.loads(before.stdout)["differences"] if d["counter"] == "row"]
@@ -105,12 +115,13 @@ def test_setup_backfills_an_earlier_versions_rollups_and_then_verifies_clean(dou
     setup = run(["appwrite", "setup", "--json"], env)
     assert setup.exit_code == 0, setup.output
     backfill = json.loads(setup.stdout)["rollups_backfilled"]
-    assert (backfill["events"], backfill["rows_deleted"]) == (len(logs), len(REMOVED_KINDS))
+    assert (backfill["events"], backfill["rows_deleted"]) == (len(logs), len(REMOVED_KINDS) + 1)
     assert backfill["rows_written"] > 4
     after = run(["rollups", "verify", "--json"], env)
     assert after.exit_code == 0, after.output
     assert json.loads(after.stdout)["definition_current"]
     assert sum(c.requests for c in store.get_rollups(RollupKind.TENANT_DAY, "", DAY).values()) == 1
+    assert service.get_tenant_daily_usage(None, BASE_TIME.date()).total_requests == 1
     again = run(["appwrite", "setup", "--json"], env)
     assert json.loads(again.stdout)["rollups_backfilled"] is None  # the definition is recorded: nothing to do
     store.close()

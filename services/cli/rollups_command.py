@@ -87,8 +87,8 @@ def _render(report: VerifyReport, label: str) -> str:
 def verify_command(start: date | None, end: date | None, max_differences: int, as_json: bool) -> None:
     """Recompute the rollups of a range from the raw events and report every counter that differs (exit code 1).
 
-    Day and hour rollups are checked for every day of the range, month rollups for the months it covers whole,
-    all-time rollups (player by model, session) only without --start and --end."""
+    Day and hour rollups are checked for every day of the range, all-time rollups (player by model, session) only
+    without --start and --end."""
     if start is not None and end is not None and end < start:
         raise invalid("--end", "must not be before --start")
     with _open_store() as (store, label):

@@ -41,8 +41,8 @@ _TEXT_FIELDS = (
     "request_id", "log_id", "user_id", "tenant_id", "model", "provider", "session_id", "character_id",
     "error_message", "price_model_id", "price_rule", "service_tier", "price_tier", "price_version", "feature",
 )  # fmt: skip
-# The widths of the rollups' key columns (appwrite.json). A longer scope (a tenant-qualified player) or dim (a
-# day's detail: provider, model, task type, feature) is stored as a hash, and the text in ``long_key``.
+# The widths of the rollups' key columns (appwrite.json). A longer scope (a tenant-qualified player) or dim (a joined
+# one with a long provider or model: provider, model and task type) is stored as a hash, and the text in ``long_key``.
 SCOPE_CHARS = 128
 DIM_CHARS = 200
 # The rollups table's one row that is not a rollup: which definition (shapes and counters) built the rows. Written by

@@ -22,6 +22,7 @@ from typing import NamedTuple
 from models.ai_usage import AIUsageLog
 from models.counters import COUNTER_FIELDS, Counters
 from models.latency import LATENCY_COUNTERS
+from services.errors import StoreError
 
 
 class RollupKind(StrEnum):
@@ -146,7 +147,17 @@ def dim_parts(kind: RollupKind, dim: str) -> dict[str, str]:
     """A row's dim by field name: {"provider": …, "model": …} for a ``TENANT_DAY`` row, say."""
     name = SHAPES[kind].dim or ""
     names = JOINED_DIMS.get(name)
-    return {name: dim} if names is None else dict(zip(names, dim.split("\x1f"), strict=True))
+    if names is None:
+        return {name: dim}
+    values = dim.split("\x1f")
+    if len(values) != len(names):
+        # A row an earlier definition wrote (a tenant day by provider alone, say): Appwrite keeps it until setup
+        # rebuilds the rollups, and its answer would be wrong, so the read is refused as the writes are.
+        raise StoreError(
+            f"the rollups hold a {kind.value} row of an earlier definition; rebuild them "
+            "(`ai-usage appwrite setup`, or `ai-usage rollups rebuild`)"
+        )
+    return dict(zip(names, values, strict=True))
 
 
 _FIELD_ORDER = ("player", "session", "tenant", "user_id", "day", "hour", "model", "provider", "task_type",
