@@ -1,7 +1,7 @@
 """The counters every rollup row holds: requests, usage by kind, exact money, the cost split and latency.
 
-One row of ``COUNTER_FIELDS`` per counter; ``counter_values`` is what one event adds to each, in that order, and
-``moved_counters`` the same as (position, amount) pairs of the few it moves.
+One row of ``COUNTER_FIELDS`` per counter; ``moved_counters`` is what one event adds, as (position, amount) pairs
+of the few counters it moves.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import make_dataclass
 from operator import add, attrgetter
 
 from models.ai_usage import FREE_PRICE_RULES, AIUsageLog
-from models.latency import LATENCY_BUCKETS, LATENCY_COUNTERS, latency_bucket
+from models.latency import LATENCY_COUNTERS, latency_bucket
 from models.usage_kinds import COST_COUNTERS, COST_PARTS, KIND_NAMES
 
 
@@ -26,10 +26,6 @@ class _CounterSum:
     def __add__(self, other: Counters) -> Counters:
         # Not dataclasses.astuple: it deep-copies each of the ~100 fields (about 1 ms an addition here).
         return Counters(*map(add, _all_values(self), _all_values(other)))
-
-    @classmethod
-    def of(cls, log: AIUsageLog) -> Counters:
-        return Counters(*counter_values(log))
 
     @property
     def tokens_total(self) -> int:
@@ -69,31 +65,6 @@ _all_values = attrgetter(*COUNTER_FIELDS)
 _kind_values = attrgetter(*KIND_NAMES)
 _cost_values = attrgetter(*COST_COUNTERS)
 _latency_values = attrgetter(*LATENCY_COUNTERS)
-_NO_LATENCY = (0, 0, *(0,) * LATENCY_BUCKETS)
-# What an event with a duration adds to the latency counters, per bucket (built once: the logging hot path).
-_TIMED = tuple(tuple(1 if i == bucket else 0 for i in range(LATENCY_BUCKETS)) for bucket in range(LATENCY_BUCKETS))
-
-
-def counter_values(log: AIUsageLog) -> tuple[int, ...]:
-    """What one event adds to each counter, in ``COUNTER_FIELDS`` order (a tuple: the logging hot path)."""
-    return (
-        1,
-        0 if log.success else 1,
-        1 if log.price_is_fallback else 0,
-        *_kind_values(log),
-        log.cost_nano,
-        log.platform_credits,
-        1 if log.price_rule in FREE_PRICE_RULES else 0,
-        1 if log.price_rule == "other_host" else 0,
-        *(log.cost_nano_by_kind.get(part, 0) for part in COST_PARTS),
-        *_latency_values_of(log.request_duration_ms),
-    )
-
-
-def _latency_values_of(duration_ms: int | None) -> tuple[int, ...]:
-    if duration_ms is None:
-        return _NO_LATENCY
-    return (1, duration_ms, *_TIMED[latency_bucket(duration_ms)])
 
 
 # Positions in COUNTER_FIELDS, for ``moved_counters``.
@@ -108,8 +79,8 @@ _TIMED_AT, _LATENCY_TOTAL_AT, _HISTOGRAM_AT = _AT["timed_requests"], _AT["latenc
 def moved_counters(log: AIUsageLog) -> list[tuple[int, int]]:
     """What one event adds, as (position in ``COUNTER_FIELDS``, amount) for the counters it moves, in that order.
 
-    ``counter_values`` without its zeros: an event moves about ten of the ~110 counters, and a single event's
-    rollup upsert names only those (the logging hot path builds this, not the whole tuple).
+    An event moves about ten of the ~110 counters, and a single event's rollup upsert names only those (the logging
+    hot path builds this, not the whole tuple); ``tests/factories.event_counters`` writes all of them out by name.
     """
     moved = [(0, 1)]
     if not log.success:

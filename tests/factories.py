@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
-from models.ai_usage import AIUsageLog, TaskType, log_id_for
+from models.ai_usage import FREE_PRICE_RULES, AIUsageLog, TaskType, log_id_for
 from models.counters import Counters
+from models.latency import LATENCY_COUNTERS, latency_bucket
+from models.usage_kinds import COST_COUNTERS, COST_PARTS, KIND_NAMES
 from services.pricing import PriceBook, nano_to_usd
 from services.store.rollups import RollupKey, rollup_keys
 from services.store.sqlite_store import SQLiteUsageStore
@@ -53,6 +55,33 @@ def make_log(**overrides: Any) -> AIUsageLog:
     return AIUsageLog(**fields)
 
 
+_COST_COLUMNS = tuple(zip(COST_PARTS, COST_COUNTERS, strict=True))
+
+
+def event_counters(log: AIUsageLog) -> Counters:
+    """What one event adds to each counter, written out by name: the oracle the stores' sparse
+    ``moved_counters`` are checked against."""
+    duration = log.request_duration_ms
+    values = {
+        "requests": 1,
+        "failed_requests": 0 if log.success else 1,
+        "unpriced_requests": 1 if log.price_is_fallback else 0,
+        **{name: getattr(log, name) for name in KIND_NAMES},
+        "cost_nano": log.cost_nano,
+        "platform_credits": log.platform_credits,
+        "free_requests": 1 if log.price_rule in FREE_PRICE_RULES else 0,
+        "other_host_requests": 1 if log.price_rule == "other_host" else 0,
+        **{
+            counter: log.cost_nano_by_kind.get(part, 0) for part, counter in zip(COST_PARTS, COST_COUNTERS, strict=True)
+        },
+    }
+    if duration is not None:
+        values.update(
+            {"timed_requests": 1, "latency_ms_total": duration, LATENCY_COUNTERS[latency_bucket(duration)]: 1}
+        )
+    return Counters(**values)
+
+
 def expected_rollups(logs: Iterable[AIUsageLog]) -> dict[RollupKey, Counters]:
     """Rollups recomputed from scratch from the distinct events (first occurrence of an idempotency key wins)."""
     seen: set[str] = set()
@@ -62,7 +91,7 @@ def expected_rollups(logs: Iterable[AIUsageLog]) -> dict[RollupKey, Counters]:
             continue
         seen.add(log.log_id)
         for key in rollup_keys(log):
-            totals[key] = totals.get(key, Counters()) + Counters.of(log)
+            totals[key] = totals.get(key, Counters()) + event_counters(log)
     return totals
 
 

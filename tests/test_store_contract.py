@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import astuple
+from dataclasses import asdict, astuple
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.ai_usage import TaskType
-from models.counters import Counters, counter_values, moved_counters
+from models.counters import COUNTER_FIELDS, Counters, moved_counters
 from models.usage_kinds import COST_PARTS, KIND_NAMES
 from services.store.protocol import EventFilter, UsageStore
 from services.store.rollups import RollupKind, total_of
-from tests.factories import BASE_TIME, expected_rollups, make_log
+from tests.factories import BASE_TIME, event_counters, expected_rollups, make_log
 
 
 def assert_rollups_match_events(store: UsageStore, logs) -> None:  # type: ignore[no-untyped-def]
@@ -310,13 +310,14 @@ def test_list_events_rejects_a_page_size_out_of_range(store: UsageStore, limit: 
         store.list_events(EventFilter(), limit=limit)
 
 
-def test_counter_values_follow_the_counter_fields_order() -> None:
+def test_moved_counters_name_the_counters_an_event_moves() -> None:
     log = make_log(success=False, price_is_fallback=True, tokens_cached=5, credits=2, cost_nano=77)
-    counters = Counters.of(log)
+    counters = event_counters(log)
     assert (counters.requests, counters.failed_requests, counters.unpriced_requests) == (1, 1, 1)
     assert (counters.tokens_input, counters.tokens_cached, counters.credits) == (1200, 5, 2)
     assert (counters.cost_nano, counters.platform_credits) == (77, log.platform_credits)
-    assert counter_values(log) == astuple(counters)
+    moved = {COUNTER_FIELDS[index]: value for index, value in moved_counters(log)}
+    assert moved == {name: value for name, value in asdict(counters).items() if value}
 
 
 @settings(max_examples=300, deadline=None)
@@ -328,14 +329,14 @@ def test_counter_values_follow_the_counter_fields_order() -> None:
     parts=st.dictionaries(st.sampled_from(COST_PARTS), st.integers(0, 10**9), max_size=6),
     duration=st.none() | st.integers(0, 10**7),
 )
-def test_moved_counters_are_the_counter_values_an_event_moves(  # the single-event path and verify add these
+def test_moved_counters_are_what_an_event_adds_in_counter_order(  # the single-event path and verify add these
     success: bool, fallback: bool, rule: str, kinds: dict[str, int], parts: dict[str, int], duration: int | None
 ) -> None:
     log = make_log(
         success=success, price_is_fallback=fallback, price_rule=rule, **kinds, cost_nano=sum(parts.values()),
         cost_nano_by_kind=parts, request_duration_ms=duration,
     )  # fmt: skip
-    assert moved_counters(log) == [(index, value) for index, value in enumerate(counter_values(log)) if value]
+    assert moved_counters(log) == [(index, value) for index, value in enumerate(astuple(event_counters(log))) if value]
 
 
 def test_every_usage_kind_tier_and_cost_part_round_trips_and_sums_exactly(store: UsageStore) -> None:
