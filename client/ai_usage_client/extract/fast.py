@@ -67,6 +67,15 @@ def _count(value: Any) -> int:
     raise _NotCommon
 
 
+def _with_model(model: Any) -> dict[str, Any]:
+    """The event's fields so far: the model when the answer names one as a plain str."""
+    if type(model) is str:
+        return {"model": model} if model else {}
+    if model is not None:
+        raise _NotCommon  # a str subclass or another type: the general reader's isinstance decides
+    return {}
+
+
 def _chat(top: dict[str, Any], provider: str | None) -> dict[str, Any]:
     """``openai.chat_fields``: the same rules (see there), read from plain dicts."""
     usage = _fields(top.get("usage"))
@@ -87,12 +96,7 @@ def _chat(top: dict[str, Any], provider: str | None) -> dict[str, Any]:
                 provider = "openai" if OPENAI_MODEL_ID.match(model) else None
                 if len(_provider_of_model) < _MODEL_CACHE_LIMIT:
                     _provider_of_model[model] = provider
-    fields: dict[str, Any] = {}
-    if type(model) is str:
-        if model:
-            fields["model"] = model
-    elif model is not None:
-        raise _NotCommon  # a str subclass or another type: the general reader's isinstance decides
+    fields = _with_model(model)
     if provider:
         fields["provider"] = provider
     if top.get("usage") is None:
@@ -138,13 +142,7 @@ def _chat(top: dict[str, Any], provider: str | None) -> dict[str, Any]:
 
 def _message(top: dict[str, Any], provider: str | None) -> dict[str, Any]:
     """``anthropic.message_fields`` (``AnthropicUsage.read(...).fields``): the same rules, from plain dicts."""
-    fields: dict[str, Any] = {}
-    model = top.get("model")
-    if type(model) is str:
-        if model:
-            fields["model"] = model
-    elif model is not None:
-        raise _NotCommon  # a str subclass or another type: the general reader's isinstance decides
+    fields = _with_model(top.get("model"))
     fields["provider"] = provider or ANTHROPIC
     if top.get("usage") is None:
         return fields
