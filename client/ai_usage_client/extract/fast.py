@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._common import fit
 from .anthropic import PROVIDER as ANTHROPIC
 from .openai import OPENAI_MODEL_ID
 
@@ -104,25 +105,15 @@ def _chat(top: dict[str, Any], provider: str | None) -> dict[str, Any]:
     prompt = _count(usage.get("prompt_tokens"))
     completion = _count(usage.get("completion_tokens"))
     details = _fields(usage.get("prompt_tokens_details"))
-    room = prompt  # _common.fit: parts in priority order, each clipped to what the whole has left
-    cached = _count(hit) if hit is not None else _count(details.get("cached_tokens"))
-    cached = cached if cached <= room else room
-    room -= cached
-    write = _count(details.get("cache_write_tokens"))
-    write = write if write <= room else room
-    room -= write
-    audio_in = _count(details.get("audio_tokens"))
-    audio_in = audio_in if audio_in <= room else room
-    room -= audio_in
-    image_in = _count(details.get("image_tokens"))
-    image_in = image_in if image_in <= room else room
+    cached, write, audio_in, image_in = fit(
+        prompt,
+        _count(hit) if hit is not None else _count(details.get("cached_tokens")),
+        _count(details.get("cache_write_tokens")),
+        _count(details.get("audio_tokens")),
+        _count(details.get("image_tokens")),
+    )
     details = _fields(usage.get("completion_tokens_details"))
-    room = completion
-    reasoning = _count(details.get("reasoning_tokens"))
-    reasoning = reasoning if reasoning <= room else room
-    room -= reasoning
-    audio_out = _count(details.get("audio_tokens"))
-    audio_out = audio_out if audio_out <= room else room
+    reasoning, audio_out = fit(completion, _count(details.get("reasoning_tokens")), _count(details.get("audio_tokens")))
     fields["tokens_input"] = prompt
     fields["tokens_output"] = completion
     if cached:
