@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._common import fit
+from ._common import fit, put
 from .anthropic import PROVIDER as ANTHROPIC
 from .openai import OPENAI_MODEL_ID
 
@@ -116,19 +116,10 @@ def _chat(top: dict[str, Any], provider: str | None) -> dict[str, Any]:
     reasoning, audio_out = fit(completion, _count(details.get("reasoning_tokens")), _count(details.get("audio_tokens")))
     fields["tokens_input"] = prompt
     fields["tokens_output"] = completion
-    if cached:
-        fields["tokens_cached"] = cached
-    if write:
-        fields["tokens_cache_write"] = write
-    if audio_in:
-        fields["tokens_audio_input"] = audio_in
-    if image_in:
-        fields["tokens_image_input"] = image_in
-    if reasoning:
-        fields["tokens_reasoning"] = reasoning
-    if audio_out:
-        fields["tokens_audio_output"] = audio_out
-    return fields
+    return put(
+        fields, tokens_cached=cached, tokens_cache_write=write, tokens_audio_input=audio_in,
+        tokens_image_input=image_in, tokens_reasoning=reasoning, tokens_audio_output=audio_out,
+    )  # fmt: skip
 
 
 def _message(top: dict[str, Any], provider: str | None) -> dict[str, Any]:
@@ -159,17 +150,10 @@ def _message(top: dict[str, Any], provider: str | None) -> dict[str, Any]:
     searches = 0 if tools is None else _count(_fields(tools).get("web_search_requests"))
     fields["tokens_input"] = uncached + read + written
     fields["tokens_output"] = output
-    if read:
-        fields["tokens_cached"] = read
-    if written - one_hour:
-        fields["tokens_cache_write"] = written - one_hour
-    if one_hour:
-        fields["tokens_cache_write_1h"] = one_hour
-    if thinking:
-        fields["tokens_reasoning"] = thinking
-    if searches:
-        fields["web_searches"] = searches
-    return fields
+    return put(
+        fields, tokens_cached=read, tokens_cache_write=written - one_hour, tokens_cache_write_1h=one_hour,
+        tokens_reasoning=thinking, web_searches=searches,
+    )  # fmt: skip
 
 
 def read(response: Any, provider: str | None) -> dict[str, Any] | None:
