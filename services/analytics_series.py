@@ -66,8 +66,10 @@ class Series(RollupRanges):
             if model is not None or task_type is not None:
                 raise invalid("interval", "filtering by model or task type needs interval day or month")
             first, last = hour_bucket(starts[0]), hour_bucket(starts[-1])
-            by_dim = provider is not None  # unfiltered, the store adds each hour's providers up
-            for bucket, dim, values in self._rows(RollupKind.TENANT_HOUR, first, last, SLICE, tenant_id, True, by_dim):
+            rows = self._rows(  # unfiltered, the store adds each hour's providers up
+                RollupKind.TENANT_HOUR, first, last, SLICE, tenant_id, by_dim=provider is not None
+            )
+            for bucket, dim, values in rows:
                 if provider is None or dim == provider:
                     at = _hour_start(bucket)
                     groups[at] = add_values(groups.get(at), values)

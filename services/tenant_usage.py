@@ -20,6 +20,7 @@ from services.store.rollups import (
     RollupKind,
     breakdowns_by,
     dim_parts,
+    month_day_buckets,
     tenant_key,
     total_of,
 )
@@ -64,8 +65,7 @@ class TenantUsage:
         self, tenant_id: str | None, year: int | None = None, month: int | None = None
     ) -> TenantMonthlyUsage:
         year, month = self._month(year, month)
-        first = f"{year:04d}-{month:02d}-01"
-        last = f"{year:04d}-{month:02d}-31"  # text order: every day of the month, whatever its length
+        first, last = month_day_buckets(year, month)
         rows = self.store.sum_rollups(
             RollupKind.TENANT_DAY, tenant_key(tenant_id), first, last, TOTAL_COUNTERS, by_bucket=False
         )

@@ -31,6 +31,7 @@ from services.store.rollups import (
     RollupKind,
     breakdowns_by,
     dim_parts,
+    month_day_buckets,
     player_key,
     total_of,
 )
@@ -76,7 +77,7 @@ class UsageSummaries:
         year, month = self._month(year, month)
         # The player's day rows of the month (at most 31 × the task types), added up by the store: a month row of its
         # own would cost every event one more random row to write.
-        first, last = f"{year:04d}-{month:02d}-01", f"{year:04d}-{month:02d}-31"  # text order: every day of it
+        first, last = month_day_buckets(year, month)
         rows = self.store.sum_rollups(
             RollupKind.USER_DAY, player_key(user_id, tenant_id), first, last, TOTAL_COUNTERS, by_bucket=False,
             by_dim=False,

@@ -127,6 +127,12 @@ def month_bucket(log: AIUsageLog) -> str:
     return f"{log.timestamp.year:04d}-{log.timestamp.month:02d}"
 
 
+def month_day_buckets(year: int, month: int) -> tuple[str, str]:
+    """The first and last day bucket of a month, as bounds of a bucket range: "-31" in text order holds every day
+    of the month, whatever its length."""
+    return f"{year:04d}-{month:02d}-01", f"{year:04d}-{month:02d}-31"
+
+
 def hour_bucket(at: datetime) -> str:
     """The ``TENANT_HOUR`` bucket of a UTC instant."""
     at = at.astimezone(UTC)
