@@ -1,6 +1,6 @@
 """Rollup maintenance on the embedded store: the rows of removed kinds, the definition check, and the rebuild.
 
-The rebuild is ``sqlite_schema.rebuild_rollups`` in one write transaction: readers keep seeing the old rollups
+The rebuild is ``sqlite_rollup_writes.rebuild_rollups`` in one write transaction: readers keep seeing the old rollups
 until it commits, and writers wait for it (a writer waiting longer than the busy timeout fails, so rebuild a
 large ledger when it is quiet).
 """
@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from services.store.rollups import SHAPES
-from services.store.sqlite_schema import ROLLUPS_FINGERPRINT, rebuild_rollups
+from services.store.sqlite_rollup_writes import rebuild_rollups
+from services.store.sqlite_schema import ROLLUPS_FINGERPRINT
 from services.store.sqlite_store import SQLiteUsageStore
 
 _KNOWN = ", ".join(f"'{kind.value}'" for kind in SHAPES)

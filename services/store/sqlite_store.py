@@ -27,6 +27,7 @@ from services.store.protocol import MAX_PAGE_SIZE, EventFilter
 from services.store.rollups import HISTOGRAM_KINDS, RollupKey, kept_by, rollup_keys
 from services.store.sqlite_files import file_lock, private_files
 from services.store.sqlite_rollup_reads import SQLiteRollupReads
+from services.store.sqlite_rollup_writes import add_events_to_rollups
 from services.store.sqlite_rows import (
     event_row,
     insert_event,
@@ -34,7 +35,7 @@ from services.store.sqlite_rows import (
     moved,
     ts_text,
 )
-from services.store.sqlite_schema import EVENT_COLUMNS, add_events_to_rollups, migrate
+from services.store.sqlite_schema import EVENT_COLUMNS, migrate
 
 # The idempotency key is log_id, derived from (tenant_id, request_id): a replay inserts nothing.
 _INSERT_EVENT = (
