@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/ledger_bench.py --ingest-only --json   # one A/B round of the write figures
 
 1. ``log_usage`` one event per call (one durable commit each), beside a plain sqlite3 insert-and-commit
-   loop of the same rows into a table with only a primary key (same WAL + synchronous settings).
+   loop of the same rows into a table with only a primary key (same WAL + synchronous settings), and the pages
+   each event's commit writes to the WAL (counted, not timed: the same on any machine).
 2. ``log_usage_batch`` with 1,000 events per call, and the rollup rows each event adds to: its own keys
    (``rollup_keys``) and the distinct rows a batch writes, per event (a batch folds events of one row).
 3. Median and p99 latency of the four hot reads with 1,000 events stored and with ``--events`` stored.
@@ -138,6 +139,7 @@ def bench_single(workdir: Path, book: PriceBook, count: int) -> dict[str, float]
     service = open_service(workdir / "single.db", book)
     results: list[Any] = []
     elapsed = timed(lambda: results.extend(service.log_usage(**call) for call in calls))
+    pages = wal_pages_per_event(service, workdir / "single.db", [event(n, 500, HOUR, rng, "pages") for n in range(500)])
     service.close()
     logs = [r.log for r in results]
     try:
@@ -147,7 +149,23 @@ def bench_single(workdir: Path, book: PriceBook, count: int) -> dict[str, float]
     rows = [plain_row(log, columns) for log in logs]
     plain = plain_sqlite_loop(workdir / "plain.db", rows, columns, Settings().sqlite_synchronous)
     keys = sum(len(rollup_keys(log)) for log in logs) / count
-    return {"service_per_s": count / elapsed, "plain_per_s": count / plain, "rows_per_event": keys}
+    return {"service_per_s": count / elapsed, "plain_per_s": count / plain, "rows_per_event": keys, "pages": pages}
+
+
+def wal_pages_per_event(service: UsageTrackingService, path: Path, calls: list[dict[str, Any]]) -> float:
+    """The pages each single-event commit writes to the WAL: what its commit costs, free of this machine's noise.
+
+    Counted over ``calls`` more events with checkpoints held off (the WAL then only grows): its size in frames."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store_conn = service.store._conn()  # type: ignore[attr-defined]  # the store's own connection checkpoints
+    store_conn.execute("PRAGMA wal_autocheckpoint = 0")
+    for call in calls:
+        service.log_usage(**call)
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    frames = (Path(f"{path}-wal").stat().st_size - 32) / (page_size + 24)  # a 32-byte header, 24 per frame
+    conn.close()
+    return frames / len(calls)
 
 
 # -- 2. batches of 1,000 --------------------------------------------------------------------------------------
@@ -259,7 +277,7 @@ def main() -> None:
     if reads is not None:
         print(read_report(args, *reads))
     if args.json:
-        figures = {"single": single["service_per_s"], "plain": single["plain_per_s"],
+        figures = {"single": single["service_per_s"], "plain": single["plain_per_s"], "pages": single["pages"],
                    **{name: batch["per_s"] for name, batch in batches.items()},
                    "load": os.getloadavg()[0]}  # fmt: skip
         print(json.dumps(figures))
@@ -283,6 +301,7 @@ def write_report(args: argparse.Namespace, single: dict[str, float], batches: di
          f"{single['rows_per_event']:.2f}", ">= 5,000", verdict(single["service_per_s"] >= 5000)),
         ("plain sqlite3 insert + commit, same rows", f"{args.single:,}", f"{single['plain_per_s']:,.0f}", "", "", ""),
         ("  log_usage / plain sqlite3", "", f"{ratio:.2f}x", "", "", ""),
+        ("  WAL pages each single event's commit writes", "", f"{single['pages']:.1f}", "", "", ""),
     ]  # fmt: skip
     for name, batch in batches.items():
         rows.append((labels[name], f"{args.batch:,}", f"{batch['per_s']:,.0f}", f"{batch['rows_per_event']:.2f}",

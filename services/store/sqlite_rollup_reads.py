@@ -9,7 +9,7 @@ from typing import Any
 
 from models.counters import COUNTER_FIELDS, Counters
 from services.store.protocol import RollupRow
-from services.store.rollups import RollupKind
+from services.store.rollups import SHAPES, RollupKind
 from services.store.sqlite_rows import counter_name, counters_of
 
 _COUNTERS = ", ".join(COUNTER_FIELDS)
@@ -62,11 +62,12 @@ class SQLiteRollupReads:
         by_bucket: bool = True,
         by_dim: bool = True,
     ) -> dict[tuple[str, str, str], tuple[int, ...]]:
-        where = "kind = ? AND bucket BETWEEN ? AND ?"
-        params: tuple[str, ...] = (kind.value, first_bucket, last_bucket)
+        # The kind as a literal (a member of the enum, not caller text), so its partial bucket index applies.
+        where = f"kind = '{kind.value}' AND bucket BETWEEN ? AND ?"
+        params: tuple[str, ...] = (first_bucket, last_bucket)
         if scope is None:
-            # Every tenant's rows, read along the primary key one scope at a time (the scopes found in the covering
-            # (kind, bucket) index): reading them through that index costs a primary-key search per row, 1.5-2x.
+            # Every tenant's rows, read along the primary key one scope at a time (the scopes found in the kind's
+            # bucket index): reading them through that index costs a primary-key search per row, 1.5-2x.
             where = f"scope IN (SELECT DISTINCT scope FROM rollups WHERE {where}) AND {where}"
             params = params * 2
         else:
@@ -84,17 +85,27 @@ class SQLiteRollupReads:
         )
 
     def top_rollups(self, kind: RollupKind, scope: str | None, bucket: str, limit: int) -> list[RollupRow]:
-        # The kind is inlined (a member of the enum, not caller text) so the partial cost indexes apply.
-        where = f"kind = '{kind.value}' AND bucket = ?" + ("" if scope is None else " AND scope = ?")
-        # Named: without statistics SQLite takes (kind, bucket) for one tenant's players and sorts all of them.
-        index = ""
-        if kind is RollupKind.PLAYER_DAY:
-            index = "INDEXED BY rollups_top_players" if scope is None else "INDEXED BY rollups_top_tenant_players"
+        if scope is not None:
+            return self._guard(lambda: self._top_of_scope(kind, scope, bucket, limit))
+        # Each tenant's first entries of its own cost index, merged: one index over every tenant's players cost
+        # every logged event one more page. A day's tenants are read off their own day rows (a few dozen each).
+        source = RollupKind.TENANT_DAY if SHAPES[kind].bucket == "day" else kind
+        tenants = f"SELECT DISTINCT scope FROM rollups WHERE kind = '{source.value}' AND bucket = ?"
+
+        def read() -> list[RollupRow]:
+            scopes = [row[0] for row in self._conn().execute(tenants, (bucket,))]
+            rows = [row for each in scopes for row in self._top_of_scope(kind, each, bucket, limit)]
+            return sorted(rows, key=lambda row: (-row.counters.cost_nano, row.scope, row.dim))[:limit]
+
+        return self._guard(read)
+
+    def _top_of_scope(self, kind: RollupKind, scope: str, bucket: str, limit: int) -> list[RollupRow]:
+        # The kind is inlined so the partial cost index applies; named, since without statistics SQLite takes the
+        # bucket index for one tenant's players and sorts all of them.
+        index = "INDEXED BY rollups_top_tenant_players" if kind is RollupKind.PLAYER_DAY else ""
         sql = (
-            f"SELECT scope, dim, {_COUNTERS} FROM rollups {index} WHERE {where} "
-            "ORDER BY cost_nano DESC, scope, dim LIMIT ?"
+            f"SELECT scope, dim, {_COUNTERS} FROM rollups {index} WHERE kind = '{kind.value}' AND bucket = ? "
+            "AND scope = ? ORDER BY cost_nano DESC, dim LIMIT ?"
         )
-        params = (bucket, *(() if scope is None else (scope,)), limit)
-        return self._guard(
-            lambda: [RollupRow(row[0], row[1], counters_of(row)) for row in self._conn().execute(sql, params)]
-        )
+        rows = self._conn().execute(sql, (bucket, scope, limit))
+        return [RollupRow(row[0], row[1], counters_of(row)) for row in rows]

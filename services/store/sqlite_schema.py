@@ -13,10 +13,7 @@ from models.ai_usage import log_id_for
 from models.counters import COUNTER_FIELDS
 from models.usage_kinds import COST_COUNTERS, KIND_NAMES
 from services.errors import StoreError
-from services.store.rollups import (
-    SHAPES_FINGERPRINT,
-    RollupKind,
-)
+from services.store.rollups import SHAPES, SHAPES_FINGERPRINT, RollupKind
 from services.store.sqlite_rollup_writes import rebuild_rollups
 
 # Columns stored as the event's own values (text and integers), one per usage kind among them; then the ones
@@ -152,12 +149,26 @@ def _v4_features_and_analytics(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX rollups_kind_bucket ON rollups (kind, bucket)")
 
 
+def _v5_fewer_pages_per_event(conn: sqlite3.Connection) -> None:
+    """Two indexes that cost every logged event a page or more each (of ~17.6 written per event), for no read
+    that cannot do without them:
+
+    - the cost index over every tenant's players: the top players of a day over every tenant now merge each
+      tenant's first entries of its own cost index;
+    - the one (kind, bucket) index: every new session and player-by-model row wrote an entry, and nothing reads
+      those kinds by bucket. It becomes one partial index per kind with a time bucket (``bucket_indexes``).
+    """
+    conn.execute("DROP INDEX IF EXISTS rollups_top_players")
+    conn.execute("DROP INDEX IF EXISTS rollups_kind_bucket")
+
+
 # Append only: each migration runs once, in order, and bumps PRAGMA user_version.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v1_initial,
     _v2_tenant_keys,
     _v3_tiers_and_versions,
     _v4_features_and_analytics,
+    _v5_fewer_pages_per_event,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # The rollups hold what these shapes and counters add up; when either changes, they are rebuilt.
@@ -186,12 +197,37 @@ def _add_kind_columns(conn: sqlite3.Connection) -> None:
                 conn.execute("UPDATE events SET cost_nano_unsplit = cost_nano")
 
 
+_BUCKET_INDEX = "rollups_bucket_"
+
+
+def bucket_index(kind: RollupKind) -> str:
+    """The partial index of one kind's rows by bucket, for reads of that kind over every tenant (and over a range,
+    for ``rollups verify``); only a new row of that kind writes an entry. Queries name the kind as a literal:
+    SQLite uses a partial index only for a query whose WHERE repeats its condition."""
+    return f"{_BUCKET_INDEX}{kind.value}"
+
+
+def _bucket_index_changes(conn: sqlite3.Connection) -> list[str]:
+    """The statements that make the per-kind bucket indexes those of ``SHAPES``' kinds with a time bucket."""
+    wanted = {bucket_index(kind): kind for kind, shape in SHAPES.items() if shape.bucket is not None}
+    have = {
+        row[0]
+        for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rollups'")
+        if row[0].startswith(_BUCKET_INDEX)
+    }
+    return [f"DROP INDEX {name}" for name in sorted(have - wanted.keys())] + [
+        f"CREATE INDEX {name} ON rollups (bucket) WHERE kind = '{kind.value}'"
+        for name, kind in wanted.items()
+        if name not in have
+    ]
+
+
 def _due(conn: sqlite3.Connection) -> bool:
     """Whether a migration or a rollup rebuild is due (plain reads: they never wait for a writer)."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise StoreError(f"database schema version {version} is newer than this code ({SCHEMA_VERSION})")
-    if version < SCHEMA_VERSION or any(_missing_kind_columns(conn).values()):
+    if version < SCHEMA_VERSION or any(_missing_kind_columns(conn).values()) or _bucket_index_changes(conn):
         return True
     row = conn.execute("SELECT value FROM meta WHERE key = 'rollup_shapes'").fetchone()
     return row is None or row[0] != ROLLUPS_FINGERPRINT
@@ -216,6 +252,8 @@ def migrate(conn: sqlite3.Connection) -> int:
         if version < SCHEMA_VERSION:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         _add_kind_columns(conn)
+        for statement in _bucket_index_changes(conn):
+            conn.execute(statement)
         row = conn.execute("SELECT value FROM meta WHERE key = 'rollup_shapes'").fetchone()
         if row is None or row[0] != ROLLUPS_FINGERPRINT:
             rebuild_rollups(conn)
