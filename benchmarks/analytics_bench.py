@@ -13,8 +13,9 @@ one of 3,000 events priced by ``EventPricer`` with its player, tenant, time, id 
 depends only on what is kept), so the rollups are those ``log_usage_batch`` would write, without its ~26 µs
 an event of validation and pricing. The store's own work still dominates once it is large (1,800–2,200 events/s,
 8–10 minutes for 1,000,000 on the 2-core machine: 3.4 million rollup rows, 1.4 GB, mostly random player rows).
-For each call: median and p95 over ``--calls`` calls (at most ~5 s of them), the rollup rows the store
-returned, and the share of the time spent inside the store (the rest is Python regrouping and the models).
+For each call: median and p95 over ``--calls`` calls (at most ~10 s of them), taken alternately on the two
+stores, the rollup rows the store returned, and the share of the time spent inside the store (the rest is
+Python regrouping and the models).
 
 Targets (issues 10 and 11): median < 10 ms at 1,000,000 events and within 1.5x of the same call at 1,000.
 """
@@ -205,31 +206,45 @@ class Counting:
         return counted
 
 
-def measure(path: Path, book: PriceBook, repeat: int) -> dict[str, tuple[float, float, int, float]]:
-    """Per call: median ms, p95 ms, rollup rows returned, share of the time inside the store."""
-    settings = Settings(db_path=path)
+def open_service(path: Path, book: PriceBook) -> tuple[SQLiteUsageStore, UsageTrackingService]:
     store = SQLiteUsageStore(path)
-    service = UsageTrackingService(store, book, clock=clock, settings=settings)
-    figures = {}
-    for name, call in calls(service).items():
-        call()  # warm the page and statement caches
-        samples: list[float] = []
+    return store, UsageTrackingService(store, book, clock=clock, settings=Settings(db_path=path))
+
+
+Figures = dict[str, tuple[float, float, int, float]]
+
+
+def measure(paths: tuple[Path, Path], book: PriceBook, repeat: int) -> tuple[Figures, Figures]:
+    """Per call and store: median ms, p95 ms, rollup rows returned, share of the time inside the store.
+
+    The two stores' samples alternate, call by call, so both see the same state of this shared machine (its
+    speed drifts by 2x within minutes): their ratio compares the stores, not two moments."""
+    opened = [open_service(path, book) for path in paths]
+    services = [calls(service) for _, service in opened]
+    figures: tuple[Figures, Figures] = ({}, {})
+    for name in services[0]:
+        for each in services:
+            each[name]()  # warm the page and statement caches
+        samples: tuple[list[float], list[float]] = ([], [])
         began = time.perf_counter()
-        # At most ~5 s per call (at least 3 samples): a call that misses by 100x need not be timed 50 times.
-        while len(samples) < repeat and (len(samples) < 3 or time.perf_counter() - began < 5):
+        # At most ~10 s per call (at least 3 samples): a call that misses by 100x need not be timed 50 times.
+        while len(samples[1]) < repeat and (len(samples[1]) < 3 or time.perf_counter() - began < 10):
+            for each, timings in zip(services, samples, strict=True):
+                start = time.perf_counter()
+                each[name]()
+                timings.append((time.perf_counter() - start) * 1000)
+        for found, timings in zip(figures, samples, strict=True):
+            timings.sort()
+            found[name] = (statistics.median(timings), timings[min(len(timings) - 1, int(len(timings) * 0.95))])
+    for (store, _), each, found in zip(opened, services, figures, strict=True):
+        counting = Counting(store)
+        for name, call in each.items():
+            counting.rows, counting.seconds = 0, 0.0
             start = time.perf_counter()
             call()
-            samples.append((time.perf_counter() - start) * 1000)
-        samples.sort()
-        figures[name] = (statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.95))])
-    counting = Counting(store)
-    for name, call in calls(service).items():
-        counting.rows, counting.seconds = 0, 0.0
-        start = time.perf_counter()
-        call()
-        total = time.perf_counter() - start
-        figures[name] = (*figures[name], counting.rows, counting.seconds / total if total else 0.0)
-    store.close()
+            total = time.perf_counter() - start
+            found[name] = (*found[name], counting.rows, counting.seconds / total if total else 0.0)
+        store.close()
     return figures
 
 
@@ -248,8 +263,7 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.2f}; large store {large_path.stat().st_size / 1e6:,.0f} MB",
         flush=True,
     )
-    small = measure(small_path, book, args.calls)
-    large = measure(large_path, book, args.calls)
+    small, large = measure((small_path, large_path), book, args.calls)
     print(report(args, small, large))
     print(f"load average at the end {os.getloadavg()[0]:.2f} (other processes on these CPUs slow every figure)")
 
