@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import unicodedata
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Context, Decimal, Inexact, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -29,6 +26,20 @@ from pydantic import (
     model_validator,
 )
 
+# The text and time rules live in field_rules; the identifier bound is re-exported with the other bounds here.
+from models.field_rules import MAX_ID_CHARS as MAX_ID_CHARS
+from models.field_rules import (
+    AwareDatetime,
+    Encodable,
+    Identifier,
+    NoControl,
+    NoSlash,
+    NotOperator,
+    OptionalIdentifier,
+    OptionalStrip,
+    check_metadata_shape,
+)
+
 # The per-kind bounds live with the kinds; re-exported here, where callers have always found them.
 from models.usage_kinds import MAX_CREDITS_PER_EVENT as MAX_CREDITS_PER_EVENT
 from models.usage_kinds import MAX_TOKENS_PER_EVENT as MAX_TOKENS_PER_EVENT
@@ -36,13 +47,10 @@ from models.usage_kinds import PARTS, USAGE_KINDS
 
 # Bounds that keep a single event sane; anything past them is a caller bug, not a real request.
 MAX_DURATION_MS = 24 * 3600 * 1000
-MAX_ID_CHARS = 128
 MAX_MODEL_CHARS = 200
 MAX_FEATURE_CHARS = 100
 MAX_ERROR_MESSAGE_CHARS = 2000
 MAX_METADATA_BYTES = 4096
-# Deeper metadata is a bug or an attack: 256 levels made every answer for the event fail to render.
-MAX_METADATA_DEPTH = 32
 
 
 # How an event's price was chosen; the free rules are counted apart so $0 is never silent.
@@ -69,82 +77,6 @@ class TaskType(StrEnum):
     GENERAL = "general"
 
 
-def _not_a_number(value: object) -> object:
-    # pydantic would read 0 or 1.7e9 as Unix seconds; the API documents an ISO-8601 string, so say so.
-    if isinstance(value, int | float):
-        raise ValueError("must be an ISO-8601 date-time string with a UTC offset, not a number")
-    return value
-
-
-def _aware_utc(value: datetime) -> datetime:
-    # A naive timestamp is ambiguous (the replaced service mixed local and UTC dates), so refuse it.
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("must be timezone-aware (e.g. 2026-11-23T10:00:00Z)")
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:  # 0001-01-01T00:00+01:00 has no UTC date; pydantic only maps ValueErrors
-        raise ValueError("is out of range once converted to UTC") from None
-
-
-def _optional_strip(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    return value or None
-
-
-def _not_an_operator(value: str | None) -> str | None:
-    # Appwrite reads any string that decodes to a JSON object with a "method" as an update operator
-    # (appwrite-facts §1.2), so such text could never be stored verbatim there; every store refuses it.
-    if value and value.startswith("{"):
-        try:
-            decoded = json.loads(value)
-        except (ValueError, RecursionError):
-            # Too deep for Python is deeper than PHP's json_decode (512 levels) reads: Appwrite stores it as text.
-            return value
-        if isinstance(decoded, dict) and "method" in decoded:
-            raise ValueError('must not be a JSON object with a "method" key (the Appwrite store reserves it)')
-    return value
-
-
-def _encodable(value: str | None) -> str | None:
-    # Stored and served as UTF-8: a lone UTF-16 surrogate ("\ud800", from a JS string sliced through an emoji)
-    # passes str validation but can never be written back, so every answer for the event would fail.
-    if value is not None and not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ValueError(f"must be valid Unicode text (a lone surrogate at position {exc.start})") from None
-    return value
-
-
-def _no_control_characters(value: str | None) -> str | None:
-    # Ids end up in logs, terminals, CSV cells and URLs; a control character in one is never legitimate.
-    if value is not None and not value.isprintable():
-        for index, char in enumerate(value):
-            if unicodedata.category(char) == "Cc":
-                raise ValueError(f"must not contain control characters (U+{ord(char):04X} at position {index})")
-    return value
-
-
-def _no_slash(value: str | None) -> str | None:
-    # user_id and session_id are path segments of the read routes (/v1/users/{user_id}/...): an id with "/"
-    # could be stored but never read back over HTTP, so it is refused where it would enter.
-    if value is not None and "/" in value:
-        raise ValueError('must not contain "/" (it is a path segment of the read routes)')
-    return value
-
-
-NotOperator = AfterValidator(_not_an_operator)
-Encodable = AfterValidator(_encodable)
-NoControl = AfterValidator(_no_control_characters)
-NoSlash = AfterValidator(_no_slash)
-# The model strips whitespace before the length rules, so "   " is refused as empty.
-Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS), Encodable, NoControl, NotOperator]
-OptionalIdentifier = Annotated[
-    str | None, Field(max_length=MAX_ID_CHARS), AfterValidator(_optional_strip), Encodable, NoControl, NotOperator
-]
-AwareDatetime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_aware_utc)]
 # Exact money travels as a decimal string in JSON so no client parses it into a float by accident.
 ExactUSD = Annotated[Decimal, PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")]
 
@@ -158,16 +90,14 @@ class _EventFields(BaseModel):
     user_id: Annotated[Identifier, NoSlash]
     tenant_id: OptionalIdentifier = None
     model: Annotated[str, Field(min_length=1, max_length=MAX_MODEL_CHARS), Encodable, NoControl, NotOperator]
-    provider: Annotated[
-        str | None, Field(max_length=64), AfterValidator(_optional_strip), Encodable, NoControl, NotOperator
-    ] = None
+    provider: Annotated[str | None, Field(max_length=64), OptionalStrip, Encodable, NoControl, NotOperator] = None
     task_type: TaskType = TaskType.GENERAL
     # The product feature that made the call (a template, a quest board, an NPC archetype): the game's own
     # open set of labels, where task types are the ledger's closed one.
     feature: Annotated[
         str | None,
         Field(max_length=MAX_FEATURE_CHARS),
-        AfterValidator(_optional_strip),
+        OptionalStrip,
         Encodable,
         NoControl,
         NotOperator,
@@ -187,7 +117,7 @@ class _EventFields(BaseModel):
     def _metadata_small_json(cls, value: dict[str, Any]) -> dict[str, Any]:
         if not value:
             return value
-        _check_metadata_shape(value)
+        check_metadata_shape(value)
         try:
             # Encoded exactly as it is stored and served (UTF-8 JSON), so whatever passes can be answered back.
             json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode("utf-8")
@@ -226,19 +156,6 @@ def _kind_fields(*, bounded: bool) -> dict[str, Any]:
 # ``USAGE_KINDS``; each is a field here, a non-negative integer within its bound.
 UsageEvent = create_model("UsageEvent", __base__=_EventFields, __module__=__name__, **_kind_fields(bounded=True))
 UsageEvent.__doc__ = "One AI request as the game backend reports it: the input of ``log_usage``."
-
-
-def _check_metadata_shape(value: dict[str, Any]) -> None:
-    """Refuse metadata nested deeper than ``MAX_METADATA_DEPTH``, walking iteratively (no recursion to exhaust)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_METADATA_DEPTH:
-            raise ValueError(f"must not be nested more than {MAX_METADATA_DEPTH} levels deep")
-        if isinstance(node, dict):
-            stack.extend((child, depth + 1) for child in node.values() if isinstance(child, dict | list))
-        elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node if isinstance(child, dict | list))
 
 
 class _RowFields(BaseModel):

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from models.ai_usage import MAX_MODEL_CHARS, AwareDatetime, OptionalIdentifier, TaskType
+from models.ai_usage import MAX_MODEL_CHARS, TaskType
 from models.analytics import (
     Breakdown,
     ErrorRate,
@@ -28,6 +28,7 @@ from models.analytics import (
     TopOperations,
     TopPlayers,
 )
+from models.field_rules import AwareDatetime, OptionalIdentifier
 from services.cli.export_command import EXPORT_FIELDS, csv_cells, jsonl_line
 from services.store import EventFilter
 from services.time_ranges import MAX_RANGE_DAYS, MAX_TOP
