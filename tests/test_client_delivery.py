@@ -21,6 +21,7 @@ import pytest
 from ai_usage_client import UsageClient
 from ai_usage_client import client as client_module
 from ai_usage_client.ids import new_request_id, now_utc
+from ai_usage_client.sender import Sender
 from ai_usage_client.transport import Delivered
 from ai_usage_client.transport import _all_acknowledged as all_acknowledged
 
@@ -207,7 +208,7 @@ def test_record_never_raises_into_the_game(
         label = client.tracked(user_id=lambda: 1 / 0, model="gpt-4o")(lambda: CHAT)()  # label fails: logged
         monkeypatch.setattr(client_module, "_usage_from_response", lambda *a: 1 / 0)  # a client bug
         broken = client.record(CHAT, user_id="p1", model="gpt-4o")
-        monkeypatch.setattr(client_module.Sender, "offer", lambda *a: 1 / 0)  # a bug past extraction
+        monkeypatch.setattr(Sender, "offer", lambda *a: 1 / 0)  # a bug past extraction
         lost = client.record(CHAT, user_id="p1")
         monkeypatch.undo()
         assert client.flush(10)

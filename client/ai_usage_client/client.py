@@ -8,21 +8,15 @@ into the game once the client is built: a failure of the client is logged on ``l
 
 from __future__ import annotations
 
-import atexit
 import logging
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from .ids import new_request_id, now_utc
-from .sender import Sender
-from .spool import Spool
-from .stats import ClientStats, Counters
+from .lifecycle import ClientLifecycle
 from .tracking import TrackedCall, tracked_decorator
-from .transport import HttpTransport, InProcessTransport, Transport
 
 log = logging.getLogger("ai_usage_client")
 
@@ -53,7 +47,7 @@ def _load_read_common(response: object, provider: str | None) -> dict[str, Any] 
 _read_common: Callable[[object, str | None], dict[str, Any] | None] = _load_read_common
 
 
-class UsageClient:
+class UsageClient(ClientLifecycle):
     """Records AI calls in the ledger.
 
     ``UsageClient(base_url, api_key, spool_path=...)`` sends to ``POST {base_url}/v1/usage/batch`` with the
@@ -61,81 +55,6 @@ class UsageClient:
     ``spool_path`` is the SQLite file (created 0600) keeping events the ledger has not acknowledged and the
     dead letters it refused; a new client on the same file replays what an earlier one left, oldest first.
     """
-
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str,
-        *,
-        spool_path: str | Path,
-        max_queue: int = 10_000,
-        max_batch: int = 1000,
-        linger: float = 0.05,
-        timeout: float = 10.0,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 30.0,
-        exit_timeout: float = 5.0,
-    ) -> None:
-        if not api_key:
-            raise ValueError("api_key: required (the ledger's server key, AI_USAGE_API_KEY)")
-        _check_positive(timeout=timeout)
-        self._setup(
-            HttpTransport(base_url, api_key, timeout),
-            spool_path,
-            max_queue=max_queue,
-            max_batch=max_batch,
-            linger=linger,
-            backoff_base=backoff_base,
-            backoff_cap=backoff_cap,
-            exit_timeout=exit_timeout,
-        )
-        self.base_url = base_url
-
-    @classmethod
-    def in_process(cls, service: Any, *, spool_path: str | Path | None = None, **options: Any) -> UsageClient:
-        """The same client over ``service.log_usage_batch``; without ``spool_path`` the spool is in memory."""
-        client = cls.__new__(cls)
-        client._setup(InProcessTransport(service), spool_path or ":memory:", **options)
-        client.base_url = None
-        return client
-
-    def _setup(
-        self,
-        transport: Transport,
-        spool_path: str | Path,
-        *,
-        max_queue: int = 10_000,
-        max_batch: int = 1000,
-        linger: float = 0.05,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 30.0,
-        exit_timeout: float = 5.0,
-    ) -> None:
-        _check_positive(max_queue=max_queue, max_batch=max_batch, backoff_base=backoff_base, backoff_cap=backoff_cap)
-        if not 1 <= max_batch <= 1000:
-            raise ValueError("max_batch: must be from 1 to 1000 (the ledger's batch limit)")
-        if linger < 0 or exit_timeout < 0:
-            raise ValueError("linger and exit_timeout: must not be negative")
-        self._counters = Counters()
-        self._one_queued = self._counters.one_queued  # lock-free (stats.Counters): the hot path calls it
-        self._transport = transport
-        self._spool = Spool(spool_path)
-        self._exit_timeout = exit_timeout
-        self._closed = False
-        self._sender = Sender(
-            transport,
-            self._spool,
-            self._counters,
-            max_queue=max_queue,
-            max_batch=max_batch,
-            linger=linger,
-            backoff_base=backoff_base,
-            backoff_cap=backoff_cap,
-        )
-        atexit.register(_close_at_exit, weakref.ref(self))
-
-    def __repr__(self) -> str:  # never show the key
-        return f"UsageClient(base_url={self.base_url!r}, spool_path={str(self._spool.path)!r})"
 
     # -- recording ---------------------------------------------------------------------------------------------
     def record(
@@ -319,44 +238,6 @@ class UsageClient:
         event.setdefault("model", "unknown")
         self._record(None, event, {}, request_id)
 
-    # -- delivery ------------------------------------------------------------------------------------------------
-    def flush(self, timeout: float | None = 10.0, *, replay: bool = False) -> bool:
-        """Wait until every queued event is with the ledger or in the spool; with ``replay``, until the spool
-        is empty too (it is tried at once, back-off or not). False when ``timeout`` passed first."""
-        try:
-            return self._sender.flush(timeout, replay)
-        except Exception:
-            log.exception("ai_usage_client.flush_failed")
-            return False
-
-    def close(self, timeout: float | None = 10.0) -> None:
-        """Flush, stop the sender, and keep in the spool anything still unsent. Called at process exit too."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            started = time.monotonic()
-            self._sender.flush(timeout, False)
-            remaining = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-            if self._sender.stop(remaining):
-                self._transport.close()
-        except Exception:
-            log.exception("ai_usage_client.close_failed")
-
-    def __enter__(self) -> UsageClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def stats(self) -> ClientStats:
-        """The counters: queued, sent, duplicates, spooled, replayed, rejected, dropped."""
-        return self._counters.snapshot()
-
-    @property
-    def spool(self) -> Spool:
-        return self._spool
-
 
 def _merge(event: dict[str, Any], source: Mapping[str, Any]) -> None:
     """Add ``source``'s fields to ``event``, over what it has; a None is a field not given."""
@@ -368,15 +249,3 @@ def _merge(event: dict[str, Any], source: Mapping[str, Any]) -> None:
 def _flag_unrecognised(metadata: Mapping[str, Any] | None, response: object) -> dict[str, Any]:
     """The metadata of a call whose usage could not be read, saying so (the ledger can list them)."""
     return {**(metadata or {}), "usage_unrecognised": type(response).__name__}
-
-
-def _close_at_exit(ref: weakref.ReferenceType[UsageClient]) -> None:
-    client = ref()
-    if client is not None:
-        client.close(client._exit_timeout)
-
-
-def _check_positive(**values: float) -> None:
-    for name, value in values.items():
-        if not value > 0:
-            raise ValueError(f"{name}: must be greater than 0, not {value!r}")
