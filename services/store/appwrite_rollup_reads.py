@@ -1,5 +1,5 @@
 """The Appwrite store's rollup reads: a summary's rows in one request, ranges summed over shards and buckets, and
-the top rows of a day by cost. Rows are read as the server's JSON (see ``AppwriteUsageStore._list``)."""
+the top rows of a day by cost. Rows are read as the server's JSON (see ``appwrite_event_reads.EventReads._list``)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def storable(value: str, limit: int) -> bool:
 
 
 class RollupReads:
-    """The rollup half of ``UsageStore`` for ``AppwriteUsageStore``, which provides ``_list``."""
+    """The rollup half of ``UsageStore`` for ``AppwriteUsageStore``; ``EventReads`` provides ``_list``."""
 
     def _list(self, table: str, queries: list[str], what: str, limit: int = PAGE) -> Iterator[dict[str, Any]]:
         raise NotImplementedError
