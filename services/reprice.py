@@ -97,8 +97,12 @@ def window(start: datetime | date, end: datetime | date, user_id: str | None = N
 
 
 def of_tenant(events: Iterable[AIUsageLog], tenant_id: str | None) -> Iterator[AIUsageLog]:
-    """Only ``tenant_id``'s events; every event when it is None. (The store filters by user and time, not tenant.)"""
-    return iter(events) if tenant_id is None else (log for log in events if log.tenant_id == tenant_id)
+    """Only ``tenant_id``'s events ("": the default tenant's, stored as None); every event when it is None. (The
+    store filters by user and time, not tenant.)"""
+    if tenant_id is None:
+        return iter(events)
+    wanted = tenant_id or None
+    return (log for log in events if log.tenant_id == wanted)
 
 
 @dataclass

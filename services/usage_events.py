@@ -125,7 +125,8 @@ class EventPricer:
         return starts, choices
 
     def build(self, event: UsageEvent) -> AIUsageLog:
-        now = self.clock()
+        # In UTC whatever the clock's zone: the rollups bucket events by the timestamp's own date and hour.
+        now = self.clock().astimezone(UTC)
         timestamp = event.timestamp or now
         if timestamp > now + self.max_future_skew:
             raise ValidationFailed(

@@ -153,7 +153,8 @@ class UsageTrackingService(UsageSummaries, TenantUsage, Analytics):
 
     # -- raw events --------------------------------------------------------------------------------------
     def get_event(self, request_id: str, tenant_id: str | None = None) -> AIUsageLog | None:
-        return self.store.get_event(request_id, tenant_id)
+        # A blank tenant_id is the default tenant, as an event logged with one is stored.
+        return self.store.get_event(request_id, tenant_id or None)
 
     def list_events(self, where: EventFilter | None = None, limit: int = 100, cursor: str | None = None) -> EventPage:
         return self.store.list_events(where or EventFilter(), limit=limit, cursor=cursor)

@@ -56,6 +56,22 @@ def test_two_tenants_may_use_the_same_request_id_and_each_keeps_its_own_event(le
     assert ledger.get_daily_usage("player-1", tenant_id="studio-b").total_input_tokens == 3000
 
 
+def test_a_blank_tenant_id_is_the_default_tenant_on_every_read(ledger: UsageTrackingService) -> None:
+    ledger.log_event(event(tenant_id="", session_id="s-1"))  # stored as the default tenant's, as if None
+    ledger.log_event(event(request_id="req-2", tenant_id="studio-a", session_id="s-1", tokens_input=3000))
+    assert ledger.get_event("req-1", "").tenant_id is None
+    day = date.fromisoformat(DAY)
+    for blank, default in [
+        (ledger.get_daily_usage("player-1", day, ""), ledger.get_daily_usage("player-1", day)),
+        (ledger.get_monthly_cost("player-1", tenant_id=""), ledger.get_monthly_cost("player-1")),
+        (ledger.get_user_request_count_today("player-1", ""), 1),
+        (ledger.get_session_usage("s-1", "").total_input_tokens, 1000),
+        (ledger.get_usage_by_model("player-1", "gpt-4o", "").total_requests, 1),
+        (ledger.get_user_total_credits("player-1", ""), ledger.get_user_total_credits("player-1")),
+    ]:
+        assert blank == default
+
+
 def test_a_replay_with_the_same_content_is_a_duplicate_with_the_stored_row(ledger: UsageTrackingService) -> None:
     stored = ledger.log_event(event(tenant_id="studio-a", metadata={"scene": 1}))
     # What the caller did not send (provider, timestamp) is not compared; metadata is not billed.

@@ -164,6 +164,11 @@ def test_user_and_tenant_narrow_the_events(ledger: UsageTrackingService, doubled
 
     assert (p1.events, p1.cost_nano_before, p1.cost_nano_after) == (2, 22_650_000, 25_800_000)
     assert (t1.events, t1.cost_nano_before, t1.cost_nano_after) == (1, 750_000, 1_500_000)
+    # A blank tenant is the default tenant alone (as a blank one is stored), None every tenant.
+    everyone = ledger.reprice(doubled, date(2026, 11, 1), date(2026, 11, 20))
+    default = ledger.reprice(doubled, date(2026, 11, 1), date(2026, 11, 20), tenant_id="")
+    assert default.events == everyone.events - t1.events > 0
+    assert default.cost_nano_before == everyone.cost_nano_before - t1.cost_nano_before
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import pytest
 from models.ai_usage import LogStatus, TaskType, UsageEvent
 from services.errors import NotFound, StoreError, ValidationFailed
 from services.pricing import PriceBook
+from services.rollup_maintenance import verify
 from services.store.sqlite_store import SQLiteUsageStore
 from services.usage_tracking_service import (
     UsageTrackingService,
@@ -99,6 +100,22 @@ def test_days_are_utc_days_whatever_the_callers_timezone(service: UsageTrackingS
     call(service, timestamp=datetime(2026, 11, 23, 8, 0, tzinfo=tokyo))
     assert service.get_daily_usage("player-1", date(2026, 11, 22)).total_requests == 1
     assert service.get_daily_usage("player-1", date(2026, 11, 23)).total_requests == 0
+
+
+def test_a_clock_in_another_zone_stamps_events_in_utc_on_both_ingest_paths(
+    sqlite_store: SQLiteUsageStore, price_book: PriceBook
+) -> None:
+    # 01:30 in Athens on 1 March is 23:30 UTC on 29 February: both the event and its rollups say the 29th.
+    athens = datetime(2028, 3, 1, 1, 30, tzinfo=timezone(timedelta(hours=2)))
+    service = UsageTrackingService(sqlite_store, price_book, clock=lambda: athens)
+    single = call(service, request_id="one").log
+    batch = service.log_usage_batch([{"request_id": "two", "user_id": "player-1", "model": "gpt-4o"}])[0].log
+    for logged in (single, batch):
+        assert logged.timestamp == datetime(2028, 2, 29, 23, 30, tzinfo=UTC)
+        assert logged.timestamp.utcoffset() == timedelta(0)
+    assert service.get_daily_usage("player-1", date(2028, 2, 29)).total_requests == 2
+    assert service.get_user_request_count_today("player-1") == 2
+    assert verify(service).clean
 
 
 def test_a_summary_day_given_as_a_datetime_is_its_utc_day(service: UsageTrackingService) -> None:

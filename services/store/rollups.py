@@ -140,9 +140,10 @@ def hour_bucket(at: datetime) -> str:
 
 
 def player_key(user_id: str, tenant_id: str | None = None) -> str:
-    """The scope of a player's (or a session's) rollups: the id itself in the default tenant, as before tenants
-    scoped them, else tenant and id joined by a control character no identifier may contain."""
-    return user_id if tenant_id is None else f"{tenant_id}\x1f{user_id}"
+    """The scope of a player's (or a session's) rollups: the id itself in the default tenant (None, or "" as an
+    event's blank tenant_id is stored), as before tenants scoped them, else tenant and id joined by a control
+    character no identifier may contain."""
+    return f"{tenant_id}\x1f{user_id}" if tenant_id else user_id
 
 
 def tenant_key(tenant_id: str | None) -> str:
