@@ -23,7 +23,7 @@ from services.analytics_rows import (
     percentiles,
     slice_stats,
 )
-from services.store.rollups import RollupKind, dim_parts, hour_bucket
+from services.store.rollups import RollupKind, dim_parts, hour_bucket, month_day_buckets
 from services.time_ranges import as_instant, bucket_starts, invalid
 
 
@@ -50,7 +50,8 @@ class Series(RollupRanges):
         tenant_id: str | None = None,
     ) -> TimeSeries:
         """Buckets from the one holding ``start`` up to ``end`` (exclusive), every bucket present, each with
-        requests, failures, tokens, exact cost and mean latency; filters narrow what is counted."""
+        requests, failures, tokens, exact cost and mean latency; filters narrow what is counted. A bucket counts
+        whole, the first and the last too: the rollups keep hours and days, not instants."""
         try:
             interval = Interval(interval)
         except ValueError:
@@ -74,8 +75,11 @@ class Series(RollupRanges):
                     at = _hour_start(bucket)
                     groups[at] = add_values(groups.get(at), values)
         else:
-            first_day, last_day = starts[0].date(), (stop - timedelta(microseconds=1)).date()
-            first, last = first_day.isoformat(), last_day.isoformat()
+            first = starts[0].date().isoformat()
+            if interval is Interval.MONTH:  # the month holding end counts whole, as the one holding start does
+                last = month_day_buckets(starts[-1].year, starts[-1].month)[1]
+            else:
+                last = (stop - timedelta(microseconds=1)).date().isoformat()
             wanted = {"provider": provider, "model": model, "task_type": task_type}
             kind = RollupKind.TENANT_DAY if task_type is None else RollupKind.TENANT_DAY_TASK
             filtered = any(value is not None for value in wanted.values())

@@ -138,6 +138,10 @@ def test_daily_and_hourly_series_add_up_to_the_events_with_filters(seeded) -> No
     monthly = ledger.get_time_series(date(2026, 10, 1), date(2026, 12, 1), "month")
     assert [p.start.month for p in monthly.points] == [10, 11]
     assert monthly.total.requests == len(logs) and monthly.points[1].requests == len(logs)
+    # A bucket holding start or end counts whole, the month too: a range ending on the 21st holds all November.
+    assert min(log.day for log in logs) < date(2026, 11, 21) < max(log.day for log in logs)
+    clipped = ledger.get_time_series(datetime(2026, 10, 15, tzinfo=UTC), date(2026, 11, 21), "month")
+    assert [p.requests for p in clipped.points] == [0, len(logs)]
 
 
 def test_breakdowns_top_operations_and_error_rates_equal_the_events(seeded) -> None:
