@@ -260,7 +260,8 @@ def _count(attributes: dict[str, Any], names: tuple[str, ...]) -> int:
 
 def _nanos(span: Mapping[str, Any], name: str) -> int:
     value = span.get(name)
-    if isinstance(value, str) and value.isdigit():
+    # A fixed64 in OTLP/JSON is a decimal string of at most 20 ASCII digits ("²" is a digit to str.isdigit).
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise SpanRejected(f"{name}: required, nanoseconds since the Unix epoch")

@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
+from functions.http_api.otlp_limits import MAX_SPANS, protobuf_spans
 from tests.http_harness import ADAPTERS, ADMIN, ADMIN_KEY, NOW, SERVER, SERVER_KEY, LiveServer, live_server, make_app
 from tests.test_otlp_ingest import chat, export
 
@@ -151,6 +152,36 @@ def test_an_export_with_some_bad_spans_stores_the_others_and_reports_partial_suc
     assert "/aaaaaaaaaaaaaaaa: gen_ai.usage.input_tokens: must not be negative" in partial["errorMessage"]
     assert "/bbbbbbbbbbbbbbbb: ai_usage.task_type: must be one of" in partial["errorMessage"]
     assert requests_of(api, "otel-player-4") == 1
+
+
+def test_an_export_of_more_spans_than_any_exporter_sends_is_refused_before_any_is_converted(api: LiveServer) -> None:
+    # 16 MiB of empty spans was ~8 million of them: 43 s and 2 GB of one worker before the count was checked.
+    empty_spans = b"\x12\x00" * (MAX_SPANS + 1)  # ScopeSpans.spans, each an empty Span
+    scope = b"\x12" + _varint(len(empty_spans)) + empty_spans  # ResourceSpans.scope_spans
+    body = b"\x0a" + _varint(len(scope)) + scope  # ExportTraceServiceRequest.resource_spans
+    answer = api.post("/v1/traces", data=body, headers=PROTOBUF)  # counted on the wire, stopping past the limit
+    assert answer.status_code == 413 and "at most 50000" in RpcStatus.FromString(answer.content).message
+    as_json = {"resourceSpans": [{"scopeSpans": [{"spans": [{}] * (MAX_SPANS + 1)}]}]}
+    assert api.post("/v1/traces", json=as_json, headers=SERVER).status_code == 413
+
+
+def test_the_wire_count_of_spans_is_the_messages_own() -> None:
+    spans = sdk_spans("otel-player-7", count=3) + sdk_spans("otel-player-8", count=2)
+    request = encode_spans(spans)
+    data = request.SerializeToString()
+    real = sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
+    assert real >= 5 and protobuf_spans(data) == real
+    assert protobuf_spans(data, most=2) == 3  # stops once past the limit
+    assert protobuf_spans(data[:-3]) == 0  # truncated: the full parse names it
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def test_a_span_exported_again_with_other_usage_is_rejected_as_a_conflict(api: LiveServer) -> None:

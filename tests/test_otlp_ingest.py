@@ -207,6 +207,8 @@ def test_a_genai_span_with_neither_model_nor_usage_bills_nothing_and_is_ignored(
         ({"spanId": None}, "spanId: required"),
         ({"endTimeUnixNano": str(END - 2_000_000_000)}, "endTimeUnixNano: must not be before startTimeUnixNano"),
         ({"startTimeUnixNano": "0"}, "startTimeUnixNano: required"),
+        ({"startTimeUnixNano": "\u00b2"}, "startTimeUnixNano: required"),  # a digit to str.isdigit, not to int()
+        ({"endTimeUnixNano": "9" * 5000}, "endTimeUnixNano: required"),  # past int()'s digit limit
     ],
 )
 def test_a_span_with_broken_ids_or_times_is_rejected_with_its_reason(change: dict[str, Any], reason: str) -> None:

@@ -23,6 +23,7 @@ from services.usage_tracking_service import MAX_BATCH_EVENTS
 
 from .errors import InvalidBody
 from .handlers import Call
+from .otlp_limits import MAX_SPANS, json_spans, protobuf_spans
 from .request import ApiRequest, RawBody, parse_json_body
 from .responses import ApiResponse
 from .schemas import ErrorBody
@@ -47,6 +48,8 @@ def export_traces(call: Call) -> dict[str, Any] | ApiResponse:
     """Log every GenAI span of an OTLP trace export; answer OTLP's ``ExportTraceServiceResponse``."""
     body: RawBody = call.body
     request = _decode(body.content_type, _decompress(body))
+    if (spans := json_spans(request)) > MAX_SPANS:
+        raise PayloadTooLarge(f"the export holds {spans} spans; send at most {MAX_SPANS} a request")
     answer = _answer(call, request)
     return _protobuf_answer(answer) if body.content_type in PROTOBUF_TYPES else answer
 
@@ -167,6 +170,8 @@ def _protobuf(data: bytes) -> Any:
             "application/x-protobuf needs the opentelemetry-proto package on the server "
             "(pip install opentelemetry-proto); send application/json (OTLP/JSON) instead"
         ) from None
+    if protobuf_spans(data) > MAX_SPANS:  # counted on the wire, before a message is built
+        raise PayloadTooLarge(f"the export holds over {MAX_SPANS} spans; send at most {MAX_SPANS} a request")
     try:
         message = ExportTraceServiceRequest.FromString(data)
     except (DecodeError, RecursionError, ValueError) as exc:
