@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from services.alerts import AlertConfig, Status, WebhookSender, check_alerts, open_alert_log, parse_config
 from services.cli import cli
+from services.errors import ValidationFailed
 from services.pricing import PriceBook
 from services.store.sqlite_store import SQLiteUsageStore
 from services.usage_tracking_service import UsageTrackingService
@@ -151,6 +152,10 @@ def test_each_rule_fires_exactly_once_across_repeated_and_concurrent_checks(two_
     records = open_alert_log(second.store)
     history = records.history(limit=5)
     rest = records.history(limit=5, cursor=history.next_cursor)
+    for cursor in ("zzz", "\u00b2", "9" * 40):  # not a cursor a page returned: refused by name on both stores
+        with pytest.raises(ValidationFailed) as refused:
+            records.history(limit=5, cursor=cursor)
+        assert [error.field for error in refused.value.fields] == ["cursor"]
     records.close()
     assert {(a.rule, a.scope, a.period) for a in history.alerts + rest.alerts} == EXPECTED
     assert rest.next_cursor is None and all(a.status == "sent" and a.delivered == 1 for a in history.alerts)

@@ -183,3 +183,7 @@ def test_the_alerts_route_needs_a_key_and_names_a_bad_limit(api: LiveServer) -> 
     assert api.get("/v1/admin/alerts").status_code == 401
     bad = api.get("/v1/admin/alerts", params={"limit": 0}, headers=ADMIN)
     assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "limit"
+    # A cursor no page returned is refused by name (it used to answer 500, or page one again: a loop).
+    for cursor in ("\u00b2", "9" * 20, "zzz", "-1"):
+        bad = api.get("/v1/admin/alerts", params={"cursor": cursor}, headers=ADMIN)
+        assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "cursor", cursor

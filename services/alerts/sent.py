@@ -62,7 +62,7 @@ class AlertLog(Protocol):
         ...
 
     def history(self, limit: int = 50, cursor: str | None = None) -> HistoryPage:
-        """The most recently claimed alerts first."""
+        """The most recently claimed alerts first; ``ValidationFailed`` for a cursor no page returned."""
         ...
 
     def close(self) -> None: ...
@@ -79,10 +79,18 @@ def parse_iso(text: str | None) -> datetime | None:
 
 def check_limit(limit: int) -> None:
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_HISTORY:
-        from models.ai_usage import FieldError
-        from services.errors import ValidationFailed
+        raise _invalid("limit", f"must be an integer from 1 to {MAX_HISTORY}")
 
-        raise ValidationFailed([FieldError(field="limit", message=f"must be an integer from 1 to {MAX_HISTORY}")])
+
+def refused_cursor() -> Exception:
+    return _invalid("cursor", "not one a previous page returned")
+
+
+def _invalid(field: str, message: str) -> Exception:
+    from models.ai_usage import FieldError
+    from services.errors import ValidationFailed
+
+    return ValidationFailed([FieldError(field=field, message=message)])
 
 
 _SCHEMA = """
@@ -169,7 +177,10 @@ class SQLiteAlertLog:
 
     def history(self, limit: int = 50, cursor: str | None = None) -> HistoryPage:
         check_limit(limit)
-        offset = int(cursor) if cursor and cursor.isdigit() else 0
+        # The cursor is the offset a previous page returned; anything else is refused, never read as page one.
+        if cursor is not None and not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 12):
+            raise refused_cursor()
+        offset = int(cursor) if cursor else 0
         rows = self._run(
             "SELECT rule, scope, period, status, claimed_at, sent_at, title, delivered, failed FROM alerts_sent "
             "ORDER BY claimed_at DESC, rule, scope, period LIMIT ? OFFSET ?",

@@ -21,7 +21,15 @@ from appwrite.query import Query
 from appwrite.services.tables_db import TablesDB
 
 from services.alerts.evaluate import Alert
-from services.alerts.sent import CLAIM_LEASE, HistoryPage, SentAlert, check_limit, iso, parse_iso
+from services.alerts.sent import (
+    CLAIM_LEASE,
+    HistoryPage,
+    SentAlert,
+    check_limit,
+    iso,
+    parse_iso,
+    refused_cursor,
+)
 from services.store.appwrite_client import get_json
 from services.store.appwrite_retry import RetryPolicy
 
@@ -145,12 +153,21 @@ class AppwriteAlertLog:
 
     def history(self, limit: int = 50, cursor: str | None = None) -> HistoryPage:
         check_limit(limit)
+        if cursor is not None and not (cursor.isascii() and cursor.isalnum() and len(cursor) <= 36):
+            raise refused_cursor()
         queries = [Query.order_desc("claimed_at"), Query.limit(limit + 1)]
         if cursor:
             queries.append(Query.cursor_after(cursor))
-        rows = self.retry.call(
-            "list alerts", lambda: get_json(self.db.client, self._path(), {"queries": queries, "total": False})["rows"]
-        )
+
+        def read() -> list[dict[str, Any]]:
+            try:
+                return get_json(self.db.client, self._path(), {"queries": queries, "total": False})["rows"]
+            except AppwriteException as exc:
+                if exc.type == "general_cursor_not_found":
+                    raise refused_cursor() from None
+                raise
+
+        rows = self.retry.call("list alerts", read)
         alerts = [
             SentAlert(
                 rule=r["rule"],
