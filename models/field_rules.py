@@ -16,10 +16,19 @@ MAX_METADATA_DEPTH = 32
 
 
 def _not_a_number(value: object) -> object:
-    # pydantic would read 0 or 1.7e9 as Unix seconds; the API documents an ISO-8601 string, so say so.
-    if isinstance(value, int | float):
+    # pydantic would read 0, 1.7e9 or "1700000000" as Unix seconds (or milliseconds); the API documents an ISO-8601
+    # string, so say so.
+    if isinstance(value, int | float) or (isinstance(value, str) and _is_number(value)):
         raise ValueError("must be an ISO-8601 date-time string with a UTC offset, not a number")
     return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _aware_utc(value: datetime) -> datetime:

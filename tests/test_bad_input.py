@@ -36,6 +36,8 @@ CASES = [
     ({"timestamp": datetime(2026, 11, 23, 12, 0)}, "timestamp", "timezone-aware"),
     ({"timestamp": "2026-11-23T12:00:00"}, "timestamp", "timezone-aware"),
     ({"timestamp": 1_790_000_000}, "timestamp", "not a number"),
+    ({"timestamp": "1790000000"}, "timestamp", "not a number"),  # pydantic would read Unix seconds off the text
+    ({"timestamp": "1763899200000"}, "timestamp", "not a number"),  # or milliseconds
     ({"timestamp": "0001-01-01T00:00:00+01:00"}, "timestamp", "out of range"),
     ({"timestamp": datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-23)))}, "timestamp", "out of range"),
     ({"timestamp": datetime(2027, 1, 1, tzinfo=UTC)}, "timestamp", "in the future"),
