@@ -15,28 +15,50 @@ MAX_MONTHS = 120
 MAX_TOP = 1000
 
 
+# No event predates 1970 (usage_events refuses it), and a range steps a bucket or a week past its ends: days outside
+# these are a caller's mistake, refused by name rather than overflowing the calendar.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
+OUTSIDE_DAYS = f"must be from {FIRST_DAY} to {LAST_DAY}"
+
+
 def invalid(field: str, message: str) -> ValidationFailed:
     return ValidationFailed([FieldError(field=field, message=message)])
+
+
+def outside_days(day: date) -> str | None:
+    """Why ``day`` cannot bound a range, or None when it can."""
+    return None if FIRST_DAY <= day <= LAST_DAY else OUTSIDE_DAYS
 
 
 def as_day(value: date | datetime, field: str) -> date:
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise invalid(field, "a datetime must be timezone-aware (or pass a date)")
-        return value.astimezone(UTC).date()
-    if isinstance(value, date):
-        return value
-    raise invalid(field, f"must be a date, got {type(value).__name__}")
+        day = value.astimezone(UTC).date()
+    elif isinstance(value, date):
+        day = value
+    else:
+        raise invalid(field, f"must be a date, got {type(value).__name__}")
+    if (why := outside_days(day)) is not None:
+        raise invalid(field, why)
+    return day
 
 
 def as_instant(value: date | datetime, field: str) -> datetime:
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise invalid(field, "must be timezone-aware (UTC everywhere)")
-        return value.astimezone(UTC)
-    if isinstance(value, date):
-        return datetime.combine(value, time(), UTC)
-    raise invalid(field, f"must be a date-time, got {type(value).__name__}")
+        try:
+            instant = value.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00+01:00 has no UTC date
+            raise invalid(field, OUTSIDE_DAYS) from None
+    elif isinstance(value, date):
+        instant = datetime.combine(value, time(), UTC)
+    else:
+        raise invalid(field, f"must be a date-time, got {type(value).__name__}")
+    if (why := outside_days(instant.date())) is not None:
+        raise invalid(field, why)
+    return instant
 
 
 def day_range(start: date | datetime, end: date | datetime) -> tuple[date, date]:
@@ -67,11 +89,7 @@ def bucket_starts(begin: datetime, stop: datetime, interval: Interval) -> list[d
         starts.append(at)
         if len(starts) > most:
             raise invalid("end", f"a {interval.value} series has at most {most} buckets")
-        at = (
-            at + step
-            if step
-            else (at.replace(year=at.year + 1, month=1) if at.month == 12 else at.replace(month=at.month + 1))
-        )
+        at = at + step if step else _next_month(at)
     return starts
 
 

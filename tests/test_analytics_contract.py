@@ -241,6 +241,10 @@ def test_the_global_day_reads_every_tenant(seeded) -> None:
         (lambda s: s.get_top_players(TODAY, limit=0), "limit"),
         (lambda s: s.get_tenant_usage_summary("t", days=0), "days"),
         (lambda s: s.get_time_series(datetime(2026, 11, 1), NOW, "day"), "start"),
+        # Outside 1970..9998: named, never stepped past the calendar's ends (OverflowError before).
+        (lambda s: s.get_time_series(datetime(9999, 12, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC)), "start"),
+        (lambda s: s.get_cost_by_model(date(1, 1, 1), date(1, 1, 3)), "start"),
+        (lambda s: s.get_daily_usage("p1", date(1969, 12, 31)), "date"),
     ],
 )
 def test_bad_analytics_arguments_name_the_field(seeded, call, field) -> None:

@@ -133,10 +133,36 @@ def test_a_single_event_posted_as_a_json_array_is_422(api: LiveServer) -> None:
         ("/v1/users/u/cost/monthly", {"month": "May"}, "month"),
         ("/v1/users/u/cost/monthly", {"year": "1969"}, "year"),
         ("/v1/admin/cost/daily", {"date": ""}, "date"),
+        # Days outside 1970..9998 are refused by name, never stepped past the calendar's ends (a 500 before).
+        ("/v1/admin/costs/by-provider", {"end": "0001-01-03"}, "end"),
+        ("/v1/admin/top/operations", {"start": "9999-12-31"}, "start"),
+        ("/v1/admin/metrics/aggregates", {"interval": "day", "end": "0001-01-03T00:00Z"}, "end"),
+        ("/v1/admin/metrics/aggregates", {"interval": "month", "start": "9999-12-01T00:00Z"}, "start"),
     ],
 )
 def test_an_invalid_query_parameter_is_422_naming_it(api: LiveServer, path: str, params: dict, field: str) -> None:
     response = api.get(path, params=params, headers=SERVER)
+
+    assert response.status_code == 422
+    assert _fields(response) == [field]
+
+
+# -- path ids ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        # The separator of tenant-scoped keys: "studio-a<US>player-1" must not read studio-a's player-1.
+        ("/v1/users/studio-a%1Fplayer-1/usage/daily", "user_id"),
+        ("/v1/users/studio-a%1Fplayer-1/requests/today", "user_id"),
+        ("/v1/sessions/studio-a%1Fs-1/usage", "session_id"),
+        ("/v1/users/%00/cost/monthly", "user_id"),
+        ("/v1/users/" + "x" * 129 + "/usage/daily", "user_id"),
+        ("/v1/tenants/studio%1Fa/usage/summary", "tenant_id"),
+    ],
+)
+def test_a_path_id_no_event_can_have_is_422_naming_it(api: LiveServer, path: str, field: str) -> None:
+    api.post("/v1/usage", json=event(tenant_id="studio-a", user_id="player-1", session_id="s-1"), headers=SERVER)
+    response = api.get(path, headers=SERVER)
 
     assert response.status_code == 422
     assert _fields(response) == [field]

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from models.ai_usage import MAX_MODEL_CHARS, TaskType
 from models.analytics import (
@@ -35,7 +35,7 @@ from services.time_ranges import MAX_RANGE_DAYS, MAX_TOP
 
 from .handlers import Call
 from .responses import ApiResponse
-from .schemas import IsoDate
+from .schemas import IsoDate, within_days
 
 DEFAULT_RANGE_DAYS = 7
 CSV_TYPE = "text/csv; charset=utf-8"
@@ -50,7 +50,7 @@ def _iso_instant(value: object) -> object:
     return value
 
 
-Instant = Annotated[AwareDatetime, BeforeValidator(_iso_instant)]
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_instant), AfterValidator(within_days)]
 EXPORT_PAGE = 1000
 
 

@@ -25,7 +25,7 @@ from .openapi import openapi_document
 from .request import ApiRequest, RawBody, parse_json_body
 from .responses import CORRELATION_HEADER, ApiResponse
 from .routes import Route, match
-from .schemas import RawBodyModel
+from .schemas import RawBodyModel, check_path_ids
 
 log = structlog.get_logger("ai_usage.http")
 
@@ -86,6 +86,7 @@ def _handle(route: Route, params: dict[str, str], request: ApiRequest, app: ApiA
     caller = request.caller or caller_from_authorization(request.headers.get("authorization"), app.auth)
     structlog.contextvars.bind_contextvars(role=caller.role.value)
     authorize(caller, route.roles, route.owner_param, params)
+    check_path_ids(params)
     if route.body is None:
         body = None
     elif issubclass(route.body, RawBodyModel):  # the handler decodes it by content type (OTLP: protobuf too)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
+from collections.abc import Mapping
+from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from models.ai_usage import (
     MAX_CREDITS_PER_EVENT,
@@ -26,6 +27,9 @@ from models.ai_usage import (
     TaskType,
     UsageEvent,
 )
+from models.field_rules import Identifier, NoSlash
+from services.errors import ValidationFailed
+from services.time_ranges import outside_days
 from services.usage_tracking_service import MAX_BATCH_EVENTS
 
 ID_FIELDS = ("request_id", "user_id", "tenant_id", "session_id", "character_id")
@@ -40,7 +44,45 @@ def _iso_date(value: object) -> object:
     return value
 
 
-IsoDate = Annotated[date, BeforeValidator(_iso_date), Field(description="A UTC day, YYYY-MM-DD")]
+def within_days(value: date | datetime) -> date | datetime:
+    # The ranges' own bounds (services.time_ranges), checked as the query is read: a default range counted back
+    # from an end near year 1 would otherwise overflow before the service could name the field.
+    if (why := outside_days(value.date() if isinstance(value, datetime) else value)) is not None:
+        raise ValueError(why)
+    return value
+
+
+# Path ids follow the rules of the fields they name on the way in (models.field_rules): an id no event can have
+# (a control character, among them the separator of tenant-scoped keys, or longer than any stored) is refused by
+# name instead of looked up, so it can never meet another tenant's key.
+_PATH_IDS = {
+    "user_id": TypeAdapter(Annotated[Identifier, NoSlash]),
+    "session_id": TypeAdapter(Annotated[Identifier, NoSlash]),
+    "tenant_id": TypeAdapter(Identifier),
+}
+
+
+def check_path_ids(params: Mapping[str, str]) -> None:
+    """``ValidationFailed`` naming each path id that breaks its field's rules."""
+    errors: list[FieldError] = []
+    for name, value in params.items():
+        adapter = _PATH_IDS.get(name)
+        if adapter is None:
+            continue
+        try:
+            adapter.validate_python(value)
+        except ValidationError as exc:
+            errors += [
+                FieldError(field=name, message=error["msg"].removeprefix("Value error, "))
+                for error in exc.errors(include_url=False)
+            ]
+    if errors:
+        raise ValidationFailed(errors)
+
+
+IsoDate = Annotated[
+    date, BeforeValidator(_iso_date), AfterValidator(within_days), Field(description="A UTC day, YYYY-MM-DD")
+]
 
 
 # -- query strings ---------------------------------------------------------------------------------------
