@@ -68,7 +68,7 @@ class UsageSummaries:
         self, user_id: str, date: date | None = None, tenant_id: str | None = None
     ) -> DailyUsageSummary:
         day = self._utc_day(date)
-        by_task = self.store.get_rollups(RollupKind.USER_DAY, player_key(user_id, tenant_id), day.isoformat())
+        by_task = self.store.get_rollups(RollupKind.USER_DAY, _scope("user_id", user_id, tenant_id), day.isoformat())
         return summaries.daily_summary(user_id, day, total_of(by_task), by_task)
 
     def get_monthly_cost(
@@ -79,7 +79,7 @@ class UsageSummaries:
         # own would cost every event one more random row to write.
         first, last = month_day_buckets(year, month)
         rows = self.store.sum_rollups(
-            RollupKind.USER_DAY, player_key(user_id, tenant_id), first, last, TOTAL_COUNTERS, by_bucket=False,
+            RollupKind.USER_DAY, _scope("user_id", user_id, tenant_id), first, last, TOTAL_COUNTERS, by_bucket=False,
             by_dim=False,
         )  # fmt: skip
         counters = next((Counters(*values) for values in rows.values()), Counters())
@@ -123,10 +123,10 @@ class UsageSummaries:
     def request_count_today(self, user_id: str, tenant_id: str | None = None) -> RequestCount:
         """The rate limiter's count. Fail-open and fast: if the store cannot answer within the count deadline
         (``AI_USAGE_COUNT_DEADLINE_MS``), 0 and ``degraded=True``."""
-        day = self.today()
+        day, scope = self.today(), _scope("user_id", user_id, tenant_id)  # a bad id is the caller's error
         try:
             with deadlines.deadline(self.settings.count_deadline_ms / 1000):
-                by_task = self.store.get_rollups(RollupKind.USER_DAY, player_key(user_id, tenant_id), day.isoformat())
+                by_task = self.store.get_rollups(RollupKind.USER_DAY, scope, day.isoformat())
         except Exception as exc:  # the game must not stop, or wait, because the ledger is down or slow
             log.warning("rate_limit.count_degraded", user_id=user_id, error=repr(exc))
             return RequestCount(user_id, day, 0, True)
@@ -140,7 +140,7 @@ class UsageSummaries:
     ) -> DateRangeUsage:
         """Usage of ``user_id`` from ``start`` to ``end``, both UTC days and both included."""
         start, end = day_range(start, end)
-        scope = player_key(user_id, tenant_id)
+        scope = _scope("user_id", user_id, tenant_id)
         rows = self.store.get_rollup_range(RollupKind.USER_DAY, scope, start.isoformat(), end.isoformat())
         by_day: dict[str, Counters] = {}
         by_task: dict[str, Counters] = {}
@@ -166,7 +166,7 @@ class UsageSummaries:
         return UsageSummary(days=days, **usage.model_dump())
 
     def get_usage_by_model(self, user_id: str, model: str, tenant_id: str | None = None) -> ModelUsage:
-        by_model = self.store.get_rollups(RollupKind.USER_MODEL, player_key(user_id, tenant_id), "")
+        by_model = self.store.get_rollups(RollupKind.USER_MODEL, _scope("user_id", user_id, tenant_id), "")
         counters = by_model.get(model, Counters())
         return ModelUsage(user_id=user_id, model=model, **summaries.totals_fields(counters))
 
@@ -176,13 +176,21 @@ class UsageSummaries:
         Sums the user's all-time rollups by model: one row per model the player used, never the raw events.
         """
         return total_of(
-            self.store.get_rollups(RollupKind.USER_MODEL, player_key(user_id, tenant_id), "")
+            self.store.get_rollups(RollupKind.USER_MODEL, _scope("user_id", user_id, tenant_id), "")
         ).platform_credits
 
     def get_session_usage(self, session_id: str, tenant_id: str | None = None) -> SessionUsage:
-        by_task = self.store.get_rollups(RollupKind.SESSION, player_key(session_id, tenant_id), "")
+        by_task = self.store.get_rollups(RollupKind.SESSION, _scope("session_id", session_id, tenant_id), "")
         if not by_task:
             raise NotFound(f"no usage recorded for session {session_id!r}")
         return SessionUsage(
             session_id=session_id, by_task=summaries.breakdowns(by_task), **summaries.totals_fields(total_of(by_task))
         )
+
+
+def _scope(field: str, value: str, tenant_id: str | None) -> str:
+    """The rollup scope of a player or a session. An id holding the separator of tenant-scoped keys (which no
+    event can have) is refused: "studio-a<US>player-1" in the default tenant would be studio-a's player-1."""
+    if "\x1f" in value:
+        raise invalid(field, "must not contain control characters (U+001F)")
+    return player_key(value, tenant_id)

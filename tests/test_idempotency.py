@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from models.ai_usage import LogStatus
-from services.errors import IdempotencyConflict
+from services.errors import IdempotencyConflict, ValidationFailed
 from services.pricing import PriceBook
 from services.store.protocol import UsageStore
 from services.usage_tracking_service import UsageTrackingService
@@ -54,6 +54,14 @@ def test_two_tenants_may_use_the_same_request_id_and_each_keeps_its_own_event(le
     assert requests_today(ledger, "player-1") == 1
     assert ledger.get_user_request_count_today("player-1", "studio-a") == 1
     assert ledger.get_daily_usage("player-1", tenant_id="studio-b").total_input_tokens == 3000
+    # An id holding the separator of tenant-scoped keys is refused, never read as another tenant's player.
+    for read in (
+        lambda: ledger.get_daily_usage("studio-a\x1fplayer-1"),
+        lambda: ledger.get_user_request_count_today("studio-a\x1fplayer-1"),
+        lambda: ledger.get_session_usage("studio-a\x1fs-1"),
+    ):
+        with pytest.raises(ValidationFailed):
+            read()
 
 
 def test_a_blank_tenant_id_is_the_default_tenant_on_every_read(ledger: UsageTrackingService) -> None:
