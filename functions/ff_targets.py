@@ -35,7 +35,9 @@ def _render(response: ApiResponse, request: flask.Request) -> flask.Response:
         headers["Connection"] = "close"
     # functions-framework reads the whole body after every response; give it nothing left to read.
     request.stream = io.BytesIO()  # type: ignore[misc]
-    return flask.Response(response.whole_body(), response.status, headers, content_type=response.content_type)
+    # An export streams its chunks as the WSGI adapter does (bounded memory, page by page), not joined first.
+    body = response.render() if response.chunks is None else response.chunks
+    return flask.Response(body, response.status, headers, content_type=response.content_type)
 
 
 # Paths Flask itself refuses before any target runs (a newline in the path, /favicon.ico...) also answer JSON.
