@@ -16,10 +16,10 @@ import pytest
 from ai_usage_client import UsageClient
 from ai_usage_client import client as client_module
 from ai_usage_client import ids as ids_module
+from ai_usage_client.encoding import _encoder, encode
 from ai_usage_client.extract import anthropic as anthropic_reader
 from ai_usage_client.extract import fast, usage_from_response
 from ai_usage_client.extract import openai as openai_reader
-from ai_usage_client.sender import _encoder, encode
 from anthropic.types import Message
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -192,14 +192,15 @@ def test_log_builds_the_event_the_general_merge_builds(captured: tuple[UsageClie
     assert events[0::2] == events[1::2]
 
 
-def test_a_circular_event_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_circular_event_is_kept_as_a_dead_letter_not_raised(caplog: pytest.LogCaptureFixture) -> None:
     client = UsageClient.in_process(object())
     metadata: dict[str, Any] = {}
     metadata["self"] = metadata
-    with caplog.at_level(logging.ERROR, logger="ai_usage_client"):
+    with caplog.at_level(logging.WARNING, logger="ai_usage_client"):
         assert client.record(None, user_id="p1", model="m", metadata=metadata, request_id="r3") == "r3"
-    assert "record_failed request_id=r3" in caplog.text
-    assert "Circular reference detected" in caplog.text
+    assert "rejected request_id=r3" in caplog.text and "Circular reference detected" in caplog.text
+    stats = client.stats()
+    assert (stats.queued, stats.rejected, stats.dropped) == (1, 1, 0)  # kept for the operator, never lost
     client.close(1)
 
 

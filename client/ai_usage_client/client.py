@@ -9,6 +9,7 @@ into the game once the client is built: a failure of the client is logged on ``l
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -21,6 +22,7 @@ from .tracking import TrackedCall, tracked_decorator
 log = logging.getLogger("ai_usage_client")
 
 MAX_ERROR_MESSAGE_CHARS = 2000  # the ledger's bound on error_message (models.ai_usage.MAX_ERROR_MESSAGE_CHARS)
+UNKNOWN_MODEL = "unknown"  # a call whose model is not known (it failed first, or its answer could not be read)
 
 _usage_from_response: Callable[[object, str | None], dict[str, Any]] | None = None
 
@@ -95,6 +97,7 @@ class UsageClient(ClientLifecycle):
                     usage = self._usage(response, usage_overrides.get("provider"))
                 if usage is None:
                     metadata = _flag_unrecognised(metadata, response)
+                    event["model"] = _model_of(response)  # a model= given wins, merged below
                 else:
                     event.update(usage)  # the extractors never put a None
             if user_id is not None:
@@ -164,6 +167,7 @@ class UsageClient(ClientLifecycle):
 
             def on_done(fields: dict[str, Any], complete: bool) -> None:
                 usage = {**defaults, **fields}
+                usage.setdefault("model", UNKNOWN_MODEL)  # broken before its first chunk: still recorded
                 event = dict(labels, latency_ms=(time.perf_counter() - start) * 1000)
                 if not complete:
                     event["metadata"] = {**(labels.get("metadata") or {}), "stream_incomplete": True}
@@ -189,6 +193,7 @@ class UsageClient(ClientLifecycle):
                 fields = self._usage(response, overrides.get("provider") or usage.get("provider"))
                 if fields is None:
                     labels["metadata"] = _flag_unrecognised(labels.get("metadata"), response)
+                    usage.setdefault("model", _model_of(response))
                 else:
                     usage.update(fields)
             self._emit(usage, labels, overrides, request_id)
@@ -217,14 +222,17 @@ class UsageClient(ClientLifecycle):
         """The merged event into the ledger's form, then queued."""
         latency = event.pop("latency_ms", None)
         if latency is not None:
-            event["request_duration_ms"] = max(0, round(latency))
+            # A value that is not a finite number (a header's text, NaN) is passed on as given: the ledger refuses
+            # it by name and the event is kept as a dead letter, never dropped here.
+            finite = isinstance(latency, int | float) and not isinstance(latency, bool) and math.isfinite(latency)
+            event["request_duration_ms"] = max(0, round(latency)) if finite else latency
         moment = event.get("timestamp")
         if moment is None:
             event["timestamp"] = now_utc()
         elif isinstance(moment, datetime):
             event["timestamp"] = moment.isoformat()
         metadata = event.get("metadata")
-        if metadata is not None and not isinstance(metadata, dict):
+        if isinstance(metadata, Mapping) and not isinstance(metadata, dict):
             event["metadata"] = dict(metadata)
         if event.get("success", True) is True:
             event.pop("success", None)  # the ledger's default; keeps the event small
@@ -233,9 +241,12 @@ class UsageClient(ClientLifecycle):
 
     def failure_event(self, labels: dict[str, Any], exc: BaseException, latency_ms: float, request_id: str) -> None:
         """A call that raised: zero tokens, success false, the exception's type and message."""
-        message = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_MESSAGE_CHARS]
+        try:
+            message = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_MESSAGE_CHARS]
+        except Exception:  # an exception whose text cannot be made: its type still says what failed
+            message = type(exc).__name__
         event = dict(labels, success=False, error_message=message, latency_ms=latency_ms)
-        event.setdefault("model", "unknown")
+        event.setdefault("model", UNKNOWN_MODEL)
         self._record(None, event, {}, request_id)
 
 
@@ -244,6 +255,16 @@ def _merge(event: dict[str, Any], source: Mapping[str, Any]) -> None:
     for name, value in source.items():
         if value is not None:
             event[name] = value
+
+
+def _model_of(response: object) -> str:
+    """The model an unreadable response plainly names, else ``UNKNOWN_MODEL``: the ledger needs one to record the
+    call (flagged ``usage_unrecognised``) rather than refuse it."""
+    try:
+        model = response.get("model") if isinstance(response, Mapping) else getattr(response, "model", None)
+    except Exception:
+        model = None
+    return model if isinstance(model, str) and model.strip() else UNKNOWN_MODEL
 
 
 def _flag_unrecognised(metadata: Mapping[str, Any] | None, response: object) -> dict[str, Any]:

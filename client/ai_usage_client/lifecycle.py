@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import time
 import weakref
 from pathlib import Path
@@ -83,7 +84,6 @@ class ClientLifecycle:
         self._one_queued = self._counters.one_queued  # lock-free (stats.Counters): the hot path calls it
         self._transport = transport
         self._spool = Spool(spool_path)
-        self._exit_timeout = exit_timeout
         self._closed = False
         self._sender = Sender(
             transport,
@@ -95,7 +95,8 @@ class ClientLifecycle:
             backoff_base=backoff_base,
             backoff_cap=backoff_cap,
         )
-        atexit.register(_close_at_exit, weakref.ref(self))
+        self._sender.exit_timeout = exit_timeout
+        _LIVE_SENDERS.add(self._sender)
 
     def __repr__(self) -> str:  # never show the key
         return f"{type(self).__name__}(base_url={self.base_url!r}, spool_path={str(self._spool.path)!r})"
@@ -115,14 +116,7 @@ class ClientLifecycle:
         if self._closed:
             return
         self._closed = True
-        try:
-            started = time.monotonic()
-            self._sender.flush(timeout, False)
-            remaining = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-            if self._sender.stop(remaining):
-                self._transport.close()
-        except Exception:
-            log.exception("ai_usage_client.close_failed")
+        _close_sender(self._sender, timeout)
 
     def __enter__(self) -> Self:
         return self
@@ -139,10 +133,41 @@ class ClientLifecycle:
         return self._spool
 
 
-def _close_at_exit(ref: weakref.ReferenceType[ClientLifecycle]) -> None:
-    client = ref()
-    if client is not None:
-        client.close(client._exit_timeout)
+# Every sender still running, whether or not its client is still referenced: a client dropped without close() is
+# collected, but its thread (which holds its sender) runs on and must drain at exit. A fork starts each again.
+_LIVE_SENDERS: weakref.WeakSet[Sender] = weakref.WeakSet()
+
+
+def _close_sender(sender: Sender, timeout: float | None) -> None:
+    """Flush, stop the thread, keep in the spool anything still unsent; never raises."""
+    try:
+        started = time.monotonic()
+        sender.flush(timeout, False)
+        remaining = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+        if sender.stop(remaining):
+            sender.transport.close()
+    except Exception:
+        log.exception("ai_usage_client.close_failed")
+    _LIVE_SENDERS.discard(sender)
+
+
+def _close_all_at_exit() -> None:
+    for sender in list(_LIVE_SENDERS):
+        _close_sender(sender, sender.exit_timeout)
+
+
+def _restart_in_child() -> None:
+    # A forked worker (gunicorn --preload, multiprocessing) has no sender thread: without one, its events would
+    # wait in a queue nothing reads. The parent keeps sending what it had queued.
+    for sender in list(_LIVE_SENDERS):
+        try:
+            sender.restart_in_child()
+        except Exception:
+            log.exception("ai_usage_client.restart_after_fork_failed")
+
+
+atexit.register(_close_all_at_exit)
+os.register_at_fork(after_in_child=_restart_in_child)
 
 
 def _check_positive(**values: float) -> None:

@@ -16,47 +16,19 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
+from .encoding import Item, encode, is_utf8, new_item, safe_repr
 from .spool import Spool, SpoolError
 from .stats import Counters
-from .transport import ACKNOWLEDGED, Answer, BatchInvalid, Delivered, Transient, Transport
+from .transport import ACKNOWLEDGED, Transient, Transport, deliver
 
 log = logging.getLogger("ai_usage_client")
-IDLE_CHECK_SECONDS = 5.0  # how often an idle sender looks for events another process left in the spool
-
-
-class Item(NamedTuple):  # a tuple: built on the game's thread for every event, so it must be cheap
-    request_id: str
-    body: str  # the event as JSON
-    seq: int | None = None  # its spool row, when it is replayed from the spool
-
-
-# Item(...) runs the Python __new__ NamedTuple generates; the game's thread builds the tuple directly.
-_new_item = tuple.__new__
-Outcomes = dict[int, tuple[str, list[dict[str, Any]]]]
-
-
-# One encoder, built once: json.dumps with any option builds a new one per call. allow_nan=False: NaN is not
-# JSON, and the ledger would refuse the whole batch for it.
-_encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
-# Its C core, built once too (JSONEncoder.encode builds one per call: ~7 µs of a call made with cold caches), with
-# the same options, so the same text and errors; but without circular-reference markers (a dict every call would
-# share, and an error leaves dirty): a circular event raises RecursionError, and _encoder then names the fault.
-_c_make = json.encoder.c_make_encoder  # None without the _json accelerator (not CPython): _encoder does it all
-_c_encode = _c_make and _c_make(
-    None, _encoder.default, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False
-)
-
-
-def encode(event: dict[str, Any]) -> str:
-    """The event as compact JSON; TypeError or ValueError when it is not JSON."""
-    if _c_encode is None:
-        return _encoder.encode(event)
-    try:
-        return "".join(_c_encode(event, 0))
-    except RecursionError:
-        return _encoder.encode(event)  # ValueError for a circular event; RecursionError if only too deep
+SPOOL_CHECK_SECONDS = 5.0  # how often the sender looks for events another client or process left in the spool
+# The ledger's body limits: one event past the single-event route's is refused at once (sent, it would be cut off
+# mid-upload and retried forever, holding up every event behind it), and a batch stops short of the batch route's.
+MAX_EVENT_BYTES = 1024 * 1024
+MAX_BATCH_BYTES = 7 * 1024 * 1024
 
 
 class Sender:
@@ -91,9 +63,29 @@ class Sender:
         self._urgent = 0  # flushes waiting: skip the linger
         self._replay_now = False
         self._stopping = False
+        self._stopped = False  # stop() has spooled what the thread left: an event queued after goes there too
+        self._stop_lock = threading.Lock()
+        self._kept_by_stop: set[int] = set()  # ids of in-flight items stop() spooled while the thread still sent
+        self.exit_timeout = 5.0  # how long process exit waits for this sender (the client sets it)
         self.spool_pending = spool.has_pending()
+        self._spool_checked = time.monotonic()
+        self._start()
+
+    def _start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="ai-usage-client-sender", daemon=True)
         self._thread.start()
+
+    def restart_in_child(self) -> None:
+        """After ``fork``: this process has no sender thread, and the queue, locks and spool connection are the
+        parent's (the parent sends its queue). Start again empty, on a spool connection of its own."""
+        self.queue = deque()
+        self._in_flight = []
+        self._wake = threading.Event()
+        self._progress = threading.Condition()
+        self._stop_lock = threading.Lock()
+        self._kept_by_stop = set()
+        self.spool.reopen_in_child()
+        self._start()
 
     # -- called from the game's threads --------------------------------------------------------------------
     def offer(self, event: dict[str, Any]) -> None:
@@ -106,15 +98,26 @@ class Sender:
         if type(request_id) is not str:
             request_id = str(request_id)
         try:
-            item = _new_item(Item, (request_id, encode(event), None))
-        except (TypeError, ValueError) as exc:  # not JSON (an object in metadata, NaN): the ledger cannot take it
-            body = json.dumps(event, default=repr)
-            self._refuse(request_id, body, "rejected", [{"field": "event", "message": f"not JSON: {exc}"}], None)
+            body = encode(event)
+        except (TypeError, ValueError, RecursionError) as exc:  # not JSON (an object, NaN, a cycle): refused
+            self._refuse_unsendable(request_id, event, f"not JSON: {exc!r}")
             return
+        if not request_id.isascii() and not is_utf8(request_id):  # a lone surrogate: no spool or ledger takes it
+            self._refuse_unsendable(request_id, body, "request_id: must be valid Unicode text (a lone surrogate)")
+            return
+        if len(body) > MAX_EVENT_BYTES:
+            self._refuse_unsendable(request_id, body, f"{len(body)} bytes; the ledger takes at most {MAX_EVENT_BYTES}")
+            return
+        item = new_item(Item, (request_id, body, None))
         if len(self.queue) >= self.max_queue or self._stopping:
             self._keep([item], "client closed" if self._stopping else "queue full")
             return
         self.queue.append(item)
+        if self._stopping:  # close() ran meanwhile: if it already spooled the queue, this event is for the spool
+            with self._stop_lock:
+                if self._stopped:
+                    self._keep(self._take_all(), "client closed")
+            return
         length = len(self.queue)
         if length == 1 or length == self.max_batch:
             self._wake.set()  # only on the first event or a full batch: the thread lingers for the rest
@@ -122,10 +125,12 @@ class Sender:
     def flush(self, timeout: float | None, replay: bool) -> bool:
         """Wait until the queue is with the ledger or in the spool (and, with ``replay``, the spool is empty)."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        pending_now = replay and self._safe_has_pending()  # another client or process may have spooled since
         with self._progress:
             self._urgent += 1
             if replay:
                 self._replay_now = True
+                self.spool_pending = self.spool_pending or pending_now
         self._wake.set()
         try:
             with self._progress:
@@ -144,14 +149,18 @@ class Sender:
         self._stopping = True
         self._wake.set()
         self._thread.join(timeout)
-        if self._thread.is_alive():
-            # Stuck on a slow ledger: keep what it holds in the spool (a second delivery is only a duplicate).
+        finished = not self._thread.is_alive()
+        if not finished:
+            # Stuck on a slow ledger: keep what it holds in the spool (a second delivery is only a duplicate),
+            # once: the thread, when its answer comes, leaves these to the spool.
             with self._progress:
                 stranded = [item for item in self._in_flight if item.seq is None]
+                self._kept_by_stop.update(id(item) for item in stranded)
             self._keep(stranded, "client closed while sending")
+        with self._stop_lock:  # what the thread did not take (all of it, if the thread had died or this is a fork)
             self._keep(self._take_all(), "client closed")
-            return False
-        return True
+            self._stopped = True
+        return finished
 
     def _drained(self, replay: bool) -> bool:
         return not self.queue and not self._in_flight and not (replay and self.spool_pending)
@@ -159,9 +168,10 @@ class Sender:
     # -- the thread ----------------------------------------------------------------------------------------
     def _run(self) -> None:
         while True:
-            self._wait()
             stopping = self._stopping
             try:
+                self._wait()
+                stopping = self._stopping
                 with self._progress:
                     batch = self._take(self.max_batch)
                     self._in_flight = batch
@@ -171,9 +181,12 @@ class Sender:
                     self._replay_now = False
                     self._replay()
             except Exception:  # a bug here must not stop the thread: keep the batch and carry on
-                log.exception("ai_usage_client.sender_failed")
-                self._keep([item for item in self._in_flight if item.seq is None], "client error")
-                self._back_off(Transient("client error"))  # a spool that keeps failing is not retried in a loop
+                try:
+                    log.exception("ai_usage_client.sender_failed")
+                    self._keep([item for item in self._in_flight if item.seq is None], "client error")
+                    self._back_off(Transient("client error"))  # a failing spool is not retried in a loop
+                except Exception:  # not even that: counted and logged in _keep, and the thread goes on
+                    log.exception("ai_usage_client.sender_failed_twice")
             finally:
                 with self._progress:
                     self._in_flight = []
@@ -186,21 +199,27 @@ class Sender:
             if self.spool_pending:
                 if not self._replay_now:  # replay when the back-off ends, or at once when a new event comes
                     self._wake.wait(max(0.0, self._retry_at - time.monotonic()))
-            elif not self._wake.wait(IDLE_CHECK_SECONDS):
-                self.spool_pending = self._safe_has_pending()
+            else:
+                self._wake.wait(SPOOL_CHECK_SECONDS)
             self._wake.clear()
+        if not self.spool_pending and time.monotonic() - self._spool_checked >= SPOOL_CHECK_SECONDS:
+            # Busy or idle: another client or process may have left events in the spool file.
+            self._spool_checked = time.monotonic()
+            self.spool_pending = self._safe_has_pending()
         if self.queue and len(self.queue) < self.max_batch and not (self._urgent or self._stopping):
             self._wake.wait(self.linger)  # let a batch fill; a full batch or a flush ends the wait early
             self._wake.clear()
 
-    def _take(self, limit: int) -> list[Item]:
+    def _take(self, limit: int, budget: int = MAX_BATCH_BYTES) -> list[Item]:
         taken: list[Item] = []
-        while self.queue and len(taken) < limit:
-            taken.append(self.queue.popleft())
+        while self.queue and len(taken) < limit and (not taken or len(self.queue[0].body) <= budget):
+            item = self.queue.popleft()
+            budget -= len(item.body) + 1
+            taken.append(item)
         return taken
 
     def _take_all(self) -> list[Item]:
-        return self._take(len(self.queue) + 1_000_000)
+        return self._take(len(self.queue) + 1_000_000, budget=1 << 62)
 
     def _send_fresh(self, batch: list[Item]) -> None:
         if time.monotonic() < self._retry_at:
@@ -210,7 +229,7 @@ class Sender:
             self._keep(batch, "behind older spooled events")  # oldest first: they go after the spool's
             self._replay()
             return
-        outcomes, transient = self._deliver(batch)
+        outcomes, transient = deliver(self.transport, [item.body for item in batch])
         for index, (status, errors) in outcomes.items():
             item = batch[index]
             if status in ACKNOWLEDGED:
@@ -218,7 +237,10 @@ class Sender:
             else:
                 self._refuse(item.request_id, item.body, status, errors, None)
         if transient is not None:
-            self._keep([item for index, item in enumerate(batch) if index not in outcomes], transient.reason)
+            unanswered = [item for index, item in enumerate(batch) if index not in outcomes]
+            with self._progress:  # close() may have spooled them already, while this send was under way
+                unanswered = [item for item in unanswered if id(item) not in self._kept_by_stop]
+            self._keep(unanswered, transient.reason)
             self._back_off(transient)
         else:
             self._failures = 0
@@ -226,7 +248,7 @@ class Sender:
     def _replay(self) -> None:
         rows = self.spool.oldest(self.max_batch)
         batch = [Item(row.request_id, row.body, row.seq) for row in rows]
-        outcomes, transient = self._deliver(batch) if batch else ({}, None)
+        outcomes, transient = deliver(self.transport, [item.body for item in batch]) if batch else ({}, None)
         acknowledged: list[int] = []
         refused: list[tuple[int, str, list[dict[str, Any]]]] = []
         duplicates = 0
@@ -247,23 +269,6 @@ class Sender:
         else:
             self._failures = 0
             self.spool_pending = self.spool.has_pending()
-
-    def _deliver(self, batch: list[Item]) -> tuple[Outcomes, Transient | None]:
-        """Send a batch; a batch refused as a whole is split in halves until the events at fault are found."""
-        answer: Answer = self.transport.send([item.body for item in batch])
-        if isinstance(answer, Delivered):
-            return dict(enumerate(answer.results)), None
-        if isinstance(answer, Transient):
-            return {}, answer
-        assert isinstance(answer, BatchInvalid)
-        if len(batch) == 1:
-            return {0: ("rejected", answer.errors)}, None
-        middle = len(batch) // 2
-        left, transient = self._deliver(batch[:middle])
-        if transient is not None:
-            return left, transient
-        right, transient = self._deliver(batch[middle:])
-        return left | {middle + index: outcome for index, outcome in right.items()}, transient
 
     def _back_off(self, transient: Transient) -> None:
         self._failures += 1
@@ -296,6 +301,17 @@ class Sender:
         except SpoolError:
             self.counters.add(dropped=1)
             log.exception("ai_usage_client.dropped request_id=%s: the dead-letter table cannot be written", request_id)
+
+    def _refuse_unsendable(self, request_id: str, event: object, reason: str) -> None:
+        """An event the ledger could never take, kept as a dead letter in text that can always be stored."""
+        try:
+            body = event if isinstance(event, str) else json.dumps(event, default=repr)
+        except Exception:  # a cycle, an int past str()'s digit limit...
+            body = json.dumps({"request_id": request_id, "unencodable": safe_repr(event)})
+        # Stored as the spool's own text: a lone surrogate in the id (not UTF-8) is escaped, never a failure.
+        request_id = request_id.encode("utf-8", "backslashreplace").decode("utf-8")
+        body = body.encode("utf-8", "backslashreplace").decode("utf-8")
+        self._refuse(request_id, body, "rejected", [{"field": "event", "message": reason}], None)
 
     @staticmethod
     def _log_refused(item: Item, status: str, errors: list[dict[str, Any]]) -> None:

@@ -77,17 +77,25 @@ class Spool:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._open()
+
+    def _open(self) -> None:
         self._lock = threading.Lock()
         try:
-            if str(path) != ":memory:":  # in memory: UsageClient.in_process without a spool_path
+            if str(self.path) != ":memory:":  # in memory: UsageClient.in_process without a spool_path
                 _create_private(self.path)
-            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10.0)
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10.0)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except (OSError, sqlite3.Error) as exc:
             raise SpoolError(f"cannot open the spool {self.path}: {exc}") from exc
+
+    def reopen_in_child(self) -> None:
+        """After ``fork``: the parent's connection (and a lock its threads may have held) are not this process's
+        to use; open the file again. An in-memory spool starts empty (its rows were the parent's)."""
+        self._open()
 
     # -- pending ---------------------------------------------------------------------------------------------
     def add(self, events: Iterable[tuple[str, str]], reason: str) -> int:
@@ -203,8 +211,10 @@ class _Guard:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         self._spool._lock.release()
-        if isinstance(exc, sqlite3.Error | OSError):
-            raise SpoolError(f"spool {self._spool.path}: {exc}") from exc
+        # Any failure, not only SQLite's and the OS's: text SQLite cannot take (a lone surrogate raises
+        # UnicodeEncodeError) must reach the sender as a SpoolError it handles, never stop its thread.
+        if isinstance(exc, Exception) and not isinstance(exc, SpoolError):
+            raise SpoolError(f"spool {self._spool.path}: {exc!r}") from exc
 
 
 def _selection(request_ids: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:

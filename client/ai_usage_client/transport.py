@@ -45,6 +45,25 @@ class BatchInvalid:
 
 
 Answer = Delivered | Transient | BatchInvalid
+Outcomes = dict[int, tuple[str, list[dict[str, Any]]]]  # by index in the batch: (status, errors)
+
+
+def deliver(transport: Transport, bodies: list[str]) -> tuple[Outcomes, Transient | None]:
+    """Send a batch; a batch refused as a whole is split in halves until the events at fault are found."""
+    answer = transport.send(bodies)
+    if isinstance(answer, Delivered):
+        return dict(enumerate(answer.results)), None
+    if isinstance(answer, Transient):
+        return {}, answer
+    assert isinstance(answer, BatchInvalid)
+    if len(bodies) == 1:
+        return {0: ("rejected", answer.errors)}, None
+    middle = len(bodies) // 2
+    left, transient = deliver(transport, bodies[:middle])
+    if transient is not None:
+        return left, transient
+    right, transient = deliver(transport, bodies[middle:])
+    return left | {middle + index: outcome for index, outcome in right.items()}, transient
 
 
 class Transport(Protocol):
