@@ -77,6 +77,11 @@ def differing_fields(event: UsageEvent, built: AIUsageLog, stored: AIUsageLog) -
     ]
 
 
+# The widths every store keeps (Appwrite's columns, appwrite.json): what pricing derives from a model id (a provider
+# read off its prefix, a normalised or case-folded id, a dated version) can run longer than the id, and one such
+# value failed a whole Appwrite batch while SQLite stored it. Cut here, so every store stores the same row.
+PROVIDER_CHARS, PRICE_MODEL_ID_CHARS, PRICE_VERSION_CHARS = 64, 200, 256
+
 # EventPricer.price's answer: a plain tuple, since every logged event builds one.
 Priced = tuple[PriceMatch, str | None, EntryPricer, int, dict[str, int]]
 _Choice = tuple[PriceMatch, str | None, EntryPricer]
@@ -112,6 +117,8 @@ class EventPricer:
         book = self.price_book
         starts, matches = book.versions(model, given)
         inferred = given or book.infer_provider(model)
+        if inferred is not None and len(inferred) > PROVIDER_CHARS:  # a long prefix, not a provider anyone names
+            inferred = None
         choices = [
             (
                 match,
@@ -165,10 +172,10 @@ class EventPricer:
             timestamp=timestamp,
             cost_nano=nano,
             cost_nano_by_kind=nano_by_kind,
-            price_model_id=match.entry.model_id,
+            price_model_id=match.entry.model_id[:PRICE_MODEL_ID_CHARS],
             price_is_fallback=match.is_fallback,
             price_rule=match.rule,
             price_tier=pricer.tier,
-            price_version=pricer.version,
+            price_version=None if pricer.version is None else pricer.version[:PRICE_VERSION_CHARS],
             platform_credits=platform_credits_of(nano),
         )

@@ -164,3 +164,19 @@ def test_a_batch_answers_conflict_per_event_and_stores_the_others(ledger: UsageT
     assert results[1].log is not None and results[1].log.tokens_output == 200
     assert requests_today(ledger, "player-1") == 2
     assert requests_today(ledger, "player-1", "other") == 1
+
+
+def test_what_pricing_derives_from_a_long_model_id_fits_every_store(ledger: UsageTrackingService) -> None:
+    # A provider read off a 100-character prefix, a local runtime's id normalised or case-folded past 200
+    # characters: values the event never held. One failed a whole Appwrite batch while SQLite stored it.
+    events = [
+        event(request_id="prefix", model="h" * 100 + "/some-model"),
+        event(request_id="lm", model="lmstudio/" + "m" * 191),
+        event(request_id="folded", model="ollama/" + "\u00df" * 193),
+    ]
+    results = ledger.log_usage_batch(events)
+    assert [r.status for r in results] == [LogStatus.STORED] * 3
+    logs = [ledger.get_event(e["request_id"]) for e in events]
+    assert logs[0].provider is None  # no provider anyone names: unknown, not a 100-character prefix
+    assert all(len(log.price_model_id) <= 200 and len(log.price_version or "") <= 256 for log in logs)
+    assert [log.model for log in logs] == [e["model"] for e in events]  # the event's own model is kept whole
