@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
+
+from services.terminal_text import terminal_safe
 
 _configured = False
 
@@ -37,17 +39,33 @@ def configure_logging(
     if _configured and not force:
         return
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
-    renderer = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=False)
+    # JSON escapes every control character itself; the console lines escape them here (ids and labels in a line
+    # may be stored text, and an escape sequence in one must not reach the terminal raw).
+    rendering = (
+        [structlog.processors.JSONRenderer()]
+        if use_json
+        else [_terminal_safe_values, structlog.dev.ConsoleRenderer(colors=False)]
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
-            renderer,
+            *rendering,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=_StderrLogger,
         cache_logger_on_first_use=False,
     )
     _configured = True
+
+
+def _terminal_safe_values(_logger: object, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Text values escaped for the terminal (other values are shown by repr, which escapes them already); a
+    traceback keeps its line breaks."""
+    for key, value in event.items():
+        if isinstance(value, str) and not value.isprintable():
+            lines = value.split("\n") if key == "exception" else [value]
+            event[key] = "\n".join(terminal_safe(line) for line in lines)
+    return event

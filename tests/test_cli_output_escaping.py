@@ -134,3 +134,19 @@ def test_a_stored_row_with_odd_ids_prints_as_escapes_in_the_event_view() -> None
     assert_nothing_odd(text)
     text.encode("utf-8")  # a lone surrogate would make the terminal write fail
     assert "r\\x1bc" in text and "inn\\u202ekeeper" in text and "t\\u200b1" in text and "no: x\\ud800" in text
+
+
+def test_console_log_lines_escape_stored_text(capsys: pytest.CaptureFixture[str]) -> None:
+    # An alert's scope or a rejected event's id can be stored text: on a terminal the log line shows it escaped.
+    import structlog
+
+    from services.log_config import configure_logging
+
+    configure_logging("console", "INFO", force=True)
+    try:
+        structlog.get_logger("test").warning(f"rule {ESC}[2J", scope=f"player:t{ESC}]0;pwn\x07{RLO}", count=3)
+        line = capsys.readouterr().err
+    finally:
+        configure_logging("console", "WARNING", force=True)
+    assert_nothing_odd(line)
+    assert "rule \\x1b[2J" in line and "scope=player:t\\x1b]0;pwn\\x07\\u202e" in line and "count=3" in line
