@@ -16,8 +16,11 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+from ai_usage_client import UsageClient
 from ai_usage_client.streams import with_stream_usage, wrap_stream
 from google.genai import types
+
+from tests.test_client_delivery import service, stored
 
 DATA = Path(__file__).parent / "data" / "provider_responses"
 MESSAGES = [{"role": "user", "content": "Greet the traveller."}]
@@ -252,3 +255,158 @@ def test_with_stream_usage_adds_include_usage_only_where_the_caller_did_not_deci
     assert with_stream_usage(asked | {"stream_options": openai.NOT_GIVEN})["stream_options"] == {"include_usage": True}
     # OpenAI refuses stream_options on a request that does not stream.
     assert "stream_options" not in with_stream_usage({"model": "gpt-4o", "messages": MESSAGES})
+
+
+# -- stream managers: an SDK's .stream(...) helper, entered by the game -------------------------------------------
+
+
+def test_anthropic_stream_manager_is_wrapped_and_reports_when_its_stream_ends(server: RecordedServer) -> None:
+    client = anthropic.Anthropic(base_url=server.answers("anthropic_stream.sse").url, api_key="x", max_retries=0)
+    done = Done()
+    manager = wrap_stream(client.messages.stream(model="claude-opus-4-6", max_tokens=64, messages=MESSAGES), done)
+    assert server.requests == []  # the request is made when the manager is entered, as the SDK's own does
+    with manager as stream:
+        text = "".join(event.text for event in stream if event.type == "text")
+        assert stream.get_final_message().usage.output_tokens == 15  # the SDK stream's own helpers stay reachable
+    assert text == "Well met, stranger."
+    assert done.calls == [(ANTHROPIC_USAGE, True)]
+
+    left = Done()
+    with wrap_stream(client.messages.stream(model="claude-opus-4-6", max_tokens=64, messages=MESSAGES), left) as s:
+        next(iter(s))  # message_start, then the game leaves the block
+    gc.collect()
+    assert left.calls == [({"model": "claude-opus-4-6", "provider": "anthropic", "tokens_input": 3525,
+                            "tokens_cached": 3000, "tokens_cache_write": 200, "tokens_cache_write_1h": 300,
+                            "tokens_output": 1}, False)]  # fmt: skip
+
+    never = Done()
+    unused = wrap_stream(client.messages.stream(model="claude-opus-4-6", max_tokens=64, messages=MESSAGES), never)
+    del unused  # never entered: no request was made, nothing to report
+    gc.collect()
+    assert never.calls == [] and len(server.requests) == 2
+
+
+def test_async_anthropic_stream_manager_is_wrapped_the_same(server: RecordedServer) -> None:
+    async def consume() -> tuple[Done, str]:
+        client = anthropic.AsyncAnthropic(base_url=server.answers("anthropic_stream.sse").url, api_key="x",
+                                          max_retries=0)  # fmt: skip
+        done = Done()
+        manager = client.messages.stream(model="claude-opus-4-6", max_tokens=64, messages=MESSAGES)
+        async with wrap_stream(manager, done) as stream:
+            text = "".join([event.text async for event in stream if event.type == "text"])
+        return done, text
+
+    done, text = asyncio.run(consume())
+    assert text == "Well met, stranger."
+    assert done.calls == [(ANTHROPIC_USAGE, True)]
+
+
+def test_openai_chat_stream_manager_is_wrapped_the_same(server: RecordedServer) -> None:
+    client = openai.OpenAI(base_url=f"{server.answers('openai_chat_stream.sse').url}/v1", api_key="x")
+    done = Done()
+    manager = client.chat.completions.stream(model="gpt-4o-mini", messages=MESSAGES,
+                                             stream_options={"include_usage": True})  # fmt: skip
+    with wrap_stream(manager, done) as stream:
+        kinds = {event.type for event in stream}
+    assert "chunk" in kinds and done.calls == [(OPENAI_CHAT_USAGE, True)]
+
+
+def test_what_cannot_be_iterated_is_refused_and_reports_nothing() -> None:
+    done = Done()
+    with pytest.raises(TypeError):
+        wrap_stream(object(), done)
+    gc.collect()  # the wrapper never built must not report a 0-token call when it is collected
+    assert done.calls == []
+
+
+# -- what a stream reported, or did not ------------------------------------------------------------------------
+
+
+def sse_without_usage() -> bytes:
+    """The recorded Chat stream as OpenAI sends it for include_usage False: no usage chunk."""
+    events = (DATA / "openai_chat_stream.sse").read_bytes().split(b"\n\n")
+    return b"\n\n".join(event for event in events if b'"usage":{' not in event)
+
+
+def test_openai_chat_stream_without_a_usage_chunk_is_flagged_usage_missing(server: RecordedServer) -> None:
+    server.answer = sse_without_usage()
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="x")
+    kwargs = with_stream_usage({"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True,
+                                "stream_options": {"include_usage": False}})  # fmt: skip
+    done = Done()
+    assert len(list(wrap_stream(client.chat.completions.create(**kwargs), done))) == 4
+    assert server.requests[0]["stream_options"] == {"include_usage": False}  # the caller's choice, kept
+    # Complete but with 0 tokens: not a free call, a call whose usage the stream never said.
+    assert done.calls == [({"model": "gpt-4o-mini-2024-07-18", "provider": "openai",
+                            "metadata": {"usage_missing": True}}, True)]  # fmt: skip
+
+
+AZURE_FIRST_CHUNK = {"id": "", "object": "chat.completion.chunk", "created": 0, "model": "", "choices": [],
+                     "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}]}  # fmt: skip
+
+
+def test_the_model_a_stream_named_is_reported_even_when_its_first_chunk_names_none(server: RecordedServer) -> None:
+    # Azure OpenAI's first chunk carries the prompt filter results and an empty model; the next ones name it.
+    server.answer = f"data: {json.dumps(AZURE_FIRST_CHUNK)}\n\n".encode() + sse_without_usage()
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="x")
+    done = Done()
+    stream = wrap_stream(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True), done)
+    next(stream), next(stream)
+    del stream  # the player left after the first token
+    gc.collect()
+    assert done.calls == [({"model": "gpt-4o-mini-2024-07-18", "provider": "openai"}, False)]
+
+
+def test_a_usage_that_cannot_be_read_still_reports_the_model_flagged_incomplete(server: RecordedServer) -> None:
+    server.answer = (
+        (DATA / "openai_chat_stream.sse").read_bytes().replace(b'"prompt_tokens":1500', b'"prompt_tokens":"n/a"')
+    )
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="x")
+    done = Done()
+    created = client.chat.completions.create(**with_stream_usage({"model": "gpt-4o-mini", "messages": MESSAGES,
+                                                                  "stream": True}))  # fmt: skip
+    assert len(list(wrap_stream(created, done))) == 5
+    assert done.calls == [({"model": "gpt-4o-mini-2024-07-18"}, False)]  # the ledger refuses an event with no model
+
+
+def test_a_stream_failing_before_its_first_chunk_reports_no_model_of_its_own() -> None:
+    def reset() -> Iterator[Any]:
+        raise ConnectionResetError("peer reset")
+        yield  # a generator
+
+    done = Done()
+    with pytest.raises(ConnectionResetError):
+        list(wrap_stream(reset(), done, provider="openai"))
+    assert done.calls == [({"provider": "openai"}, False)]  # UsageClient's model= label, or "unknown", fills it
+
+
+# -- through UsageClient, into a real ledger -------------------------------------------------------------------
+
+
+def test_usage_client_records_a_manager_once_a_usageless_stream_flagged_and_nothing_for_the_unwrappable(
+    server: RecordedServer, tmp_path: Path
+) -> None:
+    ledger = service(tmp_path / "ledger.db")
+    usage = UsageClient.in_process(ledger, spool_path=tmp_path / "spool.db", linger=0.005)
+    try:
+        provider = anthropic.Anthropic(base_url=server.answers("anthropic_stream.sse").url, api_key="x",
+                                       max_retries=0)  # fmt: skip
+        manager = provider.messages.stream(model="claude-opus-4-6", max_tokens=64, messages=MESSAGES)
+        with usage.wrap_stream(manager, user_id="p1", request_id="manager") as stream:
+            for _ in stream:
+                pass
+        unwrappable = object()
+        assert usage.wrap_stream(unwrappable, user_id="p1", model="gpt-4o", request_id="none") is unwrappable
+        server.answer = sse_without_usage()
+        chat = openai.OpenAI(base_url=f"{server.url}/v1", api_key="x")
+        for _ in usage.wrap_stream(chat.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True),
+                                   user_id="p1", request_id="no-usage"):  # fmt: skip
+            pass
+        gc.collect()
+        assert usage.flush(10)
+        events = stored(ledger)
+        assert set(events) == {"manager", "no-usage"} and usage.spool.dead_count() == 0
+        assert (events["manager"].tokens_output, events["manager"].metadata) == (15, {})
+        assert (events["no-usage"].tokens_input, events["no-usage"].metadata) == (0, {"usage_missing": True})
+    finally:
+        usage.close()

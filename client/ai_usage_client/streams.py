@@ -1,9 +1,10 @@
 """Streamed answers: pass every chunk through unchanged, and report the final usage exactly once.
 
 ``wrap_stream(stream, on_done)`` wraps an OpenAI (Chat Completions or Responses), Anthropic (Messages) or Gemini
-stream, sync or async, and calls ``on_done(fields, complete)`` once: when the stream ends (``complete=True``), or
-when it is closed, abandoned (garbage-collected) or fails halfway (``complete=False``, with what was reported so
-far). Where each provider puts the usage (README, "Token convention"):
+stream, sync or async, or the stream manager an SDK's ``.stream(...)`` helper returns, and calls
+``on_done(fields, complete)`` once: when the stream ends (``complete=True``; ``metadata.usage_missing`` when it
+reported no usage), or when it is closed, abandoned (garbage-collected) or fails halfway (``complete=False``, with
+what was reported so far). Where each provider puts the usage (README, "Token convention"):
 
 - OpenAI Chat Completions: only in the last chunk, and only when the request had
   ``stream_options={"include_usage": True}``; :func:`with_stream_usage` adds it to the request's arguments.
@@ -60,12 +61,13 @@ class UsageAccumulator:
     Per chunk it only keeps a reference (or, for Anthropic, a few ints): the conversion runs once at the end.
     """
 
-    __slots__ = ("_anthropic", "_last", "_model", "_provider", "_seen", "add")
+    __slots__ = ("_anthropic", "_last", "_model", "_named", "_provider", "_seen", "add")
 
     def __init__(self, provider: str | None = None) -> None:
         self._provider = provider
         self._last: Any = None  # the chunk (or Responses' response) whose usage is the final one so far
-        self._seen: Any = None  # the first such object, usage or not: it still names the model and provider
+        self._seen: Any = None  # the first such object naming a model, usage or not: it names model and provider
+        self._named = False  # whether _seen names its model (Azure's first chunk names none: look further)
         self._model: Any = None  # Anthropic's, from message_start
         self._anthropic: AnthropicUsage | None = None
         self.add: Callable[[Any], None] = self._first
@@ -88,11 +90,16 @@ class UsageAccumulator:
                 return  # a ping or an unknown event: look again at the next chunk
         self.add(chunk)
 
+    def _saw(self, source: Any) -> None:
+        """Keep ``source`` to name the call should no usage come, until one such object names its model."""
+        self._seen = source
+        self._named = bool(_model_of(source))
+
     def _openai_chat(self, chunk: Any) -> None:
         if get(chunk, "usage") is not None:
             self._last = chunk
-        elif self._seen is None:
-            self._seen = chunk
+        elif not self._named:
+            self._saw(chunk)
 
     def _openai_chat_helper(self, event: Any) -> None:
         if get(event, "type") == "chunk":
@@ -103,8 +110,8 @@ class UsageAccumulator:
         if response is not None:
             if get(response, "usage") is not None:
                 self._last = response
-            elif self._seen is None:
-                self._seen = response
+            elif not self._named:
+                self._saw(response)
 
     def _anthropic_event(self, event: Any) -> None:
         kind = get(event, "type")
@@ -120,8 +127,8 @@ class UsageAccumulator:
     def _gemini(self, chunk: Any) -> None:
         if get2(chunk, "usage_metadata", "usageMetadata") is not None:
             self._last = chunk
-        elif self._seen is None:
-            self._seen = chunk
+        elif not self._named:
+            self._saw(chunk)
 
     def fields(self) -> dict[str, Any]:
         """The event fields reported so far (model and provider alone when no usage arrived)."""
@@ -136,12 +143,32 @@ class UsageAccumulator:
             return usage_from_response(source, self._provider)
         return {"provider": self._provider} if self._provider else {}
 
+    @property
+    def reported(self) -> bool:
+        """Whether any chunk carried usage (an OpenAI Chat stream without ``include_usage`` has none)."""
+        return self._anthropic is not None or self._last is not None
+
+    def named(self) -> dict[str, Any]:
+        """The model (the ledger requires one) and provider the chunks named: what is left if :meth:`fields` fails."""
+        fields: dict[str, Any] = {"provider": self._provider} if self._provider else {}
+        model = self._model or _model_of(self._last) or _model_of(self._seen)
+        if isinstance(model, str) and model:
+            fields["model"] = model
+        return fields
+
+
+def _model_of(source: Any) -> Any:
+    return get(source, "model") or get2(source, "model_version", "modelVersion")  # Gemini: model_version
+
 
 class _Wrapped:
     """What the sync and async wrappers share: the accumulator, and calling ``on_done`` exactly once."""
 
-    def __init__(self, stream: Any, on_done: OnDone, provider: str | None) -> None:
+    _done = True  # until __init__ completes: a wrapper never built (its stream not iterable) has nothing to report
+
+    def __init__(self, stream: Any, iterator: Any, on_done: OnDone, provider: str | None) -> None:
         self._stream = stream
+        self._iterator = iterator
         self._on_done = on_done
         self._usage = UsageAccumulator(provider)
         self._done = False
@@ -158,9 +185,11 @@ class _Wrapped:
         self._done = True
         try:
             fields = self._usage.fields()
+            if complete and not self._usage.reported:  # else indistinguishable from a free call
+                fields["metadata"] = {"usage_missing": True}
         except Exception:
             _log.exception("ai_usage_client: could not read a stream's usage")
-            fields, complete = {}, False
+            fields, complete = self._usage.named(), False
         try:
             self._on_done(fields, complete)
         except Exception:  # never raise into the game's code (issue 12, point 3)
@@ -175,14 +204,13 @@ class _Wrapped:
 
     def __del__(self) -> None:
         # Abandoned: dropped without being read to the end or closed.
-        with contextlib.suppress(Exception):  # a half-built wrapper, or interpreter shutdown
+        with contextlib.suppress(Exception):  # interpreter shutdown
             self._finish(False)
 
 
 class _SyncStream(_Wrapped):
     def __init__(self, stream: Any, on_done: OnDone, provider: str | None) -> None:
-        super().__init__(stream, on_done, provider)
-        self._iterator = iter(stream)
+        super().__init__(stream, iter(stream), on_done, provider)  # iter() first: a TypeError builds nothing
 
     def __iter__(self) -> _SyncStream:
         return self
@@ -216,8 +244,7 @@ class _SyncStream(_Wrapped):
 
 class _AsyncStream(_Wrapped):
     def __init__(self, stream: Any, on_done: OnDone, provider: str | None) -> None:
-        super().__init__(stream, on_done, provider)
-        self._iterator = stream.__aiter__()
+        super().__init__(stream, stream.__aiter__(), on_done, provider)
 
     def __aiter__(self) -> _AsyncStream:
         return self
@@ -253,13 +280,71 @@ class _AsyncStream(_Wrapped):
         await self.close()
 
 
+class _Manager:
+    """A stream manager (Anthropic's ``messages.stream(...)``, OpenAI's ``chat.completions.stream(...)``), sync
+    or async: entering it makes the request and hands back the stream, so that stream is what gets wrapped.
+
+    Leaving the block closes the stream (the manager's own ``__exit__`` does): one not read to its end is
+    reported then, incomplete. A manager never entered made no request and reports nothing.
+    """
+
+    def __init__(self, manager: Any, on_done: OnDone, provider: str | None) -> None:
+        self._manager = manager
+        self._on_done = on_done
+        self._provider = provider
+        self._stream: Any = None
+
+    def _wrap(self, stream: Any) -> Any:
+        try:
+            self._stream = _wrap(stream, self._on_done, self._provider)
+        except Exception:  # a context manager handing back something not iterable: the game gets it, unreported
+            _log.exception("ai_usage_client: the stream of a %s is returned unwrapped", type(self._manager).__name__)
+            return stream
+        return self._stream
+
+    def _left(self) -> None:
+        if isinstance(self._stream, _Wrapped):
+            self._stream._finish(False)  # nothing when the stream ended already
+
+    def __enter__(self) -> Any:
+        return self._wrap(self._manager.__enter__())
+
+    def __exit__(self, *exc: Any) -> Any:
+        try:
+            return self._manager.__exit__(*exc)
+        finally:
+            self._left()
+
+    async def __aenter__(self) -> Any:
+        return self._wrap(await self._manager.__aenter__())
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        try:
+            return await self._manager.__aexit__(*exc)
+        finally:
+            self._left()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._manager, name)
+
+
+def _wrap(stream: Any, on_done: OnDone, provider: str | None) -> Any:
+    if hasattr(stream, "__aiter__") and not hasattr(stream, "__iter__"):
+        return _AsyncStream(stream, on_done, provider)
+    if not hasattr(stream, "__iter__") and (hasattr(stream, "__enter__") or hasattr(stream, "__aenter__")):
+        return _Manager(stream, on_done, provider)
+    return _SyncStream(stream, on_done, provider)  # a TypeError for anything not iterable
+
+
 def wrap_stream(stream: Any, on_done: OnDone, provider: str | None = None) -> Any:
     """Wrap a provider stream; iterate the wrapper instead of the stream (async streams: ``async for``).
 
-    ``on_done(fields, complete)`` is called once, with the event fields of :func:`usage_from_response`'s
+    A stream manager (an SDK's ``.stream(...)``) gives a manager whose ``with`` / ``async with`` yields the wrapped
+    stream. ``on_done(fields, complete)`` is called once, with the event fields of :func:`usage_from_response`'s
     convention. Iterate the wrapper itself: helpers that read the stream behind its back (Anthropic's
-    ``text_stream``, ``get_final_message()``) bypass it, and then only closing the wrapper reports.
+    ``text_stream``, ``get_final_message()``) bypass it, and then only closing the wrapper reports. Raises
+    TypeError for something neither iterable nor a stream manager, and then reports nothing.
     """
-    if hasattr(stream, "__aiter__") and not hasattr(stream, "__iter__"):
-        return _AsyncStream(stream, on_done, provider)
-    return _SyncStream(stream, on_done, provider)
+    return _wrap(stream, on_done, provider)

@@ -6,7 +6,7 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .ids import new_request_id
@@ -38,13 +38,34 @@ class TrackedCall:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-        if isinstance(exc, Exception) and not self.recorded:
-            try:
-                labels = {**self._labels, **self._defaults}
-                self._client.failure_event(labels, exc, self.elapsed_ms(), self.request_id)
-            except Exception:
-                log.exception("ai_usage_client.track_failed request_id=%s", self.request_id)
+        if exc is not None:
+            self._fail(exc)
         return False  # the game's exception goes on unchanged
+
+    def _fail(self, exc: BaseException) -> None:
+        """Record the call as failed by ``exc``, unless it was recorded already; never raises.
+
+        Every exception counts, BaseExceptions included: a cancellation (``asyncio.wait_for`` timing out, a
+        player leaving), KeyboardInterrupt or SystemExit may stop a call the provider already served and bills.
+        GeneratorExit does not: it is how a generator (or coroutine) holding the block is closed by whoever
+        stopped reading it, a way out as normal as leaving the block without ``record()``, which records nothing.
+        """
+        if self.recorded or isinstance(exc, GeneratorExit):
+            return
+        self.recorded = True
+        labels = {**self._labels, **self._defaults}
+        try:
+            self._client.failure_event(labels, exc, self.elapsed_ms(), self.request_id)
+            return
+        except Exception:  # e.g. an exception whose __str__ raises: failure_event cannot write its message
+            log.exception("ai_usage_client.track_failed request_id=%s: recorded by the type alone", self.request_id)
+        try:
+            # failure_event's event, with the one part that cannot fail as the message: the call is still counted.
+            event = dict(labels, success=False, error_message=type(exc).__name__, latency_ms=self.elapsed_ms())
+            event.setdefault("model", "unknown")
+            self._client._record(None, event, {}, self.request_id)
+        except Exception:
+            log.exception("ai_usage_client.track_failed request_id=%s", self.request_id)
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self._start) * 1000
@@ -80,11 +101,30 @@ def _resolve(labels: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, An
     return resolved
 
 
+def _is_coroutine_function(function: Callable[..., Any]) -> bool:
+    # inspect sees functions, methods and partials only; an object whose class defines ``async def __call__``
+    # is one too. The class is asked, not the object: a class's own async __call__ is not what calling it does.
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
+        getattr(type(function), "__call__", None)  # noqa: B004 -- the class's method, not callable()
+    )
+
+
+async def _settle(call: TrackedCall, awaitable: Awaitable[Any]) -> Any:
+    """Await what a sync callable handed back and record the awaited answer, timed from the call to its end."""
+    try:
+        response = await awaitable
+    except BaseException as exc:
+        call._fail(exc)
+        raise
+    call.record(response)
+    return response
+
+
 def tracked_decorator(
     client: UsageClient, labels: dict[str, Any]
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
-        if inspect.iscoroutinefunction(function):
+        if _is_coroutine_function(function):
 
             @functools.wraps(function)
             async def run_async(*args: Any, **kwargs: Any) -> Any:
@@ -99,6 +139,10 @@ def tracked_decorator(
         def run(*args: Any, **kwargs: Any) -> Any:
             with client.track(**_resolve(labels, args, kwargs)) as call:
                 response = function(*args, **kwargs)
+                if inspect.isawaitable(response):
+                    # A sync wrapper around an async def (or a callable returning a task): its answer is the
+                    # awaited one. Leaving the block here records nothing; _settle records when it is awaited.
+                    return _settle(call, response)
                 call.record(response)
             return response
 
