@@ -402,11 +402,16 @@ def test_usage_client_records_a_manager_once_a_usageless_stream_flagged_and_noth
         for _ in usage.wrap_stream(chat.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True),
                                    user_id="p1", request_id="no-usage"):  # fmt: skip
             pass
+        for _ in usage.wrap_stream(chat.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True),
+                                   user_id="p1", request_id="labelled", metadata={"scene": "tavern"}):  # fmt: skip
+            pass
         gc.collect()
         assert usage.flush(10)
         events = stored(ledger)
-        assert set(events) == {"manager", "no-usage"} and usage.spool.dead_count() == 0
+        assert set(events) == {"manager", "no-usage", "labelled"} and usage.spool.dead_count() == 0
         assert (events["manager"].tokens_output, events["manager"].metadata) == (15, {})
         assert (events["no-usage"].tokens_input, events["no-usage"].metadata) == (0, {"usage_missing": True})
+        # The game's own metadata and the stream's flag together
+        assert events["labelled"].metadata == {"scene": "tavern", "usage_missing": True}
     finally:
         usage.close()

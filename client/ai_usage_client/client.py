@@ -169,8 +169,12 @@ class UsageClient(ClientLifecycle):
                 usage = {**defaults, **fields}
                 usage.setdefault("model", UNKNOWN_MODEL)  # broken before its first chunk: still recorded
                 event = dict(labels, latency_ms=(time.perf_counter() - start) * 1000)
+                # The stream's own flags (usage_missing) and the game's metadata together; incomplete on top.
+                metadata = {**(usage.pop("metadata", None) or {}), **(labels.get("metadata") or {})}
                 if not complete:
-                    event["metadata"] = {**(labels.get("metadata") or {}), "stream_incomplete": True}
+                    metadata["stream_incomplete"] = True
+                if metadata:
+                    event["metadata"] = metadata
                 self._emit(usage, event, {}, request_id)
 
             return wrap_stream(stream, on_done, defaults.get("provider"))
