@@ -15,9 +15,12 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+from models.usage_kinds import USAGE_KINDS
+from services.time_ranges import FIRST_DAY, LAST_DAY, OUTSIDE_DAYS
 
 from .entry import (
     ALL_RATE_KEYS,
@@ -31,6 +34,7 @@ from .entry import (
     PriceBookError,
     PriceEntry,
     TierRates,
+    rate_value,
 )
 from .ids import provider_name
 
@@ -52,6 +56,25 @@ _COMMON_KEYS = frozenset(
 _MODEL_KEYS = _COMMON_KEYS | {"id", "effective_from", "contracted", "aliases"}
 _TOP_KEYS = frozenset({"models", "defaults"})
 
+# The most any rate may be, in USD per the unit it is quoted for (1K tokens, 1K characters, 1K searches, one image,
+# second, credit or request), after a service tier's multiplier. The dearest rate LiteLLM 1.110.2 lists (4,878
+# entries) is $84 per 1K searches once converted, the dearest per unit $1.56 per second of 4K video, and the shipped
+# book's dearest is $10 per 1K searches: the bound is about 12 times the first. Above it a file is a typo or an attack
+# ("100000000" overflowed the stored nano-USD, "1e999999999" printed a billion digits).
+MAX_RATE = Decimal(1000)
+# Digits after the decimal point a rate may have: finer than 1e-30 USD is no price, and a rate written with a billion
+# digits is printed by ``prices show`` and computed with by ``cost`` digit by digit. LiteLLM's float-born rates have
+# at most 21 once per 1K.
+MAX_RATE_PLACES = 30
+_WIDE = Context(prec=200)  # exact for a rate times a multiplier (each at most 4 + 30 digits)
+# The dearest event: every count at its bound (a part is within its whole, so a whole's bound covers its parts),
+# each quoted unit at MAX_RATE, plus one request. 1,212,901 quoted units x $1,000 = 1.2e18 nano-USD, under the
+# int64 the stores keep an event's cost in (9.2e18), so no event priced from a loaded file can overflow it.
+MAX_EVENT_QUOTED_UNITS = sum(-(-kind.bound // kind.per) for kind in USAGE_KINDS if kind.part_of is None) + 1
+MAX_EVENT_NANO = int(MAX_RATE) * MAX_EVENT_QUOTED_UNITS * 10**9
+if MAX_EVENT_NANO > 2**63 - 1:  # a usage kind's bound was raised: lower MAX_RATE, or the stored cost overflows
+    raise RuntimeError(f"MAX_RATE x the largest event ({MAX_EVENT_NANO} nano-USD) does not fit an int64")
+
 
 def read_price_file(path: Path) -> tuple[list[PriceEntry], dict[str, PriceEntry]]:
     """Parse and validate one price file: its model entries and its defaults keyed by provider."""
@@ -60,7 +83,11 @@ def read_price_file(path: Path) -> tuple[list[PriceEntry], dict[str, PriceEntry]
             data = tomllib.load(handle)
     except FileNotFoundError as exc:
         raise PriceBookError(f"{path}: price file not found") from exc
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except UnicodeDecodeError as exc:  # before ValueError, which it is: TOML is UTF-8 text
+        raise PriceBookError(f"{path}: price file is not UTF-8 text: {exc}") from exc
+    except RecursionError as exc:  # tomllib recurses into nested arrays and inline tables
+        raise PriceBookError(f"{path}: cannot read price file: arrays or tables nested too deeply") from exc
+    except (OSError, ValueError) as exc:  # TOMLDecodeError, and an integer of more than 4,300 digits
         raise PriceBookError(f"{path}: cannot read price file: {exc}") from exc
     for key in sorted(set(data) - _TOP_KEYS):
         raise PriceBookError(f"{path}: unknown top-level key {key!r} (expected [[models]] and [defaults])")
@@ -182,7 +209,7 @@ def _entry(raw: Any, where: str, allowed: frozenset[str], **fixed: Any) -> Price
     if not isinstance(source, str) or not source.strip():
         raise PriceBookError(f"{where}: field 'source' must name the URL or document the prices come from")
     threshold, long_context = _long_context(raw, where)
-    return PriceEntry(
+    entry = PriceEntry(
         unit=unit,
         input_per_1k=rates.pop("input_per_1k") or Decimal(0),
         output_per_1k=rates.pop("output_per_1k") or Decimal(0),
@@ -195,6 +222,52 @@ def _entry(raw: Any, where: str, allowed: frozenset[str], **fixed: Any) -> Price
         source_date=_day(raw.get("source_date"), where),
         **fixed,
     )
+    _check_multiplied(entry, where)
+    return entry
+
+
+def rate_problem(price: Decimal) -> str | None:
+    """Why ``price`` cannot be a rate of a price file (finite, non-negative, bounded), or None when it can be."""
+    if not price.is_finite() or price < 0:
+        return "must be a finite, non-negative price"
+    if price > MAX_RATE:
+        return f"must be at most {MAX_RATE} USD per unit it is quoted for"
+    if _places(price) > MAX_RATE_PLACES:
+        return f"must have at most {MAX_RATE_PLACES} digits after the decimal point"
+    return None
+
+
+def _places(price: Decimal) -> int:
+    """Digits after the decimal point, trailing zeros left out: ``0.0030`` has 3 (a LiteLLM rate x 1000 keeps the
+    exponent it had per token, so its digits are counted, not how it is written)."""
+    if not price:
+        return 0
+    _, digits, exponent = price.as_tuple()
+    trailing = len(digits) - len(bytes(digits).rstrip(b"\0"))
+    return max(0, -(int(exponent) + trailing))
+
+
+def _check_multiplied(entry: PriceEntry, where: str) -> None:
+    """A tier's multiplier keeps every rate it scales within MAX_RATE (rates the tier sets itself are not scaled)."""
+    base: dict[str, Decimal] = {}
+    for rates in (entry, entry.long_context):
+        if rates is None:
+            continue
+        for key in ALL_RATE_KEYS:
+            value = rate_value(rates, key)
+            if value is not None and value > base.get(key, Decimal(0)):
+                base[key] = value
+    for tier, tier_rates in entry.tiers:
+        if tier_rates.multiplier is None:
+            continue
+        own = dict(tier_rates.rates)
+        for key, value in base.items():
+            scaled = _WIDE.multiply(value, tier_rates.multiplier)
+            if key not in own and scaled > MAX_RATE:
+                raise PriceBookError(
+                    f"{where}: tiers.{tier}: field 'multiplier' makes {key} {excerpt(format(scaled, 'f'))}, "
+                    f"above the {MAX_RATE} USD per unit a rate may be"
+                )
 
 
 def _long_context(raw: dict[str, Any], where: str) -> tuple[int | None, LongContextRates | None]:
@@ -250,14 +323,24 @@ def _price(raw: dict[str, Any], name: str, where: str, *, required: bool = False
             raise PriceBookError(f"{where}: field {name!r} is missing")
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise PriceBookError(f'{where}: field {name!r} must be a decimal string such as "0.003", got {value!r}')
+        raise PriceBookError(
+            f'{where}: field {name!r} must be a decimal string such as "0.003", got {excerpt(repr(value))}'
+        )
     try:
         price = Decimal(str(value).strip())
     except InvalidOperation as exc:
-        raise PriceBookError(f"{where}: field {name!r} is not a decimal number: {value!r}") from exc
-    if not price.is_finite() or price < 0:
-        raise PriceBookError(f"{where}: field {name!r} must be a finite, non-negative price, got {value!r}")
+        raise PriceBookError(f"{where}: field {name!r} is not a decimal number: {excerpt(repr(value))}") from exc
+    why = rate_problem(price)
+    if why is not None:
+        raise PriceBookError(f"{where}: field {name!r} {why}, got {excerpt(repr(value))}")
+    if int(price.as_tuple().exponent) < -MAX_RATE_PLACES:  # trailing zeros past the bound: shown as written, so cut
+        price = _WIDE.normalize(price) if price else Decimal(0)
     return price
+
+
+def excerpt(text: str, limit: int = 60) -> str:
+    """At most ``limit`` characters of a value quoted in an error: a rate may be written with a million digits."""
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def _day(value: Any, where: str) -> date:
@@ -268,6 +351,8 @@ def _day(value: Any, where: str) -> date:
             raise PriceBookError(f"{where}: field 'source_date' is not a YYYY-MM-DD date: {value!r}") from exc
     if isinstance(value, datetime) or not isinstance(value, date):
         raise PriceBookError(f"{where}: field 'source_date' must be a YYYY-MM-DD date, got {value!r}")
+    if not FIRST_DAY <= value <= LAST_DAY:  # the project's days: no event predates 1970, a range steps past its end
+        raise PriceBookError(f"{where}: field 'source_date' {OUTSIDE_DAYS}, got {value.isoformat()}")
     return value
 
 
@@ -281,11 +366,17 @@ def _moment(value: Any, where: str) -> datetime | None:
         except ValueError as exc:
             raise PriceBookError(f"{where}: field 'effective_from' is not an ISO date or datetime: {value!r}") from exc
     if isinstance(value, date) and not isinstance(value, datetime):
-        return datetime.combine(value, time(0), tzinfo=UTC)  # a bare date means 00:00 UTC that day
+        value = datetime.combine(value, time(0), tzinfo=UTC)  # a bare date means 00:00 UTC that day
     if not isinstance(value, datetime):
         raise PriceBookError(f"{where}: field 'effective_from' must be a date or datetime, got {value!r}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise PriceBookError(
             f"{where}: field 'effective_from' has no timezone; write it in UTC, e.g. 2025-06-10T00:00:00Z"
         )
-    return value.astimezone(UTC)
+    try:
+        moment = value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 has no UTC date
+        moment = None
+    if moment is None or not FIRST_DAY <= moment.date() <= LAST_DAY:
+        raise PriceBookError(f"{where}: field 'effective_from' {OUTSIDE_DAYS} in UTC, got {value.isoformat()}")
+    return moment

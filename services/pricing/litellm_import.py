@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from .entry import PriceEntry
+from .file import excerpt, rate_problem
 from .litellm_output import EXACT, MAX_ID, ImportedEntry, Unmapped, attach_aliases, decimal_text, one_per_name, render
 
 # Keys that describe a model without pricing it: never imported, never reported.
@@ -51,9 +52,10 @@ TOKEN_RATES = {
 TIER_NAMES = {"batches": "batch", "flex": "flex", "priority": "priority"}
 _AUDIO_MODES = frozenset({"audio_transcription", "audio_speech", "realtime"})
 _IMAGE_MODES = frozenset({"image_generation", "image_edit"})
-# "<stem>[_above_<N>k_tokens][_<tier>]": a long-context and/or service-tier variant of a per-token key.
-_VARIANT = re.compile(r"^(?P<stem>.+?)(?:_above_(?P<k>\d+)k_tokens)?(?:_(?P<tier>batches|flex|priority))?$")
-_SIZE = re.compile(r"^(\d+)-x-(\d+)$")  # "1024-x-1024/dall-e-2": the image size LiteLLM keys pixel prices by
+# "<stem>[_above_<N>k_tokens][_<tier>]": a long-context and/or service-tier variant of a per-token key. Numbers are
+# ASCII and short: int() of a 5,000-digit key name raises, and no context or image is a million K tokens or pixels.
+_VARIANT = re.compile(r"^(?P<stem>.+?)(?:_above_(?P<k>[0-9]{1,6})k_tokens)?(?:_(?P<tier>batches|flex|priority))?$")
+_SIZE = re.compile(r"^([0-9]{1,6})-x-([0-9]{1,6})$")  # "1024-x-1024/dall-e-2": the size LiteLLM keys pixel prices by
 # LiteLLM provider names whose models carry another name as the id's host prefix.
 _PREFIX_OF = {"text-completion-openai": "openai", "text-completion-codestral": "codestral", "azure_text": "azure",
               "bedrock_converse": "bedrock"}  # fmt: skip
@@ -129,6 +131,8 @@ def _parse(text: str) -> dict[str, Any]:
         data = json.loads(text, parse_float=Decimal, parse_int=Decimal, parse_constant=refuse_constant)
     except json.JSONDecodeError as exc:
         raise LiteLLMFormatError(f"not JSON: {exc}") from exc
+    except RecursionError as exc:  # json's decoder recurses into each nested array or object
+        raise LiteLLMFormatError("not LiteLLM's JSON: arrays or objects nested too deeply") from exc
     if not isinstance(data, dict) or not data:
         raise LiteLLMFormatError("expected a JSON object of model entries keyed by model name")
     if not any(isinstance(v, dict) and ("litellm_provider" in v or "alias_of" in v) for v in data.values()):
@@ -145,7 +149,8 @@ def _entry(key: str, raw: dict[str, Any], unmapped: list[Unmapped]) -> ImportedE
     if len(model_id) > MAX_ID or any(not c.isprintable() for c in model_id):
         unmapped.append(Unmapped(key, None, f"id {model_id!r} is not a model id an event can carry"))
         return None
-    entry = ImportedEntry(key, model_id, model_id.split("/", 1)[0], str(raw.get("mode") or ""))
+    mode = raw.get("mode")  # a mode that is not text is none: str() of a deeply nested one would recurse
+    entry = ImportedEntry(key, model_id, model_id.split("/", 1)[0], mode if isinstance(mode, str) else "")
     lost: list[Unmapped] = []
     long_keys = [m for k in raw if (m := _VARIANT.match(k)) and m["k"] and not m["tier"] and m["stem"] in TOKEN_RATES]
     thresholds = sorted({int(m["k"]) for m in long_keys})
@@ -153,7 +158,10 @@ def _entry(key: str, raw: dict[str, Any], unmapped: list[Unmapped]) -> ImportedE
     for name in sorted(raw):
         if name in INFORMATIONAL_KEYS or name.startswith(INFORMATIONAL_PREFIXES):
             continue
-        reason = _map_key(entry, name, raw[name], raw)
+        try:
+            reason = _map_key(entry, name, raw[name], raw)
+        except ArithmeticError:  # decimal's Inexact or Overflow: more digits or a larger exponent than EXACT holds
+            reason = "not a price the price format can hold exactly"
         if reason is not None:
             lost.append(Unmapped(key, name, reason))
     if not (entry.rates or entry.long_context or entry.tiers):
@@ -181,7 +189,7 @@ def _map_key(entry: ImportedEntry, name: str, value: Any, raw: dict[str, Any]) -
         return "not a price: the price format has no place for it"
     price = _price(value)
     if price is None:
-        return f"{value} is not a non-negative price"
+        return f"{excerpt(str(value))} is not a non-negative price"
     match = _VARIANT.match(name)
     if match and match["stem"] in TOKEN_RATES:
         rate, threshold, tier = TOKEN_RATES[match["stem"]], match["k"], match["tier"]
@@ -189,16 +197,21 @@ def _map_key(entry: ImportedEntry, name: str, value: Any, raw: dict[str, Any]) -
             return "a long-context price of a service tier: the price format's tiers have no long-context rates"
         if threshold and int(threshold) * 1000 != entry.threshold:
             return f"a second long-context threshold ({threshold}K; only the first, {entry.threshold} tokens, is kept)"
+        converted = _per_1k(price)
+        if (why := _unloadable(rate, converted)) is not None:
+            return why
         target = (
             entry.long_context if threshold else entry.tiers.setdefault(TIER_NAMES[tier], {}) if tier else entry.rates
         )
-        target[rate] = _per_1k(price)
+        target[rate] = converted
         return None
     other = _other_rate(entry, name, raw)
     if other is None:
         return None if price == 0 else "no such rate in the price format"
     rate, per_unit = other
     before, value = entry.rates.get(rate), per_unit(price)
+    if (why := _unloadable(rate, value)) is not None:
+        return why
     if before not in (None, 0, value):
         return None if value == 0 else f"{rate} is already {decimal_text(before)} from another key"
     entry.rates[rate] = value
@@ -231,7 +244,7 @@ def _other_rate(entry: ImportedEntry, name: str, raw: dict[str, Any]) -> tuple[s
             in_px, out_px = (
                 _price(raw.get(k, 0)) or Decimal(0) for k in ("input_cost_per_pixel", "output_cost_per_pixel")
             )
-            total = EXACT.multiply(in_px + out_px, Decimal(pixels))
+            total = EXACT.multiply(EXACT.add(in_px, out_px), Decimal(pixels))  # exact: a plain + rounds to 28 digits
             return "per_image", lambda _price: total  # both pixel keys give one per-image price for the key's size
     return None
 
@@ -239,14 +252,25 @@ def _other_rate(entry: ImportedEntry, name: str, raw: dict[str, Any]) -> tuple[s
 def _map_search(entry: ImportedEntry, value: Any) -> str | None:
     """One price per 1K searches: OpenAI's default context size (medium), or the one price when all sizes agree."""
     if not isinstance(value, dict):
-        return f"{value!r} is not a table of prices by search context size"
+        return "not a table of prices by search context size"  # not its repr: a nested value's would recurse
     prices = {k: _price(v) for k, v in value.items()}
     medium = prices.get("search_context_size_medium")
     if medium is None:
         return "no search_context_size_medium price"
-    entry.rates["per_1k_searches"] = _per_1k(medium)
+    converted = _per_1k(medium)
+    if (why := _unloadable("per_1k_searches", converted)) is not None:
+        return why
+    entry.rates["per_1k_searches"] = converted
     others = sorted(k for k, p in prices.items() if p != medium)
-    return f"{', '.join(others)} differ from medium (the medium price is imported)" if others else None
+    shown = ", ".join(k if k.isprintable() else repr(k) for k in others)  # LiteLLM's text, printed on the terminal
+    return f"{excerpt(shown)} differ from medium (the medium price is imported)" if others else None
+
+
+def _unloadable(rate: str, value: Decimal) -> str | None:
+    """Why the price file would refuse this rate (above its bound, too many digits), so it is reported instead of
+    written into a file that does not load."""
+    why = rate_problem(value)
+    return None if why is None else f"{rate} would be {excerpt(str(value))}: a price file's rate {why}"
 
 
 def _price(value: Any) -> Decimal | None:

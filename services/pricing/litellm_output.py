@@ -7,6 +7,7 @@ The price book tells models apart by (provider, name): LiteLLM lists one model u
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from decimal import Context, Decimal, Inexact
@@ -16,6 +17,7 @@ from .ids import parse_model_id, provider_name
 
 EXACT = Context(prec=60, traps=[Inexact])  # a price with more digits than this is refused, never rounded
 MAX_ID = 200  # the longest model id an event may carry
+_PLAIN = re.compile(r"[A-Za-z0-9_.-]{1,60}")  # a LiteLLM mode written as is in a comment ("chat", "embedding")
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,9 @@ class Unmapped:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.entry!r}: " + (f"{self.key}: {self.reason}" if self.key else f"skipped: {self.reason}")
+        # The key is LiteLLM's text, printed on the terminal: quoted when it holds a control or format character.
+        key = self.key if self.key is None or self.key.isprintable() else repr(self.key)
+        return f"{self.entry!r}: " + (f"{key}: {self.reason}" if key else f"skipped: {self.reason}")
 
 
 @dataclass
@@ -114,7 +118,11 @@ def attach_aliases(
 
 
 def render(entry: ImportedEntry, when: str, effective_from: datetime | None) -> str:
-    lines = [f"# LiteLLM {json.dumps(entry.litellm_key)} ({entry.mode or 'no mode'})", "[[models]]"]
+    """One ``[[models]]`` entry. Text from LiteLLM's file (its key and mode, the model id and aliases) is written
+    only as a TOML string or an escaped string in a comment, never raw: a newline in it would end the comment and
+    write entries of its own."""
+    mode = entry.mode if _PLAIN.fullmatch(entry.mode) else _string(entry.mode) if entry.mode else "no mode"
+    lines = [f"# LiteLLM {_string(entry.litellm_key)} ({mode})", "[[models]]"]
     lines.append(f"id = {_string(entry.model_id)}")
     lines.append(f"provider = {_string(entry.provider)}")
     rates = {"input_per_1k": Decimal(0), "output_per_1k": Decimal(0), **entry.rates}  # LiteLLM: absent costs 0
@@ -143,7 +151,13 @@ def _inline(rates: dict[str, Decimal]) -> str:
 
 
 def _string(text: str) -> str:
-    return json.dumps(text)  # a JSON string with ASCII escapes is a valid TOML basic string
+    """A TOML basic string holding ``text``, in printable ASCII only, so it is also safe inside a comment.
+
+    A JSON string with ASCII escapes is a TOML basic string, but for DEL, which JSON leaves raw and TOML forbids,
+    and a lone surrogate, whose ``\\ud800`` TOML refuses: the first is escaped, the second becomes "?".
+    """
+    text = text.encode("utf-8", "replace").decode("utf-8") if not text.isascii() else text
+    return json.dumps(text, ensure_ascii=True).replace("\x7f", "\\u007f")
 
 
 def _moment(moment: datetime) -> str:
