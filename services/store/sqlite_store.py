@@ -85,9 +85,14 @@ class SQLiteUsageStore(SQLiteRollupReads):
         self._writer_lock = threading.Lock()
         self._lock_file: int | None = None
         if not self._memory:
+            # Refuses a path that is not (and cannot become) our database before the lock file exists beside it.
             private_files(Path(self.path))
             self._lock_file = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        self.schema_version = self._guard(lambda _deadline: migrate(self._conn()), writes=True)
+        try:
+            self.schema_version = self._guard(lambda _deadline: migrate(self._conn()), writes=True)
+        except BaseException:
+            self.close()  # a store that failed to open is never closed by its caller: no lock fd or connection kept
+            raise
 
     # -- connections -------------------------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
