@@ -25,7 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from models.ai_usage import AIUsageLog
-from services.cli import cli, export_command
+from services.cli import cli
 from services.cli.export_command import csv_cells, encode_json, escape_surrogates, jsonl_line, neutralise_cell
 from services.errors import StoreError
 from services.store.sqlite_store import SQLiteUsageStore
@@ -207,15 +207,15 @@ def test_an_export_file_is_created_0600_and_replaces_an_existing_one_whole(
 
 
 def _failing_after(rows: int, error: BaseException):  # type: ignore[no-untyped-def]
-    original = export_command._events  # what the export reads the store through
+    original = UsageTrackingService.iter_events
 
-    def events(service: UsageTrackingService, *args: Any, **kwargs: Any) -> Iterator[AIUsageLog]:
-        for index, log in enumerate(original(service, *args, **kwargs)):
+    def iter_events(self: UsageTrackingService, *args: Any, **kwargs: Any) -> Iterator[AIUsageLog]:
+        for index, log in enumerate(original(self, *args, **kwargs)):
             if index == rows:
                 raise error
             yield log
 
-    return events
+    return iter_events
 
 
 @pytest.mark.parametrize(
@@ -226,7 +226,7 @@ def test_a_failed_export_leaves_no_partial_file_and_the_old_file_untouched(
     store: SQLiteUsageStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException, message: str
 ) -> None:
     store.record([make_log() for _ in range(30)])
-    monkeypatch.setattr(export_command, "_events", _failing_after(20, error))
+    monkeypatch.setattr(UsageTrackingService, "iter_events", _failing_after(20, error))
     target = tmp_path / "events.csv"
     target.write_text("yesterday's export\n")
     result = run("export", "--output", str(target), "--page-size", "10")

@@ -9,28 +9,24 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import hashlib
 import io
 import json
 import os
 import pty
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from services.cli import cli
-from services.cli.export_command import EXPORT_FIELDS, jsonl_line, printable_json
-from services.store.protocol import EventFilter
+from services.cli.export_command import printable_json
 from services.store.sqlite_store import SQLiteUsageStore
 from tests.factories import make_log
 
@@ -91,13 +87,14 @@ def test_a_file_beside_the_database_is_still_a_fine_target(store: SQLiteUsageSto
 # The child writes one row and then waits: the signal certainly arrives while the temporary file is being written.
 _STALLED_EXPORT = """
 import sys, time
-from services.cli import export_command, main
-read = export_command._events
-def stalled(*args, **kwargs):
-    for row in read(*args, **kwargs):
+from services.cli import main
+from services.usage_tracking_service import UsageTrackingService
+read = UsageTrackingService.iter_events
+def stalled(self, *args, **kwargs):
+    for row in read(self, *args, **kwargs):
         yield row
         time.sleep(60)
-export_command._events = stalled
+UsageTrackingService.iter_events = stalled
 main()
 """
 
@@ -153,89 +150,6 @@ def test_an_export_from_another_thread_leaves_signals_alone(store: SQLiteUsageSt
     worker.join(60)
     assert results[0].exit_code == 0, results[0].stderr
     assert [row["request_id"] for row in csv.DictReader(io.StringIO((tmp_path / "t.csv").read_text()))] == ["r1"]
-
-
-# -- 4. a row edited by hand is written as stored ---------------------------------------------------------------------
-def _corrupt(db_path: Path, request_id: str, **columns: object) -> None:
-    conn = sqlite3.connect(db_path)
-    try:
-        assignments = ", ".join(f"{name} = ?" for name in columns)
-        conn.execute(f"UPDATE events SET {assignments} WHERE request_id = ?", (*columns.values(), request_id))
-        conn.commit()
-    finally:
-        conn.close()
-
-
-@pytest.fixture
-def corrupt_rows(store: SQLiteUsageStore, db_path: Path) -> list[str]:
-    ids = ["good-1", "bad-task", "bad-metadata", "bad-ts", "bad-all", "good-2"]
-    store.record([make_log(request_id=request_id) for request_id in ids])
-    _corrupt(db_path, "bad-task", task_type="bogus")
-    _corrupt(db_path, "bad-metadata", metadata="{not json")
-    _corrupt(db_path, "bad-ts", ts="garbage")
-    _corrupt(
-        db_path, "bad-all", task_type="=cmd", metadata="[", ts=17, tokens_input="lots"
-    )  # ts: TEXT affinity keeps "17"
-    return ids
-
-
-def test_corrupt_rows_are_exported_as_stored_in_jsonl(corrupt_rows: list[str]) -> None:
-    result = run("export", "--format", "jsonl", "--page-size", "2")
-    assert result.exit_code == 0, result.stderr
-    records = {r["request_id"]: r for r in map(json.loads, result.stdout.splitlines())}
-    assert list(records) == corrupt_rows
-    assert all(list(record) == list(EXPORT_FIELDS) for record in records.values())
-    assert records["bad-task"]["task_type"] == "bogus"
-    assert records["bad-metadata"]["metadata"] == {"_unreadable_metadata": "{not json"}
-    assert records["bad-ts"]["timestamp"] == "garbage"
-    assert records["bad-all"]["tokens_input"] == "lots" and records["bad-all"]["timestamp"] == "17"
-    assert records["bad-all"]["estimated_cost_exact"] is None  # derived from a number no longer there
-    # What still converts is written as in any other row.
-    good, bad = records["good-1"], records["bad-task"]
-    same = {name for name in EXPORT_FIELDS if name not in ("task_type", "log_id", "request_id")}
-    assert {name: bad[name] for name in same} == {name: good[name] for name in same}
-
-
-def test_corrupt_rows_are_exported_as_stored_in_csv(corrupt_rows: list[str]) -> None:
-    result = run("export", "--format", "csv")
-    assert result.exit_code == 0, result.stderr
-    rows = {r["request_id"]: r for r in csv.DictReader(io.StringIO(result.stdout))}
-    assert list(rows) == corrupt_rows
-    assert rows["bad-task"]["task_type"] == "bogus" and rows["bad-ts"]["timestamp"] == "garbage"
-    assert rows["bad-all"]["task_type"] == "'=cmd"  # still neutralised for a spreadsheet
-    assert json.loads(rows["bad-metadata"]["metadata"]) == {"_unreadable_metadata": "{not json"}
-
-
-def test_the_export_filters_what_list_events_filters(store: SQLiteUsageStore, db_path: Path) -> None:
-    # The export reads SQLite rows itself (so that one bad row does not fail its page): the same filters as the store.
-    assert [f.name for f in dataclasses.fields(EventFilter)] == ["user_id", "session_id", "model", "start", "end"]
-    base = make_log().timestamp
-    store.record(
-        [
-            make_log(
-                user_id=f"p{i % 3}",
-                session_id=f"s{i % 2}",
-                model="openai/gpt-4o" if i % 4 else "anthropic/claude-3.5-sonnet",
-                timestamp=base.replace(minute=i),
-            )
-            for i in range(24)
-        ]
-    )
-    start, end = datetime(2026, 11, 23, 12, 5, tzinfo=UTC), datetime(2026, 11, 23, 12, 17, tzinfo=UTC)
-    for where, options in [
-        (EventFilter(), []),
-        (EventFilter(user_id="p1"), ["--user-id", "p1"]),
-        (EventFilter(session_id="s0", model="openai/gpt-4o"), ["--session-id", "s0", "--model", "openai/gpt-4o"]),
-        (EventFilter(start=start, end=end), ["--start", start.isoformat(), "--end", end.isoformat()]),
-    ]:
-        expected = [log.request_id for log in store.list_events(where, limit=1000).items]
-        lines = run("export", "--format", "jsonl", "--page-size", "5", *options).stdout.splitlines()
-        assert [json.loads(line)["request_id"] for line in lines] == expected, options
-
-
-def test_a_stored_row_and_an_event_are_written_alike() -> None:
-    log = make_log(metadata={"k": [1, 2]})
-    assert jsonl_line(json.loads(jsonl_line(log))) == jsonl_line(log)
 
 
 # -- 5. stored control characters never reach a terminal raw ------------------------------------------------------

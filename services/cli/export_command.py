@@ -23,39 +23,25 @@ import json
 import math
 import os
 import re
-import signal
-import sqlite3
-import stat
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 from typing import IO, Any
 
 import click
 import structlog
-from pydantic import TypeAdapter
 from pydantic_core import PydanticSerializationError
 
-from models.ai_usage import AIUsageLog, derived_fields
-from models.usage_kinds import COST_COUNTERS, COST_PARTS
+from models.ai_usage import AIUsageLog
 from services.cli.common import ISO_MOMENT, CommandFailed, invalid, load_settings, open_service, translate_errors
+from services.cli.export_output import OutputFailed, check_output, destination, is_special
 from services.cli.tables import terminal_safe
 from services.store import MAX_PAGE_SIZE, EventFilter
-from services.store.sqlite_files import is_store_file
-from services.store.sqlite_rows import log_from_row, ts_text
-from services.store.sqlite_schema import EVENT_COLUMNS, PLAIN_COLUMNS
-from services.store.sqlite_store import SQLiteUsageStore
-from services.usage_tracking_service import UsageTrackingService
 
 EXPORT_FIELDS: tuple[str, ...] = tuple(AIUsageLog.model_fields)
 # A row as the exporters take it: an event, or the values of a stored row the event model refuses (``_as_stored``).
-Row = AIUsageLog | dict[str, Any]
 
 log = structlog.get_logger("ai_usage.export")
 
@@ -142,9 +128,9 @@ def _row(log: AIUsageLog) -> dict[str, Any]:
     return data
 
 
-def csv_cells(log: Row, *, neutralise: bool = True) -> list[str]:
+def csv_cells(log: AIUsageLog, *, neutralise: bool = True) -> list[str]:
     """One CSV row: JSON-mode values, so exact cost is a decimal string and metadata a JSON object string."""
-    data = log if isinstance(log, dict) else _row(log)
+    data = _row(log)
     return [_cell(data[name], neutralise) for name in EXPORT_FIELDS]
 
 
@@ -169,10 +155,8 @@ def _cell(value: Any, neutralise: bool) -> str:
 _AFTER_METADATA = f',"{EXPORT_FIELDS[EXPORT_FIELDS.index("metadata") + 1]}":'
 
 
-def jsonl_line(log: Row) -> str:
+def jsonl_line(log: AIUsageLog) -> str:
     """One JSON Lines record (no newline): every AIUsageLog field in order, values exactly as stored."""
-    if isinstance(log, dict):
-        return encode_json(log)
     try:
         # pydantic's own JSON is 4x faster than building a dict; it refuses only a lone surrogate.
         rest = log.model_dump_json(exclude={"metadata"})
@@ -196,80 +180,6 @@ def _json_escape(char: str) -> str:
         return f"\\u{code:04x}"
     code -= 0x10000  # JSON escapes a character beyond the BMP as its UTF-16 surrogate pair
     return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
-
-
-# -- reading: SQLite rows as stored, so that no row stops the export -------------------------------------------------
-_SELECT_EVENT = f"SELECT seq, {', '.join(EVENT_COLUMNS)} FROM events"
-_moment_json = TypeAdapter(datetime).dump_python  # a timestamp as the event model writes it
-
-
-def _events(service: UsageTrackingService, where: EventFilter, page_size: int) -> Iterator[Row]:
-    if isinstance(service.store, SQLiteUsageStore):
-        return _sqlite_rows(service.store, where, page_size)
-    return service.iter_events(where, page_size=page_size)
-
-
-def _sqlite_rows(store: SQLiteUsageStore, where: EventFilter, page_size: int) -> Iterator[Row]:
-    """``store.list_events`` page by page, but converting each row alone: ``list_events`` fails a whole page on
-    the first row the event model refuses. The same filters and order as ``list_events`` (kept in step by a test)."""
-    clauses, params = ["seq > ?"], [0]
-    for column, value in (("user_id", where.user_id), ("session_id", where.session_id), ("model", where.model)):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    for clause, moment in (("ts >= ?", where.start), ("ts < ?", where.end)):
-        if moment is not None:
-            clauses.append(clause)
-            params.append(ts_text(moment))
-    sql = f"{_SELECT_EVENT} WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT {int(page_size)}"
-    while True:
-        # The store's own connection and retries (busy, deadline, errors as StoreError): no public call reads rows.
-        rows: list[sqlite3.Row] = store._guard(lambda: store._conn().execute(sql, params).fetchall())
-        for row in rows:
-            try:
-                yield log_from_row(row)
-            except (ValueError, TypeError, ArithmeticError) as exc:  # pydantic's ValidationError is a ValueError
-                log.warning("export.row_as_stored", seq=row["seq"], error=type(exc).__name__)
-                yield _as_stored(row)
-        if len(rows) < page_size:
-            return
-        params[0] = rows[-1]["seq"]
-
-
-def _as_stored(row: sqlite3.Row) -> dict[str, Any]:
-    """A row the event model refuses, field by field as stored: what converts is written as in any other row, what
-    does not as the column holds it (metadata that is not JSON as ``{"_unreadable_metadata": text}``, the store's
-    own form for metadata it cannot read)."""
-    data: dict[str, Any] = {name: row[name] for name in PLAIN_COLUMNS}
-    try:
-        metadata = json.loads(row["metadata"])
-    except (ValueError, TypeError, RecursionError):
-        metadata = {"_unreadable_metadata": row["metadata"]}
-    try:
-        moment: Any = _moment_json(datetime.fromisoformat(row["ts"]), mode="json")
-    except (ValueError, TypeError):
-        moment = row["ts"]
-    try:
-        derived = derived_fields(row["cost_nano"], row["tokens_input"], row["tokens_output"])
-        derived["estimated_cost_exact"] = str(derived["estimated_cost_exact"])
-    except (ValueError, TypeError, ArithmeticError):
-        derived = {}
-    data.update(
-        derived,
-        task_type=row["task_type"],
-        success=_flag(row["success"]),
-        metadata=metadata,
-        timestamp=moment,
-        price_is_fallback=_flag(row["price_is_fallback"]),
-        cost_nano_by_kind={
-            part: row[column] for part, column in zip(COST_PARTS, COST_COUNTERS, strict=True) if row[column]
-        },
-    )
-    return {name: data.get(name) for name in EXPORT_FIELDS}
-
-
-def _flag(value: object) -> object:
-    return bool(value) if isinstance(value, int) else value
 
 
 class Progress:
@@ -303,102 +213,6 @@ class Progress:
         click.echo(f"\r{text}" if self.tty else text, file=self.stream, nl=False)
         click.echo(end, file=self.stream, nl=False)
         self.stream.flush()
-
-
-def _check_output(output: str, db_path: Path) -> None:
-    """Refuse, before anything is read or written, a directory (``.``, ``out/``, an existing directory) and the
-    store's own files: renaming the export onto the database would replace the ledger with a CSV file."""
-    if output.endswith(("/", os.sep)) or Path(output).is_dir():
-        raise invalid("output", f"{output!r} is a directory; name a file to write, or - for stdout")
-    if is_store_file(output, db_path):
-        raise invalid("output", f"{output!r} is the ledger's database (AI_USAGE_DB_PATH) or one of its files")
-
-
-class _OutputFailed(Exception):
-    """Writing the export failed (disk full, I/O error): told apart from a failure to read the store."""
-
-    def __init__(self, error: OSError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-def _is_special(target: Path) -> bool:
-    return target.exists() and not stat.S_ISREG(target.stat().st_mode)
-
-
-class _Signalled(BaseException):
-    """SIGTERM or SIGHUP arrived while a file was being written: raised like KeyboardInterrupt, so cleanup runs."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-@contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise ``_Signalled`` inside; the previous handlers are back afterwards."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # only the main thread may set handlers: called from another one, a signal acts as it did before
-        return
-    raised = False
-
-    def interrupt(signum: int, _frame: FrameType | None) -> None:
-        nonlocal raised
-        if not raised:  # once: a second signal must not cut the cleanup of the first short
-            raised = True
-            raise _Signalled(signum)
-
-    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-@contextmanager
-def _destination(output: str) -> Iterator[IO[str]]:
-    """stdout for ``-``; a device or pipe directly; otherwise a 0600 temporary file renamed onto ``output``.
-
-    SIGTERM or SIGHUP while a file is open removes the temporary file, as Ctrl-C does, and exits 128 + the signal.
-    """
-    if output == "-":
-        yield sys.stdout
-        return
-    target = Path(output)
-    try:
-        with _signals_interrupt():  # before the temporary file exists, until it is renamed or removed
-            try:
-                if _is_special(target):
-                    # /dev/stdout, a FIFO: renaming over one would replace the node itself, so it is written directly.
-                    stream, partial = target.open("w", encoding="utf-8", newline=""), None
-                else:
-                    # mkstemp creates the file 0600 whatever the umask, under a name no concurrent export uses.
-                    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-                    stream, partial = os.fdopen(fd, "w", encoding="utf-8", newline=""), Path(name)
-            except OSError as exc:
-                raise CommandFailed(f"cannot write {output}: {exc.strerror or exc}") from exc
-            try:
-                yield stream
-                try:
-                    stream.flush()
-                    if partial is not None:
-                        os.fsync(stream.fileno())  # on disk before the name says the export is complete
-                        os.replace(partial, target)
-                    stream.close()
-                except OSError as exc:
-                    raise _OutputFailed(exc) from exc
-            except BaseException:
-                # Closing flushes what is buffered, which fails again on a full disk: that second error must not
-                # hide the first (nor leave the partial file behind).
-                with suppress(OSError):
-                    stream.close()
-                if partial is not None:
-                    with suppress(OSError):
-                        partial.unlink(missing_ok=True)
-                raise
-    except _Signalled as exc:
-        raise SystemExit(128 + exc.signum) from None  # the status a shell gives a process the signal ended
 
 
 @click.command("export")
@@ -435,28 +249,28 @@ def export(
         raise invalid("end", "must be after start")
     settings = load_settings()
     if output != "-":
-        _check_output(output, settings.db_path)
+        check_output(output, settings.db_path)
     where = EventFilter(user_id=user_id, session_id=session_id, model=model, start=start, end=end)
     stderr = sys.stderr
     counter = Progress(stderr.isatty() if progress is None else progress, stderr)
     try:
-        with open_service(settings) as service, _destination(output) as out:
-            events = _events(service, where, page_size)
+        with open_service(settings) as service, destination(output) as out:
+            events = service.iter_events(where, page_size=page_size)
             try:
                 # A terminal shows what it is sent: stored text reaches one escaped (a file keeps the bytes).
                 _write(fmt, events, out, counter, neutralise=not raw_formulas, terminal=out.isatty())
             except BrokenPipeError:  # `ai-usage export | head`: the reader left; stop quietly
                 sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps Python's exit flush from failing again
                 raise SystemExit(1) from None
-    except _OutputFailed as exc:
+    except OutputFailed as exc:
         # A file is replaced only when complete; a device or pipe (or stdout) already has what was written.
-        left = "; nothing was written" if output != "-" and not _is_special(Path(output)) else ""
+        left = "; nothing was written" if output != "-" and not is_special(Path(output)) else ""
         raise CommandFailed(f"cannot write {output}: {exc.error.strerror or exc.error}{left}") from exc
     counter.finish("stdout" if output == "-" else output)
 
 
 def _write(
-    fmt: str, events: Iterator[Row], out: IO[str], counter: Progress, *, neutralise: bool, terminal: bool = False
+    fmt: str, events: Iterator[AIUsageLog], out: IO[str], counter: Progress, *, neutralise: bool, terminal: bool = False
 ) -> None:
     if fmt == "csv":
         writer = csv.writer(out)
@@ -479,4 +293,4 @@ def _put(write: Callable[..., object], *args: Any) -> None:
     except BrokenPipeError:
         raise
     except OSError as exc:
-        raise _OutputFailed(exc) from exc
+        raise OutputFailed(exc) from exc
