@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Upper bounds of the numeric settings. Each is far above any sane value but keeps a typo (an extra zero or ten)
+# from reaching code that cannot take it: SQLite's busy timeout and the clocks' arithmetic overflow, and an
+# unbounded Appwrite budget lets one read against a dead endpoint never return.
+MAX_SQLITE_BUSY_TIMEOUT_MS = 600_000  # 10 minutes
+MAX_FUTURE_SKEW_SECONDS = 7 * 86_400  # a week
+MAX_COUNT_DEADLINE_MS = 60_000  # a minute
+MAX_APPWRITE_TIMEOUT_SECONDS = 300.0  # 5 minutes
+MAX_APPWRITE_RETRY_BUDGET_SECONDS = 900.0  # 15 minutes, the longest an Appwrite function may run
+# An endpoint holding spaces or control characters is a paste error, never a URL requests could send to.
+_UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f]")
 
 
 class Settings(BaseSettings):
@@ -29,12 +42,17 @@ class Settings(BaseSettings):
         default="NORMAL",
         description="NORMAL survives a process crash; FULL also survives power loss, at a cost per commit",
     )
-    sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
+    sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0, le=MAX_SQLITE_BUSY_TIMEOUT_MS)
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    max_future_skew_seconds: int = Field(default=300, ge=0, description="How far ahead a timestamp may be")
+    max_future_skew_seconds: int = Field(
+        default=300, ge=0, le=MAX_FUTURE_SKEW_SECONDS, description="How far ahead a timestamp may be"
+    )
     count_deadline_ms: int = Field(
-        default=250, ge=1, le=60_000, description="The rate limiter's count answers within this, else 0 (degraded)"
+        default=250,
+        ge=1,
+        le=MAX_COUNT_DEADLINE_MS,
+        description="The rate limiter's count answers within this, else 0 (degraded)",
     )
 
     # HTTP serving (functions-framework / `ai-usage serve`).
@@ -59,8 +77,11 @@ class Settings(BaseSettings):
     appwrite_database_id: str = Field(
         default="ai_usage", validation_alias=AliasChoices("APPWRITE_DATABASE_ID", "appwrite_database_id")
     )
-    appwrite_timeout_seconds: float = Field(default=10.0, gt=0)
-    appwrite_retry_budget_seconds: float = Field(default=8.0, gt=0)
+    # allow_inf_nan=False: "inf" would be a budget that never runs out, "nan" one every comparison gets wrong.
+    appwrite_timeout_seconds: float = Field(default=10.0, gt=0, le=MAX_APPWRITE_TIMEOUT_SECONDS, allow_inf_nan=False)
+    appwrite_retry_budget_seconds: float = Field(
+        default=8.0, gt=0, le=MAX_APPWRITE_RETRY_BUDGET_SECONDS, allow_inf_nan=False
+    )
     # Appwrite sends no user id for an execution made with an API key, but also for one made by anybody where
     # a function's execute permission admits guests; only the deployment knows which, so it must say so.
     appwrite_no_user_is_server: bool = Field(
@@ -74,8 +95,29 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):
-                return json.loads(text)
+                try:
+                    return json.loads(text)
+                except RecursionError:  # json.loads gives up on deep nesting this way, not with a ValueError
+                    raise ValueError("is nested too deeply to be a list of ids") from None
             return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("appwrite_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        # The Appwrite SDK refuses anything else only once a store opens, as a traceback; refuse it here, named.
+        if value is None or not value.strip():
+            return None  # unset, as before: the SQLite store
+        value = value.strip()
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+            _ = parts.port  # a port that is not a number from 0 to 65535 raises ValueError only when read
+        except ValueError:  # also a malformed IPv6 host ("http://[::1")
+            host = None
+        # startswith, not only the parsed scheme: the SDK compares the text, so "HTTPS://" would still fail there.
+        if not (value.startswith(("http://", "https://")) and host) or _UNSAFE.search(value):
+            raise ValueError("must be an http:// or https:// URL with a host, e.g. https://cloud.appwrite.io/v1")
         return value
 
     @property

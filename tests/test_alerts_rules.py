@@ -116,6 +116,25 @@ def test_unknown_sections_and_bad_toml_are_named(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.toml")
 
 
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"# caf\xe9\n", "is not UTF-8 text: byte 0xe9 at offset 5"),  # was a UnicodeDecodeError traceback
+        (b"x = " + b"[" * 5000 + b"]" * 5000, "is not valid TOML"),  # was a RecursionError
+        (b"x = " + b"9" * 5000, "is not valid TOML"),  # was int()'s ValueError
+        (b"# " + b"x" * (1024 * 1024), "is larger than 1024 KiB"),  # read whole before: --rules /dev/zero never ended
+    ],
+)
+def test_a_file_that_cannot_be_toml_is_named_with_its_path(content: bytes, words: str, tmp_path: Path) -> None:
+    path = tmp_path / "alerts.toml"
+    path.write_bytes(content)
+    with pytest.raises(ValidationFailed) as caught:
+        load_config(path)
+
+    [error] = caught.value.fields
+    assert error.field == "alerts_file" and words in error.message and str(path) in error.message
+
+
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/s3cr3t", "not a url s3cr3t", 42])
 def test_a_webhook_must_be_http_and_its_value_is_never_echoed(url: object, tmp_path: Path) -> None:
     with pytest.raises(ValidationFailed) as caught:

@@ -314,6 +314,56 @@ def test_bad_options_are_refused_naming_the_option(ledger: UsageTrackingService,
     assert f"Invalid value for '{option}'" in result.stderr
 
 
+# Days and instants run from 1970-01-01 to 9998-12-31 (services.time_ranges): an --end near year 1 or 9999 overflowed
+# the calendar into a traceback, and a default start counted back from --end was refused as the --start nobody gave.
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (("series", "--end", "9999-12-31"), "--end"),
+        (("series", "--end", "9998-12-31"), "--end"),  # its day is included: the series would end in 9999
+        (("series", "--end", "0001-01-01"), "--end"),
+        (("series", "--end", "0001-01-01T00:00:00Z"), "--end"),
+        (("series", "--end", "9999-12-31T23:00:00Z", "--interval", "month"), "--end"),
+        (("series", "--end", "1970-01-01T00:00:00Z"), "--end"),
+        (("series", "--start", "0001-01-01"), "--start"),
+        *(((command, "--end", "0001-01-03"), "--end") for command in ("providers", "models", "tasks", "features")),
+        *(((command, "--end", "0001-01-03"), "--end") for command in ("operations", "errors", "latency", "players")),
+        (("providers", "--end", "9999-12-31"), "--end"),
+        (("errors", "--start", "1969-12-31"), "--start"),
+        (("players", "--date", "0001-01-01"), "--date"),
+        (("players", "--date", "9999-12-31"), "--date"),
+    ],
+)
+def test_days_outside_the_ledgers_name_the_option_given(ledger: UsageTrackingService, args: tuple, option: str) -> None:
+    result = run(*args)
+
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{option}'" in result.stderr, result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["providers", "models", "tasks", "features", "operations", "errors", "latency"])
+def test_a_default_start_before_1970_is_clamped_to_1970_01_01(ledger: UsageTrackingService, command: str) -> None:
+    printed = printed_json(command, "--end", "1970-01-03")
+
+    assert (printed["start"], printed["end"]) == ("1970-01-01", "1970-01-03")
+
+
+@pytest.mark.parametrize("interval", ["hour", "day", "month"])
+def test_a_series_default_start_before_1970_is_clamped_to_its_first_instant(
+    ledger: UsageTrackingService, interval: str
+) -> None:
+    printed = printed_json("series", "--interval", interval, "--end", "1970-01-01T05:00:00Z")
+
+    assert datetime.fromisoformat(printed["start"]) == datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def test_a_series_may_end_with_the_last_day_but_one(ledger: UsageTrackingService) -> None:
+    printed = printed_json("series", "--start", "9998-12-01", "--end", "9998-12-30")
+
+    assert datetime.fromisoformat(printed["end"]) == datetime(9998, 12, 31, tzinfo=UTC)
+
+
 # -- stored text never reaches the terminal raw -----------------------------------------------------------------------
 def test_stored_names_with_control_characters_are_shown_escaped(ledger: UsageTrackingService) -> None:
     at = datetime(2025, 6, 7, 10, tzinfo=UTC)

@@ -11,15 +11,30 @@ import re
 from pathlib import Path
 from typing import Any
 
+from models.ai_usage import FieldError
 from services.alerts.check import CheckReport
 from services.alerts.rules import AlertConfig, load_config
+from services.errors import ValidationFailed
+
+# The variable as the deployment sets it: errors name it, never its value (the URLs are secrets).
+WEBHOOK_URLS_VARIABLE = "AI_USAGE_ALERT_WEBHOOK_URLS"
 
 
 def webhook_urls(value: str | None) -> list[str]:
     """A JSON list of URLs, or URLs separated by commas, spaces or newlines (Appwrite variables are strings)."""
     text = (value or "").strip()
     if text.startswith("["):
-        return [str(url) for url in json.loads(text)]
+        try:
+            return [str(url) for url in json.loads(text)]
+        except (ValueError, RecursionError):  # not JSON, or nested past what json.loads recurses into
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        field=WEBHOOK_URLS_VARIABLE,
+                        message="starts with '[' but is not a JSON list of URLs (the value is not shown: a secret)",
+                    )
+                ]
+            ) from None
     return [part for part in re.split(r"[\s,]+", text) if part]
 
 

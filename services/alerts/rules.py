@@ -21,6 +21,7 @@ from models.ai_usage import FieldError
 from services.errors import ValidationFailed
 
 MAX_RULE_NAME = 64
+MAX_RULES_FILE_BYTES = 1024 * 1024  # a rules file is a few KiB; a MiB is not one
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -120,12 +121,29 @@ def load_config(path: Path | str | None, extra_webhook_urls: Sequence[str] = ())
         return parse_config({}, "the defaults", extra_webhook_urls)
     try:
         with open(path, "rb") as file:
-            doc = tomllib.load(file)
+            raw = file.read(MAX_RULES_FILE_BYTES + 1)  # bounded: --rules /dev/zero must not fill the memory
     except OSError as exc:
-        raise ValidationFailed([FieldError(field="alerts_file", message=f"cannot be read: {exc.strerror}")]) from exc
+        raise _file_error(path, f"cannot be read: {exc.strerror}") from exc
+    if len(raw) > MAX_RULES_FILE_BYTES:
+        raise _file_error(path, f"is larger than {MAX_RULES_FILE_BYTES // 1024} KiB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:  # TOML is UTF-8; tomllib.load raises this, not a TOMLDecodeError
+        raise _file_error(path, f"is not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start}") from exc
+    try:
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ValidationFailed([FieldError(field="alerts_file", message=f"is not valid TOML: {exc}")]) from exc
+        raise _file_error(path, f"is not valid TOML: {exc}") from exc
+    except RecursionError as exc:  # arrays nested a thousand deep
+        raise _file_error(path, "is not valid TOML: nested too deeply") from exc
+    except ValueError as exc:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise _file_error(path, "is not valid TOML: holds a number too long to read") from exc
     return parse_config(doc, str(path), extra_webhook_urls)
+
+
+def _file_error(path: Path | str, message: str) -> ValidationFailed:
+    # The path is said: it came from --rules or AI_USAGE_ALERTS_FILE, and the reader must know which.
+    return ValidationFailed([FieldError(field="alerts_file", message=f"{message} ({path})")])
 
 
 def parse_config(

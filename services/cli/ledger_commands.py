@@ -68,13 +68,23 @@ def log_command(failed: bool, metadata: str | None, as_json: bool, **options: An
     if failed:
         event["success"] = False
     if metadata is not None:
-        try:
-            event["metadata"] = json.loads(metadata)
-        except json.JSONDecodeError as exc:
-            raise CommandFailed("invalid input", [f"metadata: must be a JSON object ({exc})"], EXIT_INVALID) from None
+        event["metadata"] = _metadata(metadata)
     with open_service(load_settings()) as service:
         result = service.log_usage(**event)
     emit(result, tables.log_result, as_json)
+
+
+def _metadata(text: str) -> Any:
+    """``--metadata`` parsed; the service checks its shape (an object, how deep, how big) and names it."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        why = f"must be a JSON object ({exc})"
+    except RecursionError:  # json.loads gives up on a few thousand levels of nesting this way
+        why = "is nested too deeply"
+    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        why = "holds a number too long to read"
+    raise CommandFailed("invalid input", [f"metadata: {why}"], EXIT_INVALID)
 
 
 @click.command("daily")

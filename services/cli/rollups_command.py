@@ -113,7 +113,8 @@ def rebuild_command(yes: bool, as_json: bool) -> None:
             click.confirm(f"Rebuild every rollup of {tables.terminal_safe(label)} from its events?", abort=True)
         report = rebuild(store)
     if as_json:
-        echo_json({"store": label, **report.model_dump(mode="json")})
+        # The report's own "store" is the store's class name; the table names the database, so the JSON does too.
+        echo_json({**report.model_dump(mode="json"), "store": label})
     else:
         click.echo(
             tables.fields(

@@ -35,9 +35,10 @@ from services.cli.stats_render import (
     render_series,
 )
 from services.cli.tenant_commands import options_named
-from services.time_ranges import MAX_TOP
+from services.time_ranges import FIRST_DAY, LAST_DAY, MAX_TOP, as_instant, outside_days
 
 DEFAULT_RANGE_DAYS = 7
+EPOCH = datetime.combine(FIRST_DAY, datetime.min.time(), tzinfo=UTC)
 
 
 class EndMoment(IsoMoment):
@@ -45,7 +46,13 @@ class EndMoment(IsoMoment):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
         moment = super().convert(value, param, ctx)
-        return moment + timedelta(days=1) if len(str(value).strip()) == 10 else moment
+        if len(str(value).strip()) != 10:
+            return moment  # an instant: the service checks it and names --end
+        # The series ends at the next midnight, which must itself be a day the ledger knows (9998-12-31 at the
+        # latest): checked here, before the day is added, so 9999-12-31 is refused rather than overflowing.
+        if outside_days(moment.date()) is not None or moment.date() == LAST_DAY:
+            self.fail(f"a bare date must be from {FIRST_DAY} to {LAST_DAY - timedelta(days=1)}", param, ctx)
+        return moment + timedelta(days=1)
 
 
 def translate_errors(command: Callable[..., None]) -> Callable[..., None]:
@@ -71,9 +78,11 @@ def range_options(default_days: int) -> Callable[[Callable[..., None]], Callable
 
 
 def day_range(today: date, start: date | None, end: date | None, default_days: int) -> tuple[date, date]:
-    """The days asked for; the service checks their order and length (and names --start or --end)."""
+    """The days asked for; the service checks their order and length (and names --start or --end).
+
+    A default start never precedes 1970-01-01: the service would refuse it as --start, which was not given."""
     last = end or today
-    return start or last - timedelta(days=default_days - 1), last
+    return start or max(FIRST_DAY, last - timedelta(days=default_days - 1)), last
 
 
 def tenant_scope(value: str | None) -> str:
@@ -106,6 +115,12 @@ def series(interval: str, start: datetime | None, end: datetime | None, tenant_i
     """Requests, failures, tokens, cost and mean latency per hour, day or month, with a chart of each bucket."""
     with open_service(load_settings()) as service:
         stop = end or service.clock().astimezone(UTC)
+        # Checked before a default start is counted back from it: an --end near year 1 would overflow there.
+        as_instant(stop, "end")
+        if start is None and stop <= EPOCH:  # else "must be after start", of a start nobody gave
+            raise click.BadParameter(
+                f"must be after {EPOCH.isoformat()}, the ledger's first instant", param_hint="'--end'"
+            )
         begin = start or default_series_start(Interval(interval), stop)
         answer = service.get_time_series(begin, stop, interval, tenant_id=tenant_id, **filters)
     scope = ", ".join([f"{k.replace('_', ' ')} {v}" for k, v in filters.items() if v] + [tenant_scope(tenant_id)])
@@ -113,14 +128,17 @@ def series(interval: str, start: datetime | None, end: datetime | None, tenant_i
 
 
 def default_series_start(interval: Interval, stop: datetime) -> datetime:
-    """The first of the 24 hours, 30 days or 12 months whose last bucket holds ``stop`` (exclusive)."""
-    last = stop - timedelta(microseconds=1)
+    """The first of the 24 hours, 30 days or 12 months whose last bucket holds ``stop`` (exclusive), but not before
+    1970-01-01 00:00 UTC (the first bucket of every interval): --start was not given, so it must not be refused."""
+    last = max(stop - timedelta(microseconds=1), EPOCH)
     if interval is Interval.HOUR:
-        return last.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
-    if interval is Interval.DAY:
-        return last.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=29)
-    months = last.year * 12 + last.month - 1 - 11
-    return datetime(months // 12, months % 12 + 1, 1, tzinfo=UTC)
+        begin = last.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
+    elif interval is Interval.DAY:
+        begin = last.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=29)
+    else:
+        months = last.year * 12 + last.month - 1 - 11
+        begin = datetime(months // 12, months % 12 + 1, 1, tzinfo=UTC)
+    return max(begin, EPOCH)
 
 
 @stats.command("realtime")
