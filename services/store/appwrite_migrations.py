@@ -9,35 +9,91 @@ schema transactions, so these work row by row in small transactions of their own
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from appwrite.exception import AppwriteException
+from appwrite.operator import Operator
 from appwrite.query import Query
 
 from models.ai_usage import FREE_PRICE_RULES
+from models.counters import COUNTER_FIELDS
 from models.usage_kinds import COST_COUNTERS
-from services.store.appwrite_rows import event_row_id, increment, log_from_data, rollup_row_id, shard_of
-from services.store.appwrite_store import _REFUSED, EVENTS_TABLE, OPS_PER_TRANSACTION, ROLLUPS_TABLE, ROWS_PER_BULK
+from services.errors import StoreError
+from services.store.appwrite_rows import (
+    event_row_id,
+    increment,
+    json_size,
+    log_from_data,
+    rollup_deltas,
+    rollup_row_id,
+    shard_of,
+)
+from services.store.appwrite_store import (
+    EVENTS_TABLE,
+    MAX_BODY_BYTES,
+    OPS_PER_TRANSACTION,
+    ROLLUPS_TABLE,
+    ROWS_PER_BULK,
+    _Conflict,
+)
 from services.store.appwrite_store import AppwriteUsageStore as Store
 from services.store.rollups import GLOBAL_KINDS, rollup_keys
 
 _ROLLUP_KEY = ("kind", "scope", "bucket", "dim", "shard")
+_FREE = COUNTER_FIELDS.index("free_requests")
 
 
-def _commit(store: Store, operations: list[dict[str, Any]], what: str, done: Any = None) -> None:
-    """Stage and commit ``operations`` in one transaction, retrying within the budget; ``done()`` says a refused
-    commit had already been applied (an earlier run whose answer was lost)."""
-    backoff = store.retry.start(what)
-    while True:
-        try:
-            transaction = store.db.create_transaction(ttl=store.transaction_ttl)
-            store.db.create_operations(transaction.id, operations)
-            store.db.update_transaction(transaction.id, commit=True)
-            return
-        except AppwriteException as exc:
-            if exc.type in _REFUSED and done is not None and done():
-                return
-            backoff.after(exc)
+def _commit(
+    store: Store,
+    operations: list[dict[str, Any]],
+    what: str,
+    landed: Callable[[], bool] | None = None,
+    *,
+    refused_ends: bool = False,
+) -> bool:
+    """Stage and commit ``operations`` in one transaction, retrying within the store's budget; True once applied.
+
+    A commit whose answer is lost is settled as the store settles its own (``_transaction_state``) before anything
+    is staged again: a new transaction would apply increments twice. ``landed`` reads from the data whether the
+    operations were applied, for when Appwrite no longer knows the transaction (None: applying them twice changes
+    nothing). A refused commit (an id exists, a row moved) is applied already if ``landed`` says so; else it is
+    tried again, or, with ``refused_ends``, answers False."""
+    with store.retry.start(what) as backoff:
+        while True:
+            try:
+                transaction = store.db.create_transaction(ttl=store.transaction_ttl)
+                store.db.create_operations(transaction.id, operations)
+            except AppwriteException as exc:
+                backoff.after(exc)
+                continue
+            try:
+                if store._commit(transaction.id, landed, backoff):
+                    return True
+            except _Conflict as conflict:
+                if landed is not None and landed():
+                    return True
+                if refused_ends:
+                    return False
+                backoff.after(conflict.cause)
+
+
+def in_transactions(
+    operations: Iterable[dict[str, Any]], per_transaction: int = OPS_PER_TRANSACTION
+) -> Iterator[list[dict[str, Any]]]:
+    """``operations`` in consecutive runs that each fit one transaction: at most ``per_transaction`` operations, and
+    ``MAX_BODY_BYTES`` of JSON (a hundred rows with every counter named take about 200 KB)."""
+    run: list[dict[str, Any]] = []
+    size = 0
+    for operation in operations:
+        cost = json_size(operation) + 2
+        if run and (len(run) >= per_transaction or size + cost > MAX_BODY_BYTES):
+            yield run
+            run, size = [], 0
+        run.append(operation)
+        size += cost
+    if run:
+        yield run
 
 
 def rekey_tenant_events(store: Store) -> int:
@@ -45,24 +101,53 @@ def rekey_tenant_events(store: Store) -> int:
 
     Before tenants scoped the idempotency key every row id came from the request id alone; a replay of such an
     event now looks for the tenant's id, so the row must live there or it would be counted twice. Each move is one
-    transaction (create at the new id, delete the old), so an event is never lost or doubled. Returns how many
+    transaction (create at the new id, delete the old), so an event is never lost or doubled. A replay stored
+    under the new id before the move (ingest between the deploy and ``appwrite setup``) made the old row a second
+    copy: it is deleted, and what it added to the rollups taken off them, in one transaction. Returns how many
     events moved.
     """
     moved = 0
     for row in list(store._list(EVENTS_TABLE, [Query.is_not_null("tenant_id")], "list tenant events")):
         new_id = event_row_id(row["request_id"], row["tenant_id"])
-        if row["$id"] == new_id:
-            continue
-        data = {name: value for name, value in row.items() if not name.startswith("$")}
-        data["log_id"] = new_id
-        operations = [
-            {"action": "create", "databaseId": store.database_id, "tableId": EVENTS_TABLE, "rowId": new_id,
-             "data": data},
-            {"action": "delete", "databaseId": store.database_id, "tableId": EVENTS_TABLE, "rowId": row["$id"]},
-        ]  # fmt: skip
-        _commit(store, operations, "re-key tenant events", done=lambda i=new_id: bool(store._existing_ids([i])))
-        moved += 1
+        if row["$id"] != new_id:
+            _rekey(store, row, new_id)
+            moved += 1
     return moved
+
+
+def _rekey(store: Store, row: dict[str, Any], new_id: str) -> None:
+    old_id = row["$id"]
+
+    def gone() -> bool:  # both moves delete the old row in the transaction that does the rest
+        return not store._existing_ids([old_id])
+
+    data = {name: value for name, value in row.items() if not name.startswith("$")}
+    delete = {"action": "delete", "databaseId": store.database_id, "tableId": EVENTS_TABLE, "rowId": old_id}
+    create = {"action": "create", "databaseId": store.database_id, "tableId": EVENTS_TABLE, "rowId": new_id,
+              "data": {**data, "log_id": new_id}}  # fmt: skip
+    for _ in range(3):
+        if store._existing_ids([new_id]):
+            _commit(store, [delete, *_uncount(store, row)], "drop a second copy of a re-keyed event", gone)
+            return
+        if _commit(store, [create, delete], "re-key tenant events", gone, refused_ends=True):
+            return
+    raise StoreError(f"Appwrite re-key of event {old_id} failed: its move was refused every time")
+
+
+def _uncount(store: Store, row: dict[str, Any]) -> list[dict[str, Any]]:
+    """Operations taking an event row off the rollups it was counted in (decrements, never below 0)."""
+    upserts = []
+    for row_id, delta in sorted(rollup_deltas([log_from_data(row)], store.shards).items()):
+        if row.get("price_rule") is None:
+            delta.values[_FREE] = 0  # stored before rows kept their rule: its free request was never counted
+        taken = {name: Operator.decrement(value, 0) for name, value in zip(COUNTER_FIELDS, delta.values, strict=True)
+                 if value}  # fmt: skip
+        upserts.append({**delta.key_columns(row_id), **taken})
+    return [
+        {"action": "bulkUpsert", "databaseId": store.database_id, "tableId": ROLLUPS_TABLE,
+         "data": upserts[at : at + ROWS_PER_BULK]}
+        for at in range(0, len(upserts), ROWS_PER_BULK)
+    ]  # fmt: skip
 
 
 def split_old_costs(store: Store) -> int:
@@ -79,18 +164,24 @@ def split_old_costs(store: Store) -> int:
         if missing:
             key = {name: row[name] for name in _ROLLUP_KEY}
             changes.append({"$id": row["$id"], **key, "cost_nano_unsplit": increment(missing)})
-    per_transaction = ROWS_PER_BULK * OPS_PER_TRANSACTION
-    for start in range(0, len(changes), per_transaction):
-        group = changes[start : start + per_transaction]
-        operations = [
-            {"action": "bulkUpsert", "databaseId": store.database_id, "tableId": ROLLUPS_TABLE,
-             "data": group[at : at + ROWS_PER_BULK]}
-            for at in range(0, len(group), ROWS_PER_BULK)
-        ]  # fmt: skip
-        # No "already applied" check: a lost commit answer is retried only while the transaction is unknown to
-        # have run (transient errors), and the next run computes the difference afresh.
-        _commit(store, operations, "split old costs")
+    operations = [
+        {"action": "bulkUpsert", "databaseId": store.database_id, "tableId": ROLLUPS_TABLE,
+         "data": changes[at : at + ROWS_PER_BULK]}
+        for at in range(0, len(changes), ROWS_PER_BULK)
+    ]  # fmt: skip
+    for run in in_transactions(operations):
+        # Increments: a commit whose answer is lost must not be applied again. A row's parts add up to its cost
+        # once its transaction is applied (writers meanwhile add to both alike): its first row tells.
+        _commit(store, run, "split old costs", _parts_add_up(store, run[0]["data"][0]["$id"]))
     return len(changes)
+
+
+def _parts_add_up(store: Store, row_id: str) -> Callable[[], bool]:
+    def landed() -> bool:
+        data = store.retry.call("read a rollup", lambda: store._get_row(ROLLUPS_TABLE, row_id))
+        return (data.get("cost_nano") or 0) == sum(data.get(column) or 0 for column in COST_COUNTERS)
+
+    return landed
 
 
 def settle_price_rules(store: Store, per_transaction: int = 80) -> int:
@@ -132,5 +223,13 @@ def settle_price_rules(store: Store, per_transaction: int = 80) -> int:
                 {"action": "bulkUpsert", "databaseId": store.database_id, "tableId": ROLLUPS_TABLE,
                  "data": upserts[at : at + ROWS_PER_BULK]}
             )  # fmt: skip
-        _commit(store, operations, "settle price rules")
+        # Its events' rule is written with the increments: the first event tells whether a lost answer was applied.
+        _commit(store, operations, "settle price rules", _rule_written(store, rows[0]["$id"]))
         settled += len(rows)
+
+
+def _rule_written(store: Store, row_id: str) -> Callable[[], bool]:
+    def landed() -> bool:
+        return (store._get_event_data(row_id) or {}).get("price_rule") is not None
+
+    return landed

@@ -8,8 +8,9 @@ Appwrite has no schema transactions and no server-side GROUP BY, so the rebuild 
    is left alone; a row no event feeds (a removed kind such as ``global_day``, an old shard) is to be deleted.
 3. **Write.** The rows that differ are written with their *absolute* values (every counter named, so a counter
    added later is filled too) by ``bulkUpsert``, and the others deleted by ``bulkDelete`` on their ids: at most
-   ``ROWS_PER_BULK`` rows per operation and ``OPS_PER_TRANSACTION`` operations per transaction, each transaction
-   retried within the store's budget (429s and 5xx included).
+   ``ROWS_PER_BULK`` rows per operation, and ``OPS_PER_TRANSACTION`` operations and ``MAX_BODY_BYTES`` of JSON per
+   transaction, each transaction retried within the store's budget (429s and 5xx included). A failed rebuild puts
+   the definition it found back, so ingest is not left refused.
 
 Idempotent and resumable: values are absolute and deletions by id, so a repeated transaction (a lost answer)
 or a second run writes the same thing, and a run interrupted after some transactions is finished by the next
@@ -24,7 +25,6 @@ and after: when events arrived, the report says so and the fingerprint is not re
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,16 +32,13 @@ import structlog
 from appwrite.query import Query
 
 from models.counters import COUNTER_FIELDS
-from services.store.appwrite_migrations import _commit
+from services.store.appwrite_migrations import _commit, in_transactions
 from services.store.appwrite_rows import (
-    DIM_CHARS,
     META_KIND,
     META_ROW_ID,
     ROLLUP_DEFINITION,
-    SCOPE_CHARS,
     RollupDelta,
     definition_row,
-    key_column,
     log_from_data,
     rollup_deltas,
     rollup_key_of,
@@ -105,12 +102,9 @@ def expected_rows(store: AppwriteUsageStore) -> tuple[int, dict[str, RollupDelta
 
 def absolute_row(row_id: str, delta: RollupDelta) -> dict[str, Any]:
     """A ``bulkUpsert`` row setting every counter to its value (never an increment: writing it twice is the same)."""
-    scope, dim = key_column(delta.scope, SCOPE_CHARS), key_column(delta.dim, DIM_CHARS)
-    long_key = json.dumps([delta.scope, delta.dim]) if (scope, dim) != (delta.scope, delta.dim) else None
-    return {
-        "$id": row_id, "kind": delta.kind, "scope": scope, "bucket": delta.bucket, "dim": dim, "shard": delta.shard,
-        "long_key": long_key, **dict(zip(COUNTER_FIELDS, delta.values, strict=True)),
-    }  # fmt: skip
+    # The key columns as record writes them (the same long_key text, or a rebuilt row would never compare equal);
+    # long_key named even when null, to clear a stale one.
+    return {"long_key": None, **delta.key_columns(row_id), **dict(zip(COUNTER_FIELDS, delta.values, strict=True))}
 
 
 def rebuild(
@@ -143,13 +137,7 @@ def rebuild(
         for at in range(0, len(deletes), rows_per_op)
     ]  # fmt: skip
     if operations:
-        # Until the rebuild ends, no definition is recorded: a store refuses to write (check_definition), and an
-        # interrupted rebuild is seen as one by setup, which runs it again.
-        forget = {"action": "bulkDelete", "databaseId": store.database_id, "tableId": ROLLUPS_TABLE,
-                  "data": {"queries": [Query.equal("$id", [META_ROW_ID])]}}  # fmt: skip
-        _commit(store, [forget], "forget the rollup definition")
-    for at in range(0, len(operations), ops_per_transaction):
-        _commit(store, operations[at : at + ops_per_transaction], "rebuild rollups")
+        _write(store, operations, ops_per_transaction)
     arrived = _newest_event(store) != newest
     if arrived:
         log.warning("rollups.events_arrived_during_rebuild", hint="pause ingest and run the rebuild again")
@@ -165,11 +153,37 @@ def rebuild(
     }
 
 
-def record_definition(store: AppwriteUsageStore) -> None:
-    """Record that the rollups hold what today's definition adds up (after a rebuild, or on an empty ledger)."""
+def _write(store: AppwriteUsageStore, operations: list[dict[str, Any]], ops_per_transaction: int) -> None:
+    """Phase 3, with no definition recorded until the rebuild ends: a store refuses to write meanwhile
+    (check_definition), and setup sees an interrupted rebuild as one and runs it again.
+
+    A rebuild that fails puts back the definition it found: each row then holds either its old value or its rebuilt
+    one, as good as before, and ingest goes on instead of waiting for someone to repair what refused the rebuild."""
+    found = store.recorded_definition()
+    forget = {"action": "bulkDelete", "databaseId": store.database_id, "tableId": ROLLUPS_TABLE,
+              "data": {"queries": [Query.equal("$id", [META_ROW_ID])]}}  # fmt: skip
+    _commit(store, [forget], "forget the rollup definition")
+    try:
+        for run in in_transactions(operations, ops_per_transaction):
+            _commit(store, run, "rebuild rollups")
+    except Exception:
+        if found is not None:
+            try:
+                record_definition(store, found)
+            except Exception as exc:  # Appwrite unreachable: the failure to report is the rebuild's
+                log.warning("rollups.definition_not_restored", definition=found, error=str(exc))
+            else:
+                log.warning("rollups.rebuild_failed_definition_restored", definition=found)
+        raise
+
+
+def record_definition(store: AppwriteUsageStore, definition: str = ROLLUP_DEFINITION) -> None:
+    """Record that the rollups hold what ``definition`` adds up: today's after a rebuild or on an empty ledger, or
+    the one a failed rebuild found."""
+    row = {**definition_row(), "dim": definition}
     _commit(store, [{"action": "bulkUpsert", "databaseId": store.database_id, "tableId": ROLLUPS_TABLE,
-                     "data": [definition_row()]}], "record the rollup definition")  # fmt: skip
-    store.definition_checked = True
+                     "data": [row]}], "record the rollup definition")  # fmt: skip
+    store.definition_checked = definition == ROLLUP_DEFINITION
 
 
 def _same(data: dict[str, Any], want: RollupDelta) -> bool:

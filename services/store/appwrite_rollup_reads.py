@@ -18,6 +18,7 @@ from services.store.rollups import RollupKind
 ROLLUPS_TABLE = "rollups"
 PAGE = 5000  # rows per list request: Appwrite Cloud's practical ceiling (appwrite-facts §3.2)
 _ROLLUP_COLUMNS = ["kind", "scope", "bucket", "dim", "long_key", *COUNTER_FIELDS]
+_IDS_PER_QUERY = 100  # each `$id` costs 35 of a query's 4,096 characters (appwrite-facts §3.2)
 # The longest rollup scope: a tenant's player or session (tenant, separator, id); stored hashed past 128.
 MAX_SCOPE_CHARS = 2 * MAX_ID_CHARS + 1
 
@@ -108,22 +109,59 @@ class RollupReads:
     def top_rollups(self, kind: RollupKind, scope: str | None, bucket: str, limit: int) -> list[RollupRow]:
         if scope is not None and not storable(scope, SCOPE_CHARS):
             return []
-        queries = [
+        where = [
             Query.equal("kind", [kind.value]),
             Query.equal("bucket", [bucket]),
             *([] if scope is None else [Query.equal("scope", [scope])]),
-            Query.order_desc("cost_nano"),
-            Query.order_asc("scope"),
-            Query.order_asc("dim"),
-            Query.select(_ROLLUP_COLUMNS),
         ]
+        order = [Query.order_desc("cost_nano"), Query.order_asc("scope"), Query.order_asc("dim")]
         rows: list[RollupRow] = []
-        # Case-insensitive matches of another scope are skipped, so read on until ``limit`` exact rows are found.
-        for data in self._list(ROLLUPS_TABLE, queries, "read top rollups", limit=max(limit, 1)):
-            row_scope, dim = rollup_key_of(data)
-            if (scope is not None and row_scope != scope) or data["bucket"] != bucket:
+        boundary: int | None = None  # the cost of the last row within the limit
+        # Case-insensitive matches of another scope are skipped, so read on until ``limit`` exact rows are found,
+        # and one more: Appwrite orders scope and dim case-insensitively, SQLite in binary ('B' before 'a'), so
+        # when a cost tie crosses the limit every tied row is read and the tie ordered here, as SQLite orders it.
+        queries = [*where, *order, Query.select(_ROLLUP_COLUMNS)]
+        for data in self._list(ROLLUPS_TABLE, queries, "read top rollups", limit=max(limit, 0) + 1):
+            row = _exact_row(data, scope, bucket)
+            if row is None:
                 continue
-            rows.append(RollupRow(row_scope, dim, counters_from_data(data)))
-            if len(rows) >= limit:
+            if boundary is not None:
+                if row.counters.cost_nano == boundary:
+                    rows = [kept for kept in rows if kept.counters.cost_nano > boundary]
+                    rows += self._tied(where, boundary, scope, bucket, limit - len(rows))
                 break
-        return sorted(rows, key=lambda row: (-row.counters.cost_nano, row.scope, row.dim))
+            rows.append(row)
+            if len(rows) >= limit:
+                boundary = row.counters.cost_nano
+        return sorted(rows, key=_top_order)[: max(limit, 0)]
+
+    def _tied(self, where: list[str], cost: int, scope: str | None, bucket: str, wanted: int) -> list[RollupRow]:
+        """The first ``wanted`` rows costing exactly ``cost`` in SQLite's order: the keys of all of them first (a
+        day of free requests ties every player at 0), then the counters of those kept."""
+        keys = [*where, Query.equal("cost_nano", [cost]), Query.select(["kind", "scope", "bucket", "dim", "long_key"])]
+        tied = [
+            (rollup_key_of(data), data["$id"])
+            for data in self._list(ROLLUPS_TABLE, keys, "read tied top rollups")
+            if _exact_row(data, scope, bucket, counters=False) is not None
+        ]
+        chosen = [row_id for _, row_id in sorted(tied)[:wanted]]
+        rows: list[RollupRow] = []
+        for at in range(0, len(chosen), _IDS_PER_QUERY):
+            queries = [Query.equal("$id", chosen[at : at + _IDS_PER_QUERY]), Query.select(_ROLLUP_COLUMNS)]
+            for data in self._list(ROLLUPS_TABLE, queries, "read tied top rollups"):
+                row = _exact_row(data, scope, bucket)
+                if row is not None:
+                    rows.append(row)
+        return rows
+
+
+def _exact_row(data: dict[str, Any], scope: str | None, bucket: str, counters: bool = True) -> RollupRow | None:
+    """The row, unless it only matched case-insensitively (another scope or bucket on Appwrite's MariaDB)."""
+    row_scope, dim = rollup_key_of(data)
+    if (scope is not None and row_scope != scope) or data["bucket"] != bucket:
+        return None
+    return RollupRow(row_scope, dim, counters_from_data(data) if counters else Counters())
+
+
+def _top_order(row: RollupRow) -> tuple[int, str, str]:
+    return (-row.counters.cost_nano, row.scope, row.dim)

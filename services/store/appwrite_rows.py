@@ -11,19 +11,20 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from appwrite.operator import Operator
 
-from models.ai_usage import AIUsageLog, derived_fields, log_id_for
+from models.ai_usage import MAX_METADATA_BYTES, AIUsageLog, derived_fields, log_id_for
 from models.counters import COUNTER_FIELDS, Counters, moved_counters
 from models.usage_kinds import COST_COUNTERS, COST_PARTS, KIND_NAMES
 from services.store.rollups import (
     GLOBAL_KINDS,
     SHAPES_FINGERPRINT,
+    RollupKey,
     day_bucket,
     kept_by,
     month_bucket,
@@ -31,6 +32,8 @@ from services.store.rollups import (
 )
 
 INT64_MAX = 2**63 - 1
+# Starts a metadata text whose opening brace was replaced so that Appwrite does not read it as an operator.
+NOT_AN_OPERATOR = "~"
 # Operator methods of Appwrite 1.8/1.9 (server `Operator::isMethod`; SDK `appwrite/operator.py`).
 OPERATOR_METHODS = frozenset({
     "increment", "decrement", "multiply", "divide", "modulo", "power", "arrayAppend", "arrayPrepend",
@@ -76,6 +79,13 @@ def shard_of(user_id: str, shards: int) -> int:
     return int.from_bytes(hashlib.blake2b(user_id.encode(), digest_size=8).digest(), "big") % shards
 
 
+def names_operator(value: Mapping[str, Any]) -> bool:
+    # As Appwrite tests it (Http/Databases/Action.php parseOperators: `is_string($decoded['method'])` and
+    # `Operator::isMethod`): a list or object under "method" is data, and unhashable here.
+    method = value.get("method")
+    return isinstance(method, str) and method in OPERATOR_METHODS
+
+
 def looks_like_operator(value: str) -> bool:
     """Appwrite reads any string that decodes to a JSON object with a known ``method`` as an operator."""
     if not value.lstrip().startswith("{"):
@@ -84,17 +94,24 @@ def looks_like_operator(value: str) -> bool:
         decoded = json.loads(value)
     except (ValueError, RecursionError):  # deeper than Python reads is deeper than PHP's json_decode (512)
         return False
-    return isinstance(decoded, dict) and decoded.get("method") in OPERATOR_METHODS
+    return isinstance(decoded, dict) and names_operator(decoded)
 
 
 def encode_metadata(metadata: Mapping[str, Any]) -> str:
-    # A metadata object that would read as an operator is stored wrapped in a list; the reader unwraps it.
-    if metadata.get("method") in OPERATOR_METHODS:
-        return json.dumps([metadata], separators=(",", ":"))
-    return json.dumps(metadata, separators=(",", ":"))
+    """The metadata column's text: the event's compact ASCII JSON, at most ``MAX_METADATA_BYTES``, the column's width.
+
+    An object that would read as an operator is wrapped in a list when that fits the column (still JSON); the
+    2 characters do not fit at the limit, so there its opening brace becomes ``NOT_AN_OPERATOR`` instead: no longer
+    JSON, so never an operator, and never longer than what the validator accepted."""
+    text = json.dumps(metadata, separators=(",", ":"))
+    if not names_operator(metadata):
+        return text
+    return f"[{text}]" if len(text) + 2 <= MAX_METADATA_BYTES else NOT_AN_OPERATOR + text[1:]
 
 
 def decode_metadata(text: str) -> dict[str, Any]:
+    if text.startswith(NOT_AN_OPERATOR):
+        text = "{" + text[1:]
     value = json.loads(text)
     return value[0] if isinstance(value, list) else value
 
@@ -192,6 +209,17 @@ def rollup_key_of(data: Mapping[str, Any]) -> tuple[str, str]:
     return scope, dim
 
 
+def long_key_of(scope: str, dim: str) -> str | None:
+    """The ``long_key`` column of a rollup whose scope or dim is stored hashed: both texts, as JSON; else None.
+
+    Written unescaped (as record and rebuild both must, or a rebuild would not compare equal): at most one of the
+    two is past its column (a long scope is a tenant's player, whose dim is at most a model id), so the pair fits
+    the column's 1,024 characters even when every character is escaped; ``\\uXXXX`` escapes would not."""
+    if len(scope) <= SCOPE_CHARS and len(dim) <= DIM_CHARS:
+        return None
+    return json.dumps([scope, dim], ensure_ascii=False)
+
+
 @dataclass
 class RollupDelta:
     """What one transaction adds to one rollup row."""
@@ -202,6 +230,13 @@ class RollupDelta:
     dim: str
     shard: int
     values: list[int] = field(default_factory=lambda: [0] * len(COUNTER_FIELDS))
+
+    def key_columns(self, row_id: str) -> dict[str, Any]:
+        long_key = long_key_of(self.scope, self.dim)
+        return {
+            "$id": row_id, "kind": self.kind, "scope": key_column(self.scope, SCOPE_CHARS), "bucket": self.bucket,
+            "dim": key_column(self.dim, DIM_CHARS), "shard": self.shard, **({"long_key": long_key} if long_key else {}),
+        }  # fmt: skip
 
     def row(self, row_id: str) -> dict[str, Any]:
         """A ``bulkUpsert`` row: creates the rollup or adds to it (an explicit max lets counters pass 2^31).
@@ -214,15 +249,7 @@ class RollupDelta:
             for name, value in zip(COUNTER_FIELDS, self.values, strict=True)
             if value or name == "requests"
         }
-        scope, dim = key_column(self.scope, SCOPE_CHARS), key_column(self.dim, DIM_CHARS)
-        # At most one is past its column (a long scope is a tenant's player, whose dim is at most a model id), so the
-        # pair fits the column's 1,024 characters even when every character is escaped.
-        changed = (scope, dim) != (self.scope, self.dim)
-        long_key = json.dumps([self.scope, self.dim], ensure_ascii=False) if changed else None
-        return {
-            "$id": row_id, "kind": self.kind, "scope": scope, "bucket": self.bucket, "dim": dim,
-            "shard": self.shard, **({"long_key": long_key} if long_key else {}), **increments,
-        }  # fmt: skip
+        return {**self.key_columns(row_id), **increments}
 
 
 @functools.lru_cache(maxsize=8192)
@@ -231,15 +258,29 @@ def increment(value: int) -> str:
     return Operator.increment(value, INT64_MAX)
 
 
+def json_size(value: Any) -> int:
+    """Bytes ``value`` takes in a request body: the SDK sends ``json.dumps`` (ASCII; ", " and ": " separators)."""
+    return len(json.dumps(value))
+
+
+# The most one counter named in a ``RollupDelta.row`` adds to its JSON: `, "name": "<increment by up to 2^63-1>"`.
+_COUNTER_BYTES = tuple(len(name) + 6 + json_size(increment(INT64_MAX)) for name in COUNTER_FIELDS)
+
+
+def rollup_rows_of(log: AIUsageLog, shards: int) -> Iterator[tuple[str, RollupKey, int]]:
+    """(row id, key, shard) of every rollup row an event adds to."""
+    shard = shard_of(log.user_id, shards)
+    for key in rollup_keys(log):
+        row_shard = shard if key.kind in GLOBAL_KINDS else 0
+        yield rollup_row_id(key.kind.value, key.scope, key.bucket, key.dim, row_shard), key, row_shard
+
+
 def rollup_deltas(logs: Iterable[AIUsageLog], shards: int) -> dict[str, RollupDelta]:
     """What a set of events adds to each rollup row, merged per row id."""
     deltas: dict[str, RollupDelta] = {}
     for log in logs:
         moved = moved_counters(log)
-        shard = shard_of(log.user_id, shards)
-        for key in rollup_keys(log):
-            row_shard = shard if key.kind in GLOBAL_KINDS else 0
-            row_id = rollup_row_id(key.kind.value, key.scope, key.bucket, key.dim, row_shard)
+        for row_id, key, row_shard in rollup_rows_of(log, shards):
             delta = deltas.get(row_id)
             if delta is None:
                 for part in (key.scope, key.dim):
@@ -252,9 +293,24 @@ def rollup_deltas(logs: Iterable[AIUsageLog], shards: int) -> dict[str, RollupDe
     return deltas
 
 
-def rollup_row_ids_of(log: AIUsageLog, shards: int) -> set[str]:
-    shard = shard_of(log.user_id, shards)
-    return {
-        rollup_row_id(k.kind.value, k.scope, k.bucket, k.dim, shard if k.kind in GLOBAL_KINDS else 0)
-        for k in rollup_keys(log)
-    }
+class RollupRowsSize:
+    """An upper bound of the JSON bytes of the rollup rows (``RollupDelta.row``) a growing group of events upserts,
+    counted event by event without building them: each row's key columns, and each counter it names at its widest."""
+
+    def __init__(self, shards: int) -> None:
+        self.shards = shards
+        self.bytes = 0
+        self.named: dict[str, set[int]] = {}  # row id -> positions of the counters its row names
+
+    def add(self, log: AIUsageLog) -> None:
+        moved = moved_counters(log)
+        for row_id, key, row_shard in rollup_rows_of(log, self.shards):
+            named = self.named.get(row_id)
+            if named is None:
+                delta = RollupDelta(key.kind.value, key.scope, key.bucket, key.dim, row_shard)
+                named = self.named[row_id] = {0}  # ``requests`` is always named
+                self.bytes += json_size(delta.key_columns(row_id)) + 2 + _COUNTER_BYTES[0]
+            for index, _ in kept_by(key.kind, moved):
+                if index not in named:
+                    named.add(index)
+                    self.bytes += _COUNTER_BYTES[index]

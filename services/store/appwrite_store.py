@@ -5,9 +5,11 @@ idempotency key (``tenant_id``, ``request_id``), and ``rollups``, one row per (k
 shard) holding 64-bit counters.
 ``record`` stages, in one transaction, a ``bulkCreate`` of the events and a ``bulkUpsert`` of every rollup
 row they touch with ``Operator.increment`` values, then commits: three requests whatever the batch size
-(up to 100 operations; a larger batch is split into transactions that each carry their events and their
-rollups). An event already stored makes the commit fail with a conflict; the store then asks which ids
-exist and writes the rest, so a duplicate never adds to a total. Reads are rollup rows, 5,000 to a page.
+(up to 100 operations and 8 MiB of JSON; a larger batch is split into transactions that each carry their events
+and their rollups). An event already stored makes the commit fail with a conflict; the store then asks which ids
+exist and writes the rest, so a duplicate never adds to a total. A commit whose answer is lost is asked about,
+and waited for while Appwrite still applies it, before anything is written again. Reads are rollup rows, 5,000 to
+a page.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from appwrite.exception import AppwriteException
@@ -32,18 +34,22 @@ from services.store.appwrite_rollup_reads import ROLLUPS_TABLE, RollupReads
 from services.store.appwrite_rows import (
     META_ROW_ID,
     ROLLUP_DEFINITION,
+    RollupRowsSize,
     event_data,
+    json_size,
     rollup_deltas,
-    rollup_row_ids_of,
 )
 
 ROWS_PER_BULK = 100  # appwrite-facts §1.2
 OPS_PER_TRANSACTION = 100  # appwrite-facts §1.3
+# Appwrite's HTTP server refuses a request whose headers and body pass 12 MiB (Swoole's package_max_length, set from
+# `$payloadSize = 12 * (1024 * 1024)` in app/http.php): 413, nothing run. A transaction's operations are kept to
+# 8 MiB of JSON, the rest left for headers and for how far an estimate may be off.
+MAX_BODY_BYTES = 8 * 2**20
 # Commit refusals that mean "an id exists or a row moved" (1.9.6 names a duplicate id row_already_exists).
 _REFUSED = frozenset({TRANSACTION_CONFLICT, "row_already_exists", "document_already_exists"})
 _RECENT_EVENTS = 1024
 _UNSETTLED = frozenset({"transaction_not_ready", "transaction_not_found", "transaction_failed"})
-_COMMITTING_POLLS = 2
 
 
 class _Conflict(Exception):
@@ -106,12 +112,13 @@ class AppwriteUsageStore(EventReads, RollupReads):
         """Store the events not stored yet; returns the row ids (``log_id``) this call stored."""
         stored: set[str] = set()
         pending = logs
+        rows: dict[str, dict[str, Any]] = {}  # event rows by id, built once for sizing and for writing
         # The budget is the ambient deadline of every request inside, so a write ends within it too.
         with self.retry.start("record") as backoff:
             while pending:
-                group = self._next_group(pending)
+                group = self._next_group(pending, rows)
                 try:
-                    self._write_group(group, backoff)
+                    self._write_group(group, backoff, rows)
                 except _Conflict as conflict:
                     existing = self._existing_ids([log.log_id for log in group])
                     if not existing:
@@ -123,33 +130,51 @@ class AppwriteUsageStore(EventReads, RollupReads):
                 pending = pending[len(group) :]
         return stored
 
-    def _next_group(self, logs: list[AIUsageLog]) -> list[AIUsageLog]:
-        """The longest prefix of ``logs`` whose events and rollup rows fit in one transaction."""
-        rollup_ids: set[str] = set()
+    def _next_group(self, logs: list[AIUsageLog], rows: dict[str, dict[str, Any]] | None = None) -> list[AIUsageLog]:
+        """The longest prefix of ``logs`` whose events and rollup rows fit in one transaction: at most
+        ``OPS_PER_TRANSACTION`` operations, and ``MAX_BODY_BYTES`` of JSON (1,000 events of long non-ASCII text,
+        escaped six bytes to a character, take 30 MB). ``rows`` keeps the event rows built on the way."""
+        rows = {} if rows is None else rows
+        rollups = RollupRowsSize(self.shards)
+        envelope = json_size({"action": "bulkUpsert", "databaseId": self.database_id, "tableId": ROLLUPS_TABLE})
+        events_bytes = 0
         for count, log in enumerate(logs):
-            new = rollup_row_ids_of(log, self.shards) - rollup_ids
-            ops = math.ceil((count + 1) / ROWS_PER_BULK) + math.ceil((len(rollup_ids) + len(new)) / ROWS_PER_BULK)
-            if ops > OPS_PER_TRANSACTION and count:
+            row = rows.get(log.log_id) or rows.setdefault(log.log_id, self._event_row(log))
+            events_bytes += json_size(row) + 2
+            rollups.add(log)
+            ops = math.ceil((count + 1) / ROWS_PER_BULK) + math.ceil(len(rollups.named) / ROWS_PER_BULK)
+            body = 32 + ops * (envelope + 16) + events_bytes + rollups.bytes  # {"operations": [...]} and each op
+            if count and (ops > OPS_PER_TRANSACTION or body > MAX_BODY_BYTES):
                 return logs[:count]
-            rollup_ids |= new
         return logs
 
-    def _operations(self, group: list[AIUsageLog]) -> list[dict[str, Any]]:
-        events = [{"$id": log.log_id, **event_data(log)} for log in group]
+    @staticmethod
+    def _event_row(log: AIUsageLog) -> dict[str, Any]:
+        return {"$id": log.log_id, **event_data(log)}
+
+    def _operations(
+        self, group: list[AIUsageLog], rows: dict[str, dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
+        rows = {} if rows is None else rows
+        events = [rows.get(log.log_id) or self._event_row(log) for log in group]
         # Rows in id order: two batches touching the same rollup rows then lock them in the same order,
         # which keeps MariaDB from deadlocking them against each other at commit.
         rollups = [delta.row(row_id) for row_id, delta in sorted(rollup_deltas(group, self.shards).items())]
         ops = []
-        for action, table, rows in (("bulkCreate", EVENTS_TABLE, events), ("bulkUpsert", ROLLUPS_TABLE, rollups)):
-            for start in range(0, len(rows), ROWS_PER_BULK):
-                chunk = rows[start : start + ROWS_PER_BULK]
+        for action, table, chunk_rows in (("bulkCreate", EVENTS_TABLE, events), ("bulkUpsert", ROLLUPS_TABLE, rollups)):
+            for start in range(0, len(chunk_rows), ROWS_PER_BULK):
+                chunk = chunk_rows[start : start + ROWS_PER_BULK]
                 ops.append({"action": action, "databaseId": self.database_id, "tableId": table, "data": chunk})
         return ops
 
-    def _write_group(self, group: list[AIUsageLog], backoff: Backoff) -> None:
+    def _write_group(self, group: list[AIUsageLog], backoff: Backoff, rows: dict[str, dict[str, Any]]) -> None:
         """Stage and commit one transaction; raises ``_Conflict`` when the commit is refused."""
-        operations = self._operations(group)
+        operations = self._operations(group, rows)
         row_ids = [log.log_id for log in group]
+
+        def landed() -> bool:  # events and rollups are written together: the events tell
+            return self._existing_ids(row_ids) >= set(row_ids)
+
         while True:
             try:
                 transaction = self.db.create_transaction(ttl=self.transaction_ttl)
@@ -159,10 +184,10 @@ class AppwriteUsageStore(EventReads, RollupReads):
             except AppwriteException as exc:
                 backoff.after(exc)
                 continue
-            if self._commit(transaction.id, row_ids, backoff):
+            if self._commit(transaction.id, landed, backoff):
                 return
 
-    def _commit(self, transaction_id: str, row_ids: list[str], backoff: Backoff) -> bool:
+    def _commit(self, transaction_id: str, landed: Callable[[], bool] | None, backoff: Backoff) -> bool:
         """True once committed; False when this transaction can never commit (start another one)."""
         while True:
             try:
@@ -180,35 +205,36 @@ class AppwriteUsageStore(EventReads, RollupReads):
                 if not (is_ambiguous(exc) or exc.type in _UNSETTLED):
                     raise backoff.final(exc) from exc
                 # The commit may have run: ask the transaction (or, once it is cleaned up, the events).
-                state = self._transaction_state(transaction_id, row_ids, backoff)
+                state = self._transaction_state(transaction_id, landed, backoff)
                 if state == "committed":
                     return True
                 if state == "failed":
                     raise _Conflict(exc) from exc
                 backoff.wait(exc)
 
-    def _transaction_state(self, transaction_id: str, row_ids: list[str], backoff: Backoff) -> str:
-        polls = 0
+    def _transaction_state(self, transaction_id: str, landed: Callable[[], bool] | None, backoff: Backoff) -> str:
+        """How a commit whose answer was lost ended: "committed", "pending" (it never ran: commit it again) or
+        "failed" (nothing applied: start another). ``landed`` reads from the data whether it was applied (None when
+        applying it twice changes nothing); it answers once Appwrite has deleted the transaction.
+
+        "committing" is waited out, within the budget: Appwrite writes it before its database transaction and
+        "committed" after (Databases/Transactions/Update.php), so the commit may still land, and a transaction
+        written again now would meet its events and call them duplicates. One that died midway stays
+        "committing" with nothing applied: the budget ends (StoreError) and the caller's retry writes it afresh."""
         while True:
             try:
                 status = self.db.get_transaction(transaction_id).status
             except AppwriteException as exc:
-                if exc.code == 404:
-                    # Appwrite deletes finished transactions; the events, written atomically, tell.
-                    return "committed" if self._existing_ids(row_ids) >= set(row_ids) else "failed"
+                if exc.code == 404:  # Appwrite deletes a committed transaction (Update.php queues its deletion)
+                    return "committed" if landed is not None and landed() else "failed"
                 backoff.after(exc)
                 continue
             if status in ("committed", "pending"):
                 return status
             if status in ("failed", "rolled_back"):
                 return "failed"
-            polls += 1
-            if polls >= _COMMITTING_POLLS:
-                # A commit that died midway stays "committing" for good with nothing applied (Appwrite 1.9.6
-                # marks it outside the database transaction). The events, written atomically, tell: if none
-                # is stored, start afresh; should the old commit ever land, the event ids make one of the
-                # two a conflict, so nothing is counted twice.
-                return "committed" if self._existing_ids(row_ids) >= set(row_ids) else "failed"
+            if landed is not None and landed():  # applied; only its status is not written yet
+                return "committed"
             backoff.wait(AppwriteException(f"transaction {transaction_id} is still {status}", 503, "transaction_busy"))
 
     def _existing_ids(self, row_ids: list[str]) -> set[str]:

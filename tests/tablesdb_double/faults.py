@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-KINDS = frozenset({"status_429", "status_503", "status_500", "slow", "drop", "lost_answer", "conflict"})
+KINDS = frozenset({"status_429", "status_503", "status_500", "slow", "drop", "lost_answer", "conflict", "late_commit"})
 
 
 class Fault:
@@ -21,6 +21,10 @@ class Fault:
     (e.g. r"/rows$"; the path includes the /v1 prefix, not the query string); kind: one of KINDS
     (required); after: matching requests to let through first; times: matching requests it then
     hits; delay: seconds to sleep for kind "slow". A "conflict" fault matches only transaction commits.
+
+    A "late_commit" fault (commits only) is a commit Appwrite goes on applying after its answer is lost (a proxy
+    gave up on it): the transaction shows `committing`, the connection drops, and the operations land `delay`
+    seconds later, or as the next transaction is created if that comes first; then `committed` (or `failed`).
     """
 
     def __init__(
@@ -53,7 +57,7 @@ class Fault:
             return False
         if self._pattern is not None and self._pattern.search(path) is None:
             return False
-        return is_commit or self.kind != "conflict"
+        return is_commit or self.kind not in ("conflict", "late_commit")
 
     @property
     def exhausted(self) -> bool:

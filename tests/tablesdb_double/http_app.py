@@ -23,6 +23,10 @@ from .versions import ServerVersion, row_output, sdk_warning
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/v1"
+# app/http.php (1.9.6): `$payloadSize = 12 * (1024 * 1024)` is Swoole's `package_max_length`. Swoole answers a request
+# whose header length + Content-Length passes it with a bare "413 Request Entity Too Large" (no body) and closes the
+# connection (swoole-src src/server/port.cc ListenPort::readable_callback_http, `goto _too_large`); nothing runs.
+PAYLOAD_MAX = 12 * 1024 * 1024
 _COMMIT_PATH = re.compile(r"/v1/tablesdb/transactions/(?P<tx>[^/]+)")
 _FAULT_ERRORS = {
     # appwrite-facts §2.2: 429 general_rate_limit_exceeded; the 5xx answers stand in for a failing server.
@@ -168,7 +172,12 @@ class _Handler(BaseHTTPRequestHandler):
         method = self.command.upper()
         split = urlsplit(self.path)
         path = unquote(split.path)
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = int(self.headers.get("Content-Length") or 0)
+        if self._header_length() + length > PAYLOAD_MAX:
+            app.count(method, path)
+            self._too_large(length)
+            return
+        body = self.rfile.read(length)
         app.count(method, path)
         params = self._params(method, split.query, body)
         commit = _COMMIT_PATH.fullmatch(path)
@@ -183,6 +192,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()  # the write happened; its answer is lost (appwrite-facts §8)
             return
         self._send(status, reply)
+
+    def _header_length(self) -> int:
+        """The request line and headers as received (what Swoole counts with the body)."""
+        return len(self.raw_requestline) + sum(len(f"{k}: {v}\r\n") for k, v in self.headers.items()) + 2
+
+    def _too_large(self, length: int) -> None:
+        # Swoole answers on the headers alone; a client still sending may see its connection reset instead. The
+        # double reads the body first so that every client sees the 413 (a store must never send such a body).
+        while length > 0:
+            chunk = self.rfile.read(min(length, 1 << 20))
+            if not chunk:
+                break
+            length -= len(chunk)
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.wfile.write(b"HTTP/1.1 413 Request Entity Too Large\r\n\r\n")
+            self.wfile.flush()
 
     def _fault(self, app: App, fault: Fault, tx_id: str) -> bool:
         """Apply a fault; True when the request is fully handled by it."""
@@ -202,7 +228,24 @@ class _Handler(BaseHTTPRequestHandler):
             except AppwriteError as exc:
                 self._send(exc.code, app.error_body(exc))
             return True
+        if fault.kind == "late_commit":
+            try:
+                with app.engine.lock:
+                    app.engine.transactions.commit_later(tx_id)
+            except AppwriteError as exc:
+                self._send(exc.code, app.error_body(exc))
+                return True
+            timer = threading.Timer(fault.delay, self._land, (app, tx_id))
+            timer.daemon = True
+            timer.start()
+            self._drop()
+            return True
         return False
+
+    @staticmethod
+    def _land(app: App, tx_id: str) -> None:
+        with app.engine.lock:
+            app.engine.transactions.land_late(tx_id)
 
     def _drop(self) -> None:
         """Close the connection without answering, so the client's read fails at once."""

@@ -47,7 +47,10 @@ def parse_operator(value: Any) -> dict[str, Any] | None:
         decoded = json.loads(value)
     except ValueError:
         return None
-    if isinstance(decoded, dict) and decoded.get("method") in KNOWN_METHODS:
+    # Http/Databases/Action.php parseOperators: `is_string($decoded['method']) && Operator::isMethod(...)`: a
+    # "method" holding a list or an object is plain data (and unhashable here).
+    method = decoded.get("method") if isinstance(decoded, dict) else None
+    if isinstance(method, str) and method in KNOWN_METHODS:
         return decoded
     return None
 

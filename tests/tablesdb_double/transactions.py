@@ -83,8 +83,12 @@ class TransactionBook:
     def __init__(self, catalog: Catalog, clock: Clock) -> None:
         self.catalog, self.clock = catalog, clock
         self.items: dict[str, Transaction] = {}
+        self.late: dict[str, Transaction] = {}  # commits still running (fault `late_commit`)
 
     def create(self, ttl: int) -> Transaction:
+        # A late commit (fault `late_commit`) lands before the next transaction opens: the worst moment for a writer
+        # that took it for failed and is about to write its events again.
+        self.land_late()
         now = self.clock.now_iso()
         tx = Transaction(unique_id(self.clock), now, now, self.clock.time() + ttl)
         self.items[tx.id] = tx
@@ -183,8 +187,31 @@ class TransactionBook:
         raise AppwriteError("transaction_conflict", CONFLICT_MESSAGE)
 
     def commit(self, tx_id: str) -> Transaction:
+        return self.apply(self.begin_commit(tx_id))
+
+    def begin_commit(self, tx_id: str) -> Transaction:
+        # Databases/Transactions/Update.php writes `committing` before its database transaction (withTransaction)
+        # and `committed` after it: a commit still running shows `committing` to every other request.
         tx = self._open(tx_id)
         tx.status = "committing"
+        return tx
+
+    def commit_later(self, tx_id: str) -> Transaction:
+        """Fault `late_commit`: the commit starts (`committing`) and lands later, through `land_late`."""
+        tx = self.begin_commit(tx_id)
+        self.late[tx.id] = tx
+        return tx
+
+    def land_late(self, tx_id: str | None = None) -> None:
+        """Finish the late commits (every one, or `tx_id`'s): all or nothing, as a commit; an error only leaves the
+        transaction `failed`, its answer being long lost."""
+        for late_id in list(self.late) if tx_id is None else [tx_id]:
+            tx = self.late.pop(late_id, None)
+            if tx is not None:
+                with contextlib.suppress(AppwriteError):
+                    self.apply(tx)
+
+    def apply(self, tx: Transaction) -> Transaction:
         snapshots: dict[int, tuple[Table, Any]] = {}
         guard = CommitGuard()  # a row changed after an operation was staged refuses the commit (conflicts.py)
         try:
