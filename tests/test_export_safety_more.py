@@ -23,15 +23,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from services.cli import cli
 from services.cli.export_command import printable_json
 from services.store.sqlite_store import SQLiteUsageStore
 from tests.factories import make_log
+from tests.test_export_safety import run
 
 ROOT = Path(__file__).resolve().parents[1]
-CONTROLS = "red\x1b[31m bell\x07 csi\x9b2J del\x7f bidi\u202e end"
 
 
 @pytest.fixture
@@ -41,8 +40,7 @@ def store(db_path: Path) -> Iterator[SQLiteUsageStore]:
     sqlite_store.close()
 
 
-def run(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+CONTROLS = "red\x1b[31m bell\x07 csi\x9b2J del\x7f bidi\u202e end"
 
 
 def digest(path: Path) -> str:

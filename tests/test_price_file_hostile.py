@@ -36,21 +36,10 @@ from services.pricing import (
 from services.pricing.file import MAX_EVENT_NANO, MAX_RATE, MAX_RATE_PLACES
 from services.pricing.litellm_import import LiteLLMFormatError, convert
 from services.pricing.litellm_output import Unmapped
+from tests.test_price_book import model_table
 
 DAY = date(2026, 11, 24)
 INT64_MAX = 2**63 - 1
-GOOD = {
-    "id": '"acme/model-1"',
-    "input_per_1k": '"0.001"',
-    "output_per_1k": '"0.002"',
-    "source": '"https://acme.example/pricing"',
-    "source_date": "2025-01-01",
-}
-
-
-def model_table(**changes: str | None) -> str:
-    fields = {**GOOD, **changes}
-    return "[[models]]\n" + "".join(f"{k} = {v}\n" for k, v in fields.items() if v is not None)
 
 
 def write(tmp_path: Path, text: str | bytes) -> Path:
