@@ -12,7 +12,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from appwrite.exception import AppwriteException
 from appwrite.operator import Operator
 from appwrite.query import Query
 
@@ -62,14 +61,8 @@ def _commit(
     with store.retry.start(what) as backoff:
         while True:
             try:
-                transaction = store.db.create_transaction(ttl=store.transaction_ttl)
-                store.db.create_operations(transaction.id, operations)
-            except AppwriteException as exc:
-                backoff.after(exc)
-                continue
-            try:
-                if store._commit(transaction.id, landed, backoff):
-                    return True
+                store._stage_and_commit(operations, landed, backoff)
+                return True
             except _Conflict as conflict:
                 if landed is not None and landed():
                     return True

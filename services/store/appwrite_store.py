@@ -175,6 +175,13 @@ class AppwriteUsageStore(EventReads, RollupReads):
         def landed() -> bool:  # events and rollups are written together: the events tell
             return self._existing_ids(row_ids) >= set(row_ids)
 
+        self._stage_and_commit(operations, landed, backoff)
+
+    def _stage_and_commit(
+        self, operations: list[dict[str, Any]], landed: Callable[[], bool] | None, backoff: Backoff
+    ) -> None:
+        """Stage ``operations`` in a fresh transaction and commit it, again until one commits (``_commit`` settles a
+        lost answer); raises ``_Conflict`` when a commit is refused. Setup's data migrations write through it too."""
         while True:
             try:
                 transaction = self.db.create_transaction(ttl=self.transaction_ttl)
